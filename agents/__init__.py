@@ -1,0 +1,1 @@
+"""Faust agents: wire topics and tables to the pure core in streams/."""

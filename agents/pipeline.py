@@ -1,0 +1,187 @@
+"""The pipeline agent: input topics -> PartitionEngine per partition -> alerts, dead letters, tables.
+
+Ack protocol (at-least-once without losing state): an input event is acked only after every
+effect it had (state changelog, alert, dead letter) has been handed to the producer. Faust
+flushes the producer before committing offsets, so a committed offset never runs ahead of the
+state. Events waiting in an engine's reorder buffer stay unacked and are redelivered after a
+crash or rebalance; re-applied ones are recognised by the per-user ordering key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from typing import Any
+
+import faust
+import orjson
+from faust.types import TP
+import structlog
+
+from streams.app import Wiring
+from streams.contracts import ContractError, decode_event
+from streams.engine import EngineConfig, PartitionEngine, PartitionState
+
+log = structlog.get_logger(__name__)
+
+
+def _payload_text(raw: Any) -> str:
+    data = raw if isinstance(raw, bytes) else (b"" if raw is None else str(raw).encode())
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return "base64:" + base64.b64encode(data).decode()
+
+
+class PipelineShell:
+    def __init__(self, wiring: Wiring) -> None:
+        self.w = wiring
+        s = wiring.settings
+        self.kind_of_topic = {s.topic_clicks: "click", s.topic_purchases: "purchase", s.topic_tickets: "support_ticket"}
+        self.cfg = EngineConfig.from_settings(s)
+        self.engines: dict[int, PartitionEngine] = {}
+        self.stream: faust.StreamT | None = None
+        self.rejected: list[tuple[Any, str, str]] = []  # decode failures: (event, reason, detail)
+        self.unflushed = 0
+        self.totals = {"received": 0, "alerts_sent": 0, "dead_letters_sent": 0, "flushes": 0}
+        self.last_seen: dict[TP, float] = {}
+        self.positions: dict[TP, int] = {}
+        self.started: dict[int, float] = {}
+        self._lock = asyncio.Lock()
+
+    def engine(self, partition: int) -> PartitionEngine:
+        engine = self.engines.get(partition)
+        if engine is None:
+            key = f"p{partition}"
+            state = self.w.partition_table.data.get(key) or PartitionState(partition)
+            self.started[partition] = time.monotonic()
+            engine = self.engines[partition] = PartitionEngine(partition, self.cfg, state, self.w.user_table.data)
+            log.info("partition_engine_started", partition=partition, released_until=state.released_until,
+                     model_labels=sum(engine.model.labels))
+        return engine
+
+    def on_event(self, event: faust.EventT) -> None:
+        msg = event.message
+        self.totals["received"] += 1
+        self.unflushed += 1
+        kind = self.kind_of_topic[msg.topic]
+        try:
+            decoded = decode_event(kind, msg.value)
+        except ContractError as exc:
+            self.rejected.append((event, exc.reason, exc.detail))
+            return
+        self.last_seen[msg.tp] = time.monotonic()
+        self.positions[msg.tp] = msg.offset
+        self.engine(msg.partition).offer(kind, msg.offset, decoded, event)
+
+    def update_idle(self) -> None:
+        """A source partition is idle when it is caught up (position at the fetch high watermark)
+        and nothing arrived for ``source_idle_s``. Wall clock here only decides liveness when a
+        topic goes quiet; a replayed backlog is never idle, so replays stay deterministic."""
+        now = time.monotonic()
+        idle_s = self.w.settings.source_idle_s
+        consumer = self.w.app.consumer
+        for partition, engine in self.engines.items():
+            idle = set()
+            for topic, kind in self.kind_of_topic.items():
+                tp = TP(topic, partition)
+                quiet_since = self.last_seen.get(tp, self.started[partition])
+                highwater = consumer.highwater(tp)
+                position = self.positions.get(tp, -1)
+                # Never idle before a fetch answered for it: its backlog may not have arrived yet.
+                if highwater is not None and position + 1 >= highwater and now - quiet_since >= idle_s:
+                    idle.add(kind)
+            engine.set_idle(idle)
+
+    async def flush(self) -> None:
+        """Hand all effects to the producer, then ack the events they came from."""
+        async with self._lock:
+            to_ack: list[Any] = []
+            now_ms = int(time.time() * 1000)  # emission time: metadata, never logic
+            for event, reason, detail in self.rejected:
+                self._dead_letter(event, reason, detail)
+                to_ack.append(event)
+            self.rejected = []
+            for partition, engine in self.engines.items():
+                out = engine.drain()
+                for doc in out.alerts:
+                    doc["emitted_at"] = now_ms
+                    self.w.alerts.send_soon(key=doc["user_id"].encode(), value=orjson.dumps(doc), timestamp=doc["ts"] / 1000)
+                    self.totals["alerts_sent"] += 1
+                for event, reason, detail in out.dead_letters:
+                    self._dead_letter(event, reason, detail)
+                    to_ack.append(event)
+                users = self.w.user_table.data
+                for uid in out.dirty_users:
+                    self.w.user_table.send_changelog(partition, uid, users[uid])
+                engine.flush_model()
+                key = f"p{partition}"
+                self.w.partition_table.data[key] = engine.state
+                self.w.partition_table.send_changelog(partition, key, engine.state)
+                to_ack.extend(out.settled)
+            self.unflushed = 0
+            self.totals["flushes"] += 1
+            if self.stream is not None:
+                for event in to_ack:
+                    await self.stream.ack(event)
+
+    def _dead_letter(self, event: Any, reason: str, detail: str) -> None:
+        msg = event.message
+        doc = {"schema": "dead_letter.v1", "reason": reason, "detail": detail[:1000], "source_topic": msg.topic,
+               "source_partition": msg.partition, "source_offset": msg.offset, "payload": _payload_text(msg.value)}
+        self.w.dead_letter.send_soon(key=msg.key, value=orjson.dumps(doc))
+        self.totals["dead_letters_sent"] += 1
+        log.warning("dead_letter", reason=reason, detail=detail[:200], topic=msg.topic,
+                    partition=msg.partition, offset=msg.offset)
+
+    def drop(self, partitions: set[int]) -> None:
+        for p in partitions:
+            if self.engines.pop(p, None) is not None:
+                log.info("partition_engine_dropped", partition=p)
+
+    def status(self) -> dict[str, Any]:
+        users = self.w.user_table.data
+        return {
+            "ready": not self.w.app.rebalancing,
+            **self.totals,
+            "unflushed": self.unflushed,
+            "partitions": {
+                p: {"buffered": e.buffered, "released_until": e.state.released_until,
+                    "model_labels": sum(e.model.labels), "model_ready": e.model.ready,
+                    "counters": dict(e.state.counters)}
+                for p, e in sorted(self.engines.items())
+            },
+            "table": {"users": len(users), "events_applied": sum(u.events_applied for u in users.values())},
+        }
+
+
+def register(wiring: Wiring) -> PipelineShell:
+    app, settings = wiring.app, wiring.settings
+    shell = PipelineShell(wiring)
+
+    @app.agent(wiring.source, name="churnguard-pipeline")
+    async def pipeline(stream: faust.StreamT) -> None:
+        manual = stream.noack()
+        shell.stream = manual
+        async for event in manual.events():
+            shell.on_event(event)
+            if shell.unflushed >= settings.flush_every_events:
+                await shell.flush()
+
+    @app.timer(settings.flush_interval_s)
+    async def periodic_flush() -> None:
+        shell.update_idle()
+        if shell.unflushed or any(e.out.settled or e.out.alerts for e in shell.engines.values()):
+            await shell.flush()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: set[Any], **_: Any) -> None:
+        await shell.flush()
+        shell.drop({tp.partition for tp in revoked if tp.topic in settings.input_topics})
+
+    @app.page("/status/")
+    async def status(web: Any, request: Any) -> Any:
+        return web.json(shell.status())
+
+    return shell

@@ -1,0 +1,1 @@
+"""churnguard: the domain core (pure, no I/O) and the Faust app's wiring."""

