@@ -50,10 +50,12 @@ def create_app(settings: Settings) -> Wiring:
     user_table = app.Table("user-state", partitions=settings.partitions)
     partition_table = app.Table("partition-state", partitions=settings.partitions)
     # Faust derives table serializers from model types; ours are plain classes with orjson codecs.
-    # Set before the changelog topic is first created (lazily), so changelog and recovery use them.
-    user_table.key_serializer = partition_table.key_serializer = "cg_utf8"
-    user_table.value_serializer = "cg_user_state"
-    partition_table.value_serializer = "cg_partition_state"
+    # The changelog topic (made at registration with the JSON default) is rebuilt with them, so
+    # that recovery decodes what send_changelog encoded.
+    for table, value_codec in ((user_table, "cg_user_state"), (partition_table, "cg_partition_state")):
+        table.key_serializer = "cg_utf8"
+        table.value_serializer = value_codec
+        table.changelog_topic = table._new_changelog_topic()
     return Wiring(
         app=app,
         settings=settings,

@@ -1,0 +1,43 @@
+"""Small builders of valid input events for tests."""
+
+from __future__ import annotations
+
+from itertools import count
+from typing import Any
+
+from streams.contracts import Event, validate
+from streams.settings import DAY_MS
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+HOUR = 3_600_000
+_ids = count()
+
+
+def at(day: float, hour: float = 12.0) -> int:
+    return T0 + int(day * DAY_MS + hour * HOUR)
+
+
+def _event(kind: str, doc: dict[str, Any]) -> Event:
+    validate(kind, doc)
+    return Event(kind, doc["event_id"], doc["user_id"], doc["ts"], doc)
+
+
+def click(user: str, ts: int, session: str = "s1", action: str = "view", event_id: str | None = None) -> Event:
+    return _event("click", {"event_id": event_id or f"c{next(_ids)}", "user_id": user, "ts": ts,
+                            "session_id": session, "action": action, "page": "/home/1", "category": "home"})
+
+
+def purchase(user: str, ts: int, amount: float = 20.0, discount: float = 0.0, status: str = "completed",
+             event_id: str | None = None) -> Event:
+    return _event("purchase", {"event_id": event_id or f"p{next(_ids)}", "user_id": user, "ts": ts,
+                               "order_id": "o1", "amount": amount, "currency": "EUR", "discount": discount,
+                               "status": status})
+
+
+def ticket(user: str, ts: int, status: str = "opened", ticket_id: str = "t1", csat: int | None = None,
+           event_id: str | None = None) -> Event:
+    doc = {"event_id": event_id or f"t{next(_ids)}", "user_id": user, "ts": ts, "ticket_id": ticket_id,
+           "status": status, "category": "complaint", "priority": "high"}
+    if csat is not None:
+        doc["csat"] = csat
+    return _event("support_ticket", doc)

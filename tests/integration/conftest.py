@@ -1,0 +1,26 @@
+from dataclasses import replace
+
+import pytest
+
+from streams.broker import EmbeddedBroker, create_topics, free_port
+from streams.settings import Settings
+
+
+@pytest.fixture
+def broker():
+    with EmbeddedBroker() as b:
+        yield b
+
+
+@pytest.fixture
+def settings_for(broker, tmp_path):
+    """Settings of a worker on the test's embedded broker (unique web port and data dir)."""
+
+    def make(app_id: str = "churnguard-test", **overrides) -> Settings:
+        values = {"broker": broker.bootstrap, "broker_flavor": "tansu", "app_id": app_id, "web_port": free_port(),
+                  "data_dir": str(tmp_path / f"data-{free_port()}"), **overrides}
+        s = replace(Settings.from_env({}), **values)
+        create_topics(s)
+        return s
+
+    return make

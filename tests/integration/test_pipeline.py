@@ -1,0 +1,58 @@
+"""The whole product on a real broker: embedded Tansu, a real worker process, a simulated population."""
+
+import asyncio
+
+import jsonschema
+import pytest
+
+from streams import contracts
+from streams.demo import alert_precision, start_worker, stop_process, topic_messages, wait_processed
+from streams.produce import produce
+from streams.simulator import SimConfig, serialise, simulate
+
+pytestmark = pytest.mark.integration
+
+
+def test_alerts_arrive_validate_and_mostly_name_real_churners(settings_for, tmp_path):
+    settings = settings_for("churnguard-e2e")
+    cfg = SimConfig(users=400, days=90, seed=21, bad_rate=0.001)
+    events, truths = simulate(cfg)
+    records = serialise(events, cfg)
+    worker = start_worker(settings, tmp_path / "worker.log")
+    try:
+        asyncio.run(produce(settings, records))
+        status = wait_processed(settings, len(records), timeout_s=600)
+    finally:
+        stop_process(worker)
+    assert worker.returncode == 0, (tmp_path / "worker.log").read_text()[-3000:]
+
+    alerts = list(topic_messages(settings, settings.topic_alerts))
+    alert_schema = jsonschema.Draft202012Validator(contracts.load_schema("outreach_alert"))
+    for alert in alerts:
+        alert_schema.validate(alert)
+    assert len({a["alert_id"] for a in alerts}) == len(alerts)
+
+    truth = {t.user_id: t.to_dict() for t in truths}
+    alerted, churners = alert_precision(alerts, truth)
+    assert alerted >= 30
+    assert churners / alerted >= 0.6, f"{churners}/{alerted} alerted users churned"
+    assert {a["model"]["kind"] for a in alerts} == {"heuristic", "river_logreg"}
+
+    # Bad input never stops the worker and is never silently dropped.
+    bad = sum(1 for kind, _, _, raw in records if _invalid(kind, raw))
+    dead = list(topic_messages(settings, settings.topic_dead_letter))
+    dead_schema = jsonschema.Draft202012Validator(contracts.load_schema("dead_letter"))
+    for d in dead:
+        dead_schema.validate(d)
+    assert bad > 0 and len(dead) == bad == status["dead_letters_sent"]
+    applied = sum(p["counters"].get("applied", 0) for p in status["partitions"].values())
+    buffered = sum(p["buffered"] for p in status["partitions"].values())
+    assert applied + buffered + bad == len(records)
+
+
+def _invalid(kind, raw):
+    try:
+        contracts.decode_event(kind, raw)
+        return False
+    except contracts.ContractError:
+        return True

@@ -1,0 +1,51 @@
+import jsonschema
+import orjson
+import pytest
+
+from streams import contracts
+from streams.simulator import SimConfig, serialise, simulate
+
+SCHEMAS = ["click", "purchase", "support_ticket", "outreach_alert", "dead_letter"]
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_schema_files_are_valid_draft_2020_12(name):
+    schema = contracts.load_schema(name)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_compiled_validators_agree_with_the_reference_validator():
+    cfg = SimConfig(users=40, days=20, seed=3, bad_rate=0.05)
+    events, _ = simulate(cfg)
+    seen = {"ok": 0, "invalid": 0, "undecodable": 0}
+    for kind, _, _, raw in serialise(events, cfg):
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            with pytest.raises(contracts.ContractError) as err:
+                contracts.decode_event(kind, raw)
+            assert err.value.reason == "undecodable"
+            seen["undecodable"] += 1
+            continue
+        reference_ok = jsonschema.Draft202012Validator(contracts.load_schema(kind)).is_valid(doc)
+        try:
+            contracts.decode_event(kind, raw)
+            ours_ok = True
+        except contracts.ContractError:
+            ours_ok = False
+        assert ours_ok == reference_ok, doc
+        seen["ok" if ours_ok else "invalid"] += 1
+    assert seen["ok"] > 1000 and seen["invalid"] > 0 and seen["undecodable"] > 0
+
+
+@pytest.mark.parametrize("doc", [
+    {"event_id": "e", "user_id": "u", "ts": "2026-01-01", "session_id": "s", "action": "view", "page": "/"},
+    {"event_id": "e", "user_id": "u", "ts": 1, "session_id": "s", "action": "teleport", "page": "/"},
+    {"event_id": "e", "user_id": "u", "ts": 1, "session_id": "s", "action": "view", "page": "/", "email": "x@y"},
+    {"event_id": "", "user_id": "u", "ts": 1, "session_id": "s", "action": "view", "page": "/"},
+])
+def test_invalid_clicks_are_rejected(doc):
+    with pytest.raises(contracts.ContractError) as err:
+        contracts.decode_event("click", orjson.dumps(doc))
+    assert err.value.reason == "invalid"
