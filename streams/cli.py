@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("demo", help="embedded broker + worker + simulator; show alerts; print a summary")
-    p.add_argument("--users", type=int, default=1500)
+    p.add_argument("--users", type=int, default=1000)
     p.add_argument("--days", type=int, default=90)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", default="out/demo")

@@ -6,6 +6,7 @@ Also the building blocks the integration tests use to drive real worker processe
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -33,8 +34,9 @@ def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **settings.to_env(), "CHURNGUARD_LOG_FORMAT": "json"}
     with open(log_path, "ab") as sink:
+        # Own session: a Ctrl-C on the terminal reaches only us, and we stop the worker in order.
         return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
-                                stdout=sink, stderr=subprocess.STDOUT)
+                                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def stop_process(proc: subprocess.Popen[bytes], sig: int = 15, timeout_s: float = 30.0) -> None:
@@ -123,9 +125,12 @@ def _tail_alerts(settings: Settings, stop: threading.Event, seen: list[dict[str,
 
 def run_demo(users: int, days: int, seed: int, out: Path) -> int:
     started = time.monotonic()
+    # The alert tail's client would report the broker going away at shutdown as errors.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     broker = EmbeddedBroker()
     worker = None
     stop_tail = threading.Event()
+    tail: threading.Thread | None = None
     alerts: list[dict[str, Any]] = []
     try:
         bootstrap = broker.start()
@@ -146,6 +151,7 @@ def run_demo(users: int, days: int, seed: int, out: Path) -> int:
         time.sleep(2)
         stop_tail.set()
         tail.join(5)
+        tail = None
         truth = {t.user_id: t.to_dict() for t in truths}
         alerted, churners = alert_precision(alerts, truth)
         counters: dict[str, int] = {}
@@ -169,6 +175,8 @@ def run_demo(users: int, days: int, seed: int, out: Path) -> int:
         return 130
     finally:
         stop_tail.set()
+        if tail is not None:
+            tail.join(5)
         if worker is not None:
             stop_process(worker)
         broker.stop()
