@@ -44,7 +44,7 @@ class PipelineShell:
         self.stream: faust.StreamT | None = None
         self.rejected: list[tuple[Any, str, str]] = []  # decode failures: (event, reason, detail)
         self.unflushed = 0
-        self.totals = {"received": 0, "alerts_sent": 0, "dead_letters_sent": 0, "flushes": 0}
+        self.totals = {"received": 0, "alerts_sent": 0, "holdout_recorded": 0, "dead_letters_sent": 0, "flushes": 0}
         self.last_seen: dict[TP, float] = {}
         self.positions: dict[TP, int] = {}
         self.started: dict[int, float] = {}
@@ -95,30 +95,39 @@ class PipelineShell:
             engine.set_idle(idle)
 
     async def flush(self) -> None:
-        """Hand all effects to the producer, then ack the events they came from."""
+        """Hand all effects to the producer, then ack the events they came from.
+
+        Sends go straight to the transport producer (Faust's per-message producer buffer stalls
+        the stream when thousands of coalesced changelog writes arrive at once); Faust still
+        flushes that producer before it commits offsets.
+        """
         async with self._lock:
+            send = self.w.app.producer.send
             to_ack: list[Any] = []
             now_ms = int(time.time() * 1000)  # emission time: metadata, never logic
             for event, reason, detail in self.rejected:
-                self._dead_letter(event, reason, detail)
+                await self._dead_letter(event, reason, detail)
                 to_ack.append(event)
             self.rejected = []
+            user_changelog = self.w.user_table.changelog_topic.get_topic_name()
+            partition_changelog = self.w.partition_table.changelog_topic.get_topic_name()
             for partition, engine in self.engines.items():
                 out = engine.drain()
                 for doc in out.alerts:
                     doc["emitted_at"] = now_ms
-                    self.w.alerts.send_soon(key=doc["user_id"].encode(), value=orjson.dumps(doc), timestamp=doc["ts"] / 1000)
-                    self.totals["alerts_sent"] += 1
+                    topic = self.w.settings.topic_alerts if doc["arm"] == "treatment" else self.w.settings.topic_holdout
+                    await send(topic, doc["user_id"].encode(), orjson.dumps(doc), None, doc["ts"] / 1000, None)
+                    self.totals["alerts_sent" if doc["arm"] == "treatment" else "holdout_recorded"] += 1
                 for event, reason, detail in out.dead_letters:
-                    self._dead_letter(event, reason, detail)
+                    await self._dead_letter(event, reason, detail)
                     to_ack.append(event)
                 users = self.w.user_table.data
                 for uid in out.dirty_users:
-                    self.w.user_table.send_changelog(partition, uid, users[uid])
+                    await send(user_changelog, uid.encode(), orjson.dumps(users[uid].to_dict()), partition, None, None)
                 engine.flush_model()
                 key = f"p{partition}"
                 self.w.partition_table.data[key] = engine.state
-                self.w.partition_table.send_changelog(partition, key, engine.state)
+                await send(partition_changelog, key.encode(), orjson.dumps(engine.state.to_dict()), partition, None, None)
                 to_ack.extend(out.settled)
             self.unflushed = 0
             self.totals["flushes"] += 1
@@ -126,11 +135,11 @@ class PipelineShell:
                 for event in to_ack:
                     await self.stream.ack(event)
 
-    def _dead_letter(self, event: Any, reason: str, detail: str) -> None:
+    async def _dead_letter(self, event: Any, reason: str, detail: str) -> None:
         msg = event.message
         doc = {"schema": "dead_letter.v1", "reason": reason, "detail": detail[:1000], "source_topic": msg.topic,
                "source_partition": msg.partition, "source_offset": msg.offset, "payload": _payload_text(msg.value)}
-        self.w.dead_letter.send_soon(key=msg.key, value=orjson.dumps(doc))
+        await self.w.app.producer.send(self.w.settings.topic_dead_letter, msg.key, orjson.dumps(doc), None, None, None)
         self.totals["dead_letters_sent"] += 1
         log.warning("dead_letter", reason=reason, detail=detail[:200], topic=msg.topic,
                     partition=msg.partition, offset=msg.offset)

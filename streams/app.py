@@ -16,8 +16,6 @@ class Wiring:
     app: faust.App
     settings: Settings
     source: faust.TopicT
-    alerts: faust.TopicT
-    dead_letter: faust.TopicT
     user_table: faust.Table
     partition_table: faust.Table
 
@@ -60,8 +58,6 @@ def create_app(settings: Settings) -> Wiring:
         app=app,
         settings=settings,
         source=app.topic(*settings.input_topics, **raw),
-        alerts=app.topic(settings.topic_alerts, **raw),
-        dead_letter=app.topic(settings.topic_dead_letter, **raw),
         user_table=user_table,
         partition_table=partition_table,
     )

@@ -72,10 +72,10 @@ class EmbeddedBroker:
 
 
 def create_topics(settings: Settings) -> None:
-    """Create the input, alert and dead-letter topics (inputs co-partitioned: same partition count)."""
+    """Create the input, alert, holdout and dead-letter topics (inputs co-partitioned: same partition count)."""
     admin = KafkaAdminClient(bootstrap_servers=settings.broker, client_id=f"{settings.app_id}-admin")
     try:
-        wanted = [*settings.input_topics, settings.topic_alerts, settings.topic_dead_letter]
+        wanted = [*settings.input_topics, settings.topic_alerts, settings.topic_holdout, settings.topic_dead_letter]
         existing = set(admin.list_topics())
         new = [NewTopic(name, settings.partitions, 1) for name in wanted if name not in existing]
         if new:

@@ -56,6 +56,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not settings.broker:
         log.error("no_broker", hint="set CHURNGUARD_BROKER=host:port or pass --broker")
         return 2
+    from streams.broker import create_topics
+
+    create_topics(settings)  # idempotent: only missing topics are created
     wiring = create_app(settings)
     register(wiring)
     log.info("worker_starting", broker=settings.broker, app_id=settings.app_id, flavor=settings.broker_flavor,
@@ -101,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=None)
     p.set_defaults(func=cmd_broker)
 
-    p = sub.add_parser("topics", help="create the input, alert and dead-letter topics")
+    p = sub.add_parser("topics", help="create the input, alert, holdout and dead-letter topics")
     p.add_argument("--broker")
     p.set_defaults(func=cmd_topics)
 

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -154,6 +155,8 @@ def run_demo(users: int, days: int, seed: int, out: Path) -> int:
         tail = None
         truth = {t.user_id: t.to_dict() for t in truths}
         alerted, churners = alert_precision(alerts, truth)
+        held_out = list(topic_messages(settings, settings.topic_holdout))
+        tiers = Counter(a["tier"] for a in alerts)
         counters: dict[str, int] = {}
         for p in status["partitions"].values():
             for k, v in p["counters"].items():
@@ -165,7 +168,9 @@ def run_demo(users: int, days: int, seed: int, out: Path) -> int:
             f"{status['dead_letters_sent']} dead-lettered, {sum(p['buffered'] for p in status['partitions'].values())} "
             "awaiting the watermark)\n"
             f"  labels learned       {counters.get('labels_0', 0) + counters.get('labels_1', 0)}\n"
-            f"  alerts sent          {len(alerts)} to {alerted} users\n"
+            f"  alerts sent          {len(alerts)} to {alerted} users "
+            f"({', '.join(f'{n} {t}' for t, n in sorted(tiers.items()))}); "
+            f"{len(held_out)} more recorded for the control group\n"
             f"  alerted real churners {churners} of {alerted} ({churners / max(alerted, 1):.0%}); "
             f"{sum(t.churned for t in truths)} churners in the ground truth\n"
             f"  wall time            {elapsed:.0f} s\n")

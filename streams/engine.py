@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, MutableMapping
 
 from streams import labels
-from streams.alerts import Tiers, build_alert, next_level
+from streams.alerts import ActionTable, AlertPolicy, build_alert, decide
 from streams.contracts import INPUT_KINDS, Event
-from streams.features import UserState, apply_event, feature_vector, is_activity
+from streams.features import UserState, apply_event, feature_vector, is_activity, spend_90
 from streams.scoring import ChurnModel
 from streams.settings import DAY_MS, Settings
 
@@ -31,15 +31,17 @@ class EngineConfig:
     horizon_ms: int
     lateness_ms: int
     track_ms: int
-    tiers: Tiers
-    rearm_margin: float
     min_labels: int
+    policy: AlertPolicy
 
     @classmethod
     def from_settings(cls, s: Settings) -> "EngineConfig":
+        policy = AlertPolicy(
+            s.alert_tiers, s.alert_rearm_margin, s.alert_cooldown_days * DAY_MS, s.alert_max_per_period,
+            s.alert_cap_period_days * DAY_MS, s.alert_base_value, s.holdout_share, s.holdout_salt,
+            ActionTable.load(s.actions_file))
         return cls(s.label_horizon_ms, s.allowed_lateness_ms,
-                   s.label_horizon_ms + s.track_after_silence_days * DAY_MS,
-                   s.alert_tiers, s.alert_rearm_margin, s.model_min_labels)
+                   s.label_horizon_ms + s.track_after_silence_days * DAY_MS, s.model_min_labels, policy)
 
     @property
     def max_pending(self) -> int:
@@ -226,11 +228,17 @@ class PartitionEngine:
         user.last_snapshot_day = t // DAY_MS
         self._count("snapshots")
         score = self.model.score(features)
-        level, fired = next_level(user.tier, score.risk, self.cfg.tiers, self.cfg.rearm_margin)
-        if fired:
-            self.out.alerts.append(build_alert(user.user_id, t, score, level, user.tier, self.cfg.tiers))
+        policy = self.cfg.policy
+        decision = decide(policy, user.tier, user.alert_times, score.risk, t)
+        if decision.fire:
+            self.out.alerts.append(build_alert(policy, user.user_id, t, score, decision.level, user.tier,
+                                               spend_90(user, t)))
+            user.alert_times.append(t)
+            del user.alert_times[:-policy.max_alerts]
             self._count("alerts")
-        user.tier = level
+        elif decision.suppressed:
+            self._count(f"suppressed_{decision.suppressed}")
+        user.tier = decision.level
 
     def _count(self, name: str) -> None:
         c = self.state.counters

@@ -14,7 +14,7 @@ from typing import Any
 from streams.contracts import Event
 from streams.settings import DAY_MS
 
-KEEP_DAYS = 60
+KEEP_DAYS = 91
 RECENT_IDS = 32
 MAX_OPEN_TICKETS = 16
 DEFAULT_GAP_DAYS = 3.0
@@ -27,6 +27,9 @@ INTERACTION_ACTIONS = frozenset({"like", "comment", "share", "favourite", "revie
 ERROR_ACTIONS = frozenset({"error", "slow_page"})
 
 
+DRIVERS = ("engagement", "price", "service", "onboarding")
+
+
 @dataclass(frozen=True)
 class Feature:
     name: str
@@ -34,30 +37,32 @@ class Feature:
     window: str
     meaning: str
     reason_text: str  # how an alert explains a high value to a person
+    driver: str  # the kind of churn cause it points at (chooses the recommended action)
 
 
 # The catalog: the one place a feature is named. Order = the model's input order.
 CATALOG: tuple[Feature, ...] = (
-    Feature("recency_days", "days", "now", "days since the last click or completed purchase", "inactive for a while"),
-    Feature("recency_ratio", "ratio", "now", "recency divided by the user's own typical gap between active days", "silent far longer than usual"),
-    Feature("typical_gap_days", "days", "lifetime", "EWMA of the gaps between the user's active days", "usually visits rarely"),
-    Feature("active_days_7", "days", "7d", "days with activity in the last 7 days", "few active days this week"),
-    Feature("active_days_30", "days", "30d", "days with activity in the last 30 days", "few active days this month"),
-    Feature("log_clicks_7", "log(1+n)", "7d", "clicks in the last 7 days", "little browsing this week"),
-    Feature("log_clicks_30", "log(1+n)", "30d", "clicks in the last 30 days", "little browsing this month"),
-    Feature("sessions_30", "count", "30d", "sessions started in the last 30 days", "few sessions"),
-    Feature("click_trend_7", "log ratio", "7d vs prior 7d", "log((clicks last 7d + 1) / (clicks the 7d before + 1))", "activity falling week on week"),
-    Feature("interactions_30", "count", "30d", "likes, comments, shares, favourites, reviews, add-to-carts", "stopped interacting"),
-    Feature("errors_30", "count", "30d", "error or slow pages seen", "hit errors or slow pages"),
-    Feature("purchases_30", "count", "30d", "completed purchases", "stopped buying"),
-    Feature("log_spend_30", "log(1+amount)", "30d", "spend on completed purchases", "spend dropped"),
-    Feature("days_since_purchase", "days", "now", "days since the last completed purchase (capped at 90)", "no purchase in a long time"),
-    Feature("refunds_30", "count", "30d", "refunded or cancelled orders", "refunds or cancellations"),
-    Feature("discount_share_30", "share", "30d", "share of purchases made with a discount", "buys only with discounts (price sensitive)"),
-    Feature("tickets_30", "count", "30d", "support tickets opened", "many support tickets"),
-    Feature("open_tickets", "count", "now", "tickets opened or reopened and not yet resolved", "unresolved support tickets"),
-    Feature("low_csat", "flag", "last", "1 if the last satisfaction score was 1 or 2", "unhappy with support"),
-    Feature("log_tenure_days", "log(1+days)", "lifetime", "days since the user's first event", "new user, not settled in"),
+    Feature("recency_days", "days", "now", "days since the last click or completed purchase", "inactive for a while", "engagement"),
+    Feature("recency_ratio", "ratio", "now", "recency divided by the user's own typical gap between active days", "silent far longer than usual", "engagement"),
+    Feature("typical_gap_days", "days", "lifetime", "EWMA of the gaps between the user's active days", "usually visits rarely", "engagement"),
+    Feature("active_days_7", "days", "7d", "days with activity in the last 7 days", "few active days this week", "engagement"),
+    Feature("active_days_30", "days", "30d", "days with activity in the last 30 days", "few active days this month", "engagement"),
+    Feature("log_clicks_7", "log(1+n)", "7d", "clicks in the last 7 days", "little browsing this week", "engagement"),
+    Feature("log_clicks_30", "log(1+n)", "30d", "clicks in the last 30 days", "little browsing this month", "engagement"),
+    Feature("sessions_30", "count", "30d", "sessions started in the last 30 days", "few sessions", "engagement"),
+    Feature("click_trend_7", "log ratio", "7d vs prior 7d", "log((clicks last 7d + 1) / (clicks the 7d before + 1))", "activity falling week on week", "engagement"),
+    Feature("interactions_30", "count", "30d", "likes, comments, shares, favourites, reviews, add-to-carts", "stopped interacting", "engagement"),
+    Feature("errors_30", "count", "30d", "error or slow pages seen", "hit errors or slow pages", "service"),
+    Feature("purchases_30", "count", "30d", "completed purchases", "stopped buying", "price"),
+    Feature("log_spend_30", "log(1+amount)", "30d", "spend on completed purchases", "spend dropped", "price"),
+    Feature("days_since_purchase", "days", "now", "days since the last completed purchase (capped at 90)", "no purchase in a long time", "price"),
+    Feature("refunds_30", "count", "30d", "refunded or cancelled orders", "refunds or cancellations", "service"),
+    Feature("discount_share_30", "share", "30d", "share of purchases made with a discount", "buys only with discounts (price sensitive)", "price"),
+    Feature("tickets_30", "count", "30d", "support tickets opened", "many support tickets", "service"),
+    Feature("open_tickets", "count", "now", "tickets opened or reopened and not yet resolved", "unresolved support tickets", "service"),
+    Feature("low_csat", "flag", "last", "1 if the last satisfaction score was 1 or 2", "unhappy with support", "service"),
+    Feature("log_spend_90", "log(1+amount)", "90d", "spend on completed purchases (the user's value estimate)", "spend fell over the quarter", "price"),
+    Feature("log_tenure_days", "log(1+days)", "lifetime", "days since the user's first event", "new user, not settled in", "onboarding"),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in CATALOG)
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -86,6 +91,7 @@ class UserState:
     last_snapshot_day: int = -1
     next_due_day: int = -1
     tier: int = 0  # index into the settings' tiers + 1; 0 = below every tier
+    alert_times: list[int] = field(default_factory=list)  # event times of the latest alerts
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,7 +99,7 @@ class UserState:
             "lad": self.last_active_day, "g": self.gap_ewma_days, "ls": self.last_session_id,
             "cs": self.last_csat, "d": [[day, *b] for day, b in self.days.items()], "ot": self.open_tickets,
             "lk": list(self.last_key), "ri": self.recent_ids, "n": self.events_applied, "p": self.pending,
-            "lsd": self.last_snapshot_day, "nd": self.next_due_day, "t": self.tier,
+            "lsd": self.last_snapshot_day, "nd": self.next_due_day, "t": self.tier, "at": self.alert_times,
         }
 
     @classmethod
@@ -103,7 +109,7 @@ class UserState:
             last_active_day=d["lad"], gap_ewma_days=d["g"], last_session_id=d["ls"], last_csat=d["cs"],
             days={row[0]: row[1:] for row in d["d"]}, open_tickets=d["ot"], last_key=tuple(d["lk"]),  # type: ignore[arg-type]
             recent_ids=d["ri"], events_applied=d["n"], pending=d["p"], last_snapshot_day=d["lsd"],
-            next_due_day=d["nd"], tier=d["t"],
+            next_due_day=d["nd"], tier=d["t"], alert_times=d["at"],
         )
 
 
@@ -183,6 +189,11 @@ def _window_sum(state: UserState, today: int, days: int, slot: int, skip: int = 
     return sum(b[slot] for d, b in state.days.items() if lo <= d <= hi)
 
 
+def spend_90(state: UserState, t: int) -> float:
+    """Spend on completed purchases in the 90 days up to t: the user's value estimate."""
+    return _window_sum(state, t // DAY_MS, 90, SPEND)
+
+
 def feature_vector(state: UserState, t: int) -> list[float]:
     """Features at event time ``t`` (the state must not contain events after t). Order = CATALOG."""
     today = t // DAY_MS
@@ -212,5 +223,6 @@ def feature_vector(state: UserState, t: int) -> list[float]:
         _window_sum(state, today, 30, TICKETS_OPENED),
         float(len(state.open_tickets)),
         1.0 if 0 < state.last_csat <= 2 else 0.0,
+        math.log1p(spend_90(state, t)),
         math.log1p(max(t - state.first_ts, 0) / DAY_MS) if state.first_ts >= 0 else 0.0,
     ]

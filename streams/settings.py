@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from dataclasses import dataclass, field, fields
 from typing import Mapping
 
@@ -33,6 +34,7 @@ class Settings:
     topic_tickets: str = "churnguard.support_tickets.v1"
     topic_alerts: str = "churnguard.outreach_alerts.v1"
     topic_dead_letter: str = "churnguard.dead_letter.v1"
+    topic_holdout: str = "churnguard.holdout_alerts.v1"
     partitions: int = 4
     # Labels: a snapshot at t is "churned" if the user shows no activity in (t, t + H].
     label_horizon_days: int = 30
@@ -48,6 +50,16 @@ class Settings:
     )
     # A tier re-arms once the score falls below its threshold minus this margin.
     alert_rearm_margin: float = 0.1
+    # Per user: no new alert within the cool-down unless it escalates; at most N alerts per period.
+    alert_cooldown_days: int = 7
+    alert_max_per_period: int = 3
+    alert_cap_period_days: int = 30
+    # priority = risk x (spend over 90 days + base value)
+    alert_base_value: float = 10.0
+    # Control group: this share of users (stable hash of salt and user id) is held out.
+    holdout_share: float = 0.1
+    holdout_salt: str = "churnguard-holdout-1"
+    actions_file: str = str(Path(__file__).resolve().parent.parent / "deploy" / "actions.toml")
     # The River model scores once it has learned this many labels (of both classes); the heuristic before.
     model_min_labels: int = 2000
     # I/O batching only (never logic): flush state/acks after this many events or this many seconds.

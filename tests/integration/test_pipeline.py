@@ -26,11 +26,20 @@ def test_alerts_arrive_validate_and_mostly_name_real_churners(settings_for, tmp_
         stop_process(worker)
     assert worker.returncode == 0, (tmp_path / "worker.log").read_text()[-3000:]
 
-    alerts = list(topic_messages(settings, settings.topic_alerts))
-    alert_schema = jsonschema.Draft202012Validator(contracts.load_schema("outreach_alert"))
+    treated = list(topic_messages(settings, settings.topic_alerts))
+    held_out = list(topic_messages(settings, settings.topic_holdout))
+    alerts = treated + held_out
+    schema = contracts.load_schema("outreach_alert")
+    alert_schema = jsonschema.Draft202012Validator(schema)
     for alert in alerts:
         alert_schema.validate(alert)
+        assert set(alert) <= set(schema["properties"]), "emitted a field the contract does not name"
     assert len({a["alert_id"] for a in alerts}) == len(alerts)
+    # The control group is recorded on the holdout topic only.
+    assert {a["arm"] for a in treated} == {"treatment"} and {a["arm"] for a in held_out} == {"control"}
+    assert 0.03 < len({a["user_id"] for a in held_out}) / len({a["user_id"] for a in alerts}) < 0.25
+    # Silent users are rescored as event time passes: most alerts come from day-boundary rescoring.
+    assert sum(1 for a in alerts if a["ts"] % 86_400_000 == 0) > len(alerts) / 2
 
     truth = {t.user_id: t.to_dict() for t in truths}
     alerted, churners = alert_precision(alerts, truth)

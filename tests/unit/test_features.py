@@ -65,10 +65,11 @@ def test_windows_slide_and_memory_is_bounded():
     state = UserState("u1", 0)
     for day in range(200):
         apply_event(state, click("u1", at(day)))
-    assert len(state.days) <= 61
+    assert len(state.days) <= 92
     f = features(state, at(199, 23))
     assert f["active_days_30"] == 30 and f["active_days_7"] == 7
     assert features(state, at(199 + 40))["active_days_30"] == 0
+    assert min(state.days) > 199 - 92
 
 
 def test_state_round_trips_through_its_dict():
