@@ -1,6 +1,8 @@
 """The whole product on a real broker: embedded Tansu, a real worker process, a simulated population."""
 
 import asyncio
+import runpy
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -46,6 +48,13 @@ def test_alerts_arrive_validate_and_mostly_name_real_churners(settings_for, tmp_
     assert alerted >= 30
     assert churners / alerted >= 0.6, f"{churners}/{alerted} alerted users churned"
     assert {a["model"]["kind"] for a in alerts} == {"heuristic", "river_logreg"}
+
+    # The documented consumer example works against what we emit.
+    example = runpy.run_path(str(Path(__file__).resolve().parents[2] / "docs/examples/consume_alerts.py"))
+    handled = []
+    consume = example["consume"]
+    assert consume(settings.broker, "downstream", handled.append, idle_timeout_ms=60_000, max_alerts=len(treated)) == len(treated)
+    assert sorted(a["alert_id"] for a in handled) == sorted(a["alert_id"] for a in treated)
 
     # Bad input never stops the worker and is never silently dropped.
     bad = sum(1 for kind, _, _, raw in records if _invalid(kind, raw))
