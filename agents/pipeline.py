@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import time
 from typing import Any
 
@@ -24,6 +25,8 @@ from streams.contracts import ContractError, decode_event
 from streams.engine import EngineConfig, PartitionEngine, PartitionState
 
 log = structlog.get_logger(__name__)
+
+Outgoing = tuple[str, "bytes | None", bytes, "int | None", "float | None"]  # topic, key, value, partition, ts
 
 
 def _payload_text(raw: Any) -> str:
@@ -46,8 +49,8 @@ class PipelineShell:
         self.unflushed = 0
         self.totals = {"received": 0, "alerts_sent": 0, "holdout_recorded": 0, "dead_letters_sent": 0, "flushes": 0}
         self.last_seen: dict[TP, float] = {}
-        self.positions: dict[TP, int] = {}
         self.started: dict[int, float] = {}
+        self.source_positions: dict[str, dict[str, int | None]] = {}
         self._lock = asyncio.Lock()
 
     def engine(self, partition: int) -> PartitionEngine:
@@ -72,77 +75,99 @@ class PipelineShell:
             self.rejected.append((event, exc.reason, exc.detail))
             return
         self.last_seen[msg.tp] = time.monotonic()
-        self.positions[msg.tp] = msg.offset
         self.engine(msg.partition).offer(kind, msg.offset, decoded, event)
 
-    def update_idle(self) -> None:
-        """A source partition is idle when it is caught up (position at the fetch high watermark)
-        and nothing arrived for ``source_idle_s``. Wall clock here only decides liveness when a
-        topic goes quiet; a replayed backlog is never idle, so replays stay deterministic."""
+    async def update_idle(self) -> None:
+        """A source partition is idle when the consumer has fetched all of it (position at the
+        high watermark) and nothing arrived for ``source_idle_s``. Wall clock here only decides
+        liveness when a topic goes quiet; a replayed backlog is never idle, so replays stay
+        deterministic."""
         now = time.monotonic()
         idle_s = self.w.settings.source_idle_s
         consumer = self.w.app.consumer
-        for partition, engine in self.engines.items():
+        for partition, engine in list(self.engines.items()):
             idle = set()
             for topic, kind in self.kind_of_topic.items():
                 tp = TP(topic, partition)
-                quiet_since = self.last_seen.get(tp, self.started[partition])
+                if now - self.last_seen.get(tp, self.started[partition]) < idle_s:
+                    continue
                 highwater = consumer.highwater(tp)
-                position = self.positions.get(tp, -1)
-                # Never idle before a fetch answered for it: its backlog may not have arrived yet.
-                if highwater is not None and position + 1 >= highwater and now - quiet_since >= idle_s:
+                position = await consumer.position(tp)
+                self.source_positions[str(tp)] = {"position": position, "highwater": highwater}
+                if highwater is not None and position is not None and position >= highwater:
                     idle.add(kind)
             engine.set_idle(idle)
 
     async def flush(self) -> None:
-        """Hand all effects to the producer, then ack the events they came from.
+        """Hand all effects to the producer in three acknowledged phases, then ack the events.
 
-        Sends go straight to the transport producer (Faust's per-message producer buffer stalls
-        the stream when thousands of coalesced changelog writes arrive at once); Faust still
-        flushes that producer before it commits offsets.
+        1. alerts and dead letters, 2. user states, 3. partition states. The producer does not
+        order writes across topic partitions, so each phase waits for the previous one to be
+        acknowledged: a crash can then leave user states ahead of their partition state (the
+        engine detects that by epoch), never the reverse, and never a user state that records
+        an alert that was not delivered.
+
+        Everything is taken and serialised first, without awaiting: the agent keeps processing
+        while we wait, and what we write must be one consistent cut. Sends go straight to the
+        transport producer (Faust's per-message producer buffer stalls the stream on thousands
+        of coalesced writes); Faust still flushes that producer before it commits offsets.
         """
         async with self._lock:
+            phases, to_ack = self._collect()
             send = self.w.app.producer.send
-            to_ack: list[Any] = []
-            now_ms = int(time.time() * 1000)  # emission time: metadata, never logic
-            for event, reason, detail in self.rejected:
-                await self._dead_letter(event, reason, detail)
-                to_ack.append(event)
-            self.rejected = []
-            user_changelog = self.w.user_table.changelog_topic.get_topic_name()
-            partition_changelog = self.w.partition_table.changelog_topic.get_topic_name()
-            for partition, engine in self.engines.items():
-                out = engine.drain()
-                for doc in out.alerts:
-                    doc["emitted_at"] = now_ms
-                    topic = self.w.settings.topic_alerts if doc["arm"] == "treatment" else self.w.settings.topic_holdout
-                    await send(topic, doc["user_id"].encode(), orjson.dumps(doc), None, doc["ts"] / 1000, None)
-                    self.totals["alerts_sent" if doc["arm"] == "treatment" else "holdout_recorded"] += 1
-                for event, reason, detail in out.dead_letters:
-                    await self._dead_letter(event, reason, detail)
-                    to_ack.append(event)
-                users = self.w.user_table.data
-                for uid in out.dirty_users:
-                    await send(user_changelog, uid.encode(), orjson.dumps(users[uid].to_dict()), partition, None, None)
-                engine.flush_model()
-                key = f"p{partition}"
-                self.w.partition_table.data[key] = engine.state
-                await send(partition_changelog, key.encode(), orjson.dumps(engine.state.to_dict()), partition, None, None)
-                to_ack.extend(out.settled)
-            self.unflushed = 0
-            self.totals["flushes"] += 1
+            for phase in phases:
+                futures = [await send(topic, key, value, partition, timestamp, None)
+                           for topic, key, value, partition, timestamp in phase]
+                await asyncio.gather(*futures)
             if self.stream is not None:
                 for event in to_ack:
                     await self.stream.ack(event)
 
-    async def _dead_letter(self, event: Any, reason: str, detail: str) -> None:
+    def _collect(self) -> tuple[list[list[Outgoing]], list[Any]]:
+        settings = self.w.settings
+        effects: list[Outgoing] = []
+        user_states: list[Outgoing] = []
+        partition_states: list[Outgoing] = []
+        to_ack: list[Any] = []
+        now_ms = int(time.time() * 1000)  # emission time: metadata, never logic
+        for event, reason, detail in self.rejected:
+            effects.append(self._dead_letter(event, reason, detail))
+            to_ack.append(event)
+        self.rejected = []
+        user_changelog = self.w.user_table.changelog_topic.get_topic_name()
+        partition_changelog = self.w.partition_table.changelog_topic.get_topic_name()
+        users = self.w.user_table.data
+        for partition, engine in self.engines.items():
+            out = engine.drain()
+            for doc in out.alerts:
+                doc["emitted_at"] = now_ms
+                treated = doc["arm"] == "treatment"
+                topic = settings.topic_alerts if treated else settings.topic_holdout
+                effects.append((topic, doc["user_id"].encode(), orjson.dumps(doc), None, doc["ts"] / 1000))
+                self.totals["alerts_sent" if treated else "holdout_recorded"] += 1
+            for event, reason, detail in out.dead_letters:
+                effects.append(self._dead_letter(event, reason, detail))
+                to_ack.append(event)
+            engine.begin_flush(out.dirty_users)
+            for uid in out.dirty_users:
+                user_states.append((user_changelog, uid.encode(), orjson.dumps(users[uid].to_dict()), partition, None))
+            key = f"p{partition}"
+            self.w.partition_table.data[key] = engine.state
+            partition_states.append((partition_changelog, key.encode(), orjson.dumps(engine.state.to_dict()),
+                                     partition, None))
+            to_ack.extend(out.settled)
+        self.unflushed = 0
+        self.totals["flushes"] += 1
+        return [effects, user_states, partition_states], to_ack
+
+    def _dead_letter(self, event: Any, reason: str, detail: str) -> Outgoing:
         msg = event.message
         doc = {"schema": "dead_letter.v1", "reason": reason, "detail": detail[:1000], "source_topic": msg.topic,
                "source_partition": msg.partition, "source_offset": msg.offset, "payload": _payload_text(msg.value)}
-        await self.w.app.producer.send(self.w.settings.topic_dead_letter, msg.key, orjson.dumps(doc), None, None, None)
         self.totals["dead_letters_sent"] += 1
         log.warning("dead_letter", reason=reason, detail=detail[:200], topic=msg.topic,
                     partition=msg.partition, offset=msg.offset)
+        return (self.w.settings.topic_dead_letter, msg.key, orjson.dumps(doc), None, None)
 
     def drop(self, partitions: set[int]) -> None:
         for p in partitions:
@@ -155,14 +180,28 @@ class PipelineShell:
             "ready": not self.w.app.rebalancing,
             **self.totals,
             "unflushed": self.unflushed,
+            "sources": self.source_positions,
             "partitions": {
-                p: {"buffered": e.buffered, "released_until": e.state.released_until,
+                p: {"buffered": e.buffered, "released_until": e.state.released_until, "idle": sorted(e.idle),
+                    "source_max_ts": dict(e.state.source_max_ts),
                     "model_labels": sum(e.model.labels), "model_ready": e.model.ready,
                     "counters": dict(e.state.counters)}
                 for p, e in sorted(self.engines.items())
             },
-            "table": {"users": len(users), "events_applied": sum(u.events_applied for u in users.values())},
+            "table": {"users": len(users), "events_applied": sum(u.events_applied for u in users.values()),
+                      "feature_digest": feature_digest(users.values())},
         }
+
+
+def feature_digest(users: Any) -> str:
+    """A hash of every user's event-derived state (all but the model-dependent alert fields):
+    equal digests mean equal features, whatever the history of restarts."""
+    h = hashlib.sha256()
+    for user in sorted(users, key=lambda u: u.user_id):
+        doc = user.to_dict()
+        doc.pop("t"), doc.pop("at"), doc.pop("ep")
+        h.update(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
+    return h.hexdigest()
 
 
 def register(wiring: Wiring) -> PipelineShell:
@@ -180,7 +219,7 @@ def register(wiring: Wiring) -> PipelineShell:
 
     @app.timer(settings.flush_interval_s)
     async def periodic_flush() -> None:
-        shell.update_idle()
+        await shell.update_idle()
         if shell.unflushed or any(e.out.settled or e.out.alerts for e in shell.engines.values()):
             await shell.flush()
 
@@ -192,5 +231,9 @@ def register(wiring: Wiring) -> PipelineShell:
     @app.page("/status/")
     async def status(web: Any, request: Any) -> Any:
         return web.json(shell.status())
+
+    @app.page("/debug/users/")
+    async def debug_users(web: Any, request: Any) -> Any:
+        return web.json({u: s.events_applied for u, s in wiring.user_table.data.items()})
 
     return shell

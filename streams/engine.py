@@ -59,15 +59,16 @@ class PartitionState:
     next_boundary: int = -1   # next day boundary (ms) whose daily work is due
     model: bytes = b""
     counters: dict[str, int] = field(default_factory=dict)
+    epoch: int = 0  # flush sequence number; user states written in the same flush carry it
 
     def to_dict(self) -> dict[str, Any]:
         return {"p": self.partition, "smt": self.source_max_ts, "mso": self.max_seen_offset,
                 "ru": self.released_until, "nb": self.next_boundary,
-                "m": base64.b64encode(self.model).decode(), "c": self.counters}
+                "m": base64.b64encode(self.model).decode(), "c": self.counters, "ep": self.epoch}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PartitionState":
-        return cls(d["p"], d["smt"], d["mso"], d["ru"], d["nb"], base64.b64decode(d["m"]), d["c"])
+        return cls(d["p"], d["smt"], d["mso"], d["ru"], d["nb"], base64.b64decode(d["m"]), d["c"], d["ep"])
 
 
 @dataclass
@@ -92,9 +93,24 @@ class PartitionEngine:
         self._buffered_ids: set[str] = set()
         self._seq = 0
         self._due: dict[int, set[str]] = {}
+        # Users written by a flush whose partition state was lost (a crash between the two):
+        # they are ahead of the partition state, so whatever they already applied is a duplicate.
+        self._ahead: set[str] = set()
         for uid, user in users.items():
-            if user.partition == partition and user.next_due_day >= 0:
+            if user.partition != partition:
+                continue
+            if user.next_due_day >= 0:
                 self._due.setdefault(user.next_due_day, set()).add(uid)
+            if user.epoch > state.epoch:
+                self._ahead.add(uid)
+        state.epoch = max([state.epoch, *(users[u].epoch for u in self._ahead)])
+        # The reorder buffer died with the previous worker; its events will be redelivered, each
+        # source at its own pace. Until a source shows newer events again, it must hold the
+        # watermark where it was, or its redelivered events would be taken for already applied.
+        if state.released_until >= 0:
+            cap = state.released_until + cfg.lateness_ms
+            for kind, ts in state.source_max_ts.items():
+                state.source_max_ts[kind] = min(ts, cap)
         self.out = Outputs()
 
     # -- inputs -------------------------------------------------------------------------------
@@ -107,7 +123,8 @@ class PartitionEngine:
         self.idle.discard(kind)
         user = self.users.get(event.user_id)
         if (user is not None and event.sort_key <= user.last_key) or event.event_id in self._buffered_ids:
-            if redelivered or event.event_id in self._buffered_ids or event.event_id in user.recent_ids:  # type: ignore[union-attr]
+            if (redelivered or event.event_id in self._buffered_ids or event.user_id in self._ahead
+                    or event.event_id in user.recent_ids):  # type: ignore[union-attr]
                 self._count("duplicates")
                 self.out.settled.append(token)
                 return
@@ -153,7 +170,12 @@ class PartitionEngine:
         out, self.out = self.out, Outputs()
         return out
 
-    def flush_model(self) -> None:
+    def begin_flush(self, dirty_users: set[str]) -> None:
+        """Stamp the partition state and the users about to be written with a new epoch, and
+        serialise the model into the partition state."""
+        self.state.epoch += 1
+        for uid in dirty_users:
+            self.users[uid].epoch = self.state.epoch
         if self.model_dirty:
             self.state.model = self.model.to_bytes()
             self.model_dirty = False

@@ -92,6 +92,7 @@ class UserState:
     next_due_day: int = -1
     tier: int = 0  # index into the settings' tiers + 1; 0 = below every tier
     alert_times: list[int] = field(default_factory=list)  # event times of the latest alerts
+    epoch: int = 0  # the partition flush that last wrote this state (see engine.PartitionEngine)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,7 +100,7 @@ class UserState:
             "lad": self.last_active_day, "g": self.gap_ewma_days, "ls": self.last_session_id,
             "cs": self.last_csat, "d": [[day, *b] for day, b in self.days.items()], "ot": self.open_tickets,
             "lk": list(self.last_key), "ri": self.recent_ids, "n": self.events_applied, "p": self.pending,
-            "lsd": self.last_snapshot_day, "nd": self.next_due_day, "t": self.tier, "at": self.alert_times,
+            "lsd": self.last_snapshot_day, "nd": self.next_due_day, "t": self.tier, "at": self.alert_times, "ep": self.epoch,
         }
 
     @classmethod
@@ -109,7 +110,7 @@ class UserState:
             last_active_day=d["lad"], gap_ewma_days=d["g"], last_session_id=d["ls"], last_csat=d["cs"],
             days={row[0]: row[1:] for row in d["d"]}, open_tickets=d["ot"], last_key=tuple(d["lk"]),  # type: ignore[arg-type]
             recent_ids=d["ri"], events_applied=d["n"], pending=d["p"], last_snapshot_day=d["lsd"],
-            next_due_day=d["nd"], tier=d["t"], alert_times=d["at"],
+            next_due_day=d["nd"], tier=d["t"], alert_times=d["at"], epoch=d["ep"],
         )
 
 
