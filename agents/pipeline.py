@@ -17,6 +17,7 @@ from typing import Any
 
 import faust
 import orjson
+from faust.exceptions import ProducerSendError
 from faust.types import TP
 import structlog
 
@@ -50,6 +51,7 @@ class PipelineShell:
         self.totals = {"received": 0, "alerts_sent": 0, "holdout_recorded": 0, "dead_letters_sent": 0, "flushes": 0}
         self.last_seen: dict[TP, float] = {}
         self.started: dict[int, float] = {}
+        self.last_offset: dict[TP, int] = {}
         self.source_positions: dict[str, dict[str, int | None]] = {}
         self._lock = asyncio.Lock()
 
@@ -75,11 +77,14 @@ class PipelineShell:
             self.rejected.append((event, exc.reason, exc.detail))
             return
         self.last_seen[msg.tp] = time.monotonic()
+        self.last_offset[msg.tp] = msg.offset
         self.engine(msg.partition).offer(kind, msg.offset, decoded, event)
 
     async def update_idle(self) -> None:
-        """A source partition is idle when the consumer has fetched all of it (position at the
-        high watermark) and nothing arrived for ``source_idle_s``. Wall clock here only decides
+        """A source partition is idle when it is caught up and nothing arrived from it for
+        ``source_idle_s``. Caught up: the last offset we received is the last one the broker has
+        (fetch high watermark), or, for a partition we received nothing from since we took it
+        over, the consumer's position is at the high watermark. Wall clock here only decides
         liveness when a topic goes quiet; a replayed backlog is never idle, so replays stay
         deterministic."""
         now = time.monotonic()
@@ -92,7 +97,8 @@ class PipelineShell:
                 if now - self.last_seen.get(tp, self.started[partition]) < idle_s:
                     continue
                 highwater = consumer.highwater(tp)
-                position = await consumer.position(tp)
+                last = self.last_offset.get(tp)
+                position = last + 1 if last is not None else await consumer.position(tp)
                 self.source_positions[str(tp)] = {"position": position, "highwater": highwater}
                 if highwater is not None and position is not None and position >= highwater:
                     idle.add(kind)
@@ -225,7 +231,12 @@ def register(wiring: Wiring) -> PipelineShell:
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: set[Any], **_: Any) -> None:
-        await shell.flush()
+        try:
+            await shell.flush()
+        except ProducerSendError as exc:
+            # Shutting down: the producer is already closed. Nothing was acked, so the new
+            # owner gets these events again.
+            log.warning("flush_on_revoke_failed", error=str(exc))
         shell.drop({tp.partition for tp in revoked if tp.topic in settings.input_topics})
 
     @app.page("/status/")
