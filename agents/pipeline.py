@@ -194,8 +194,7 @@ class PipelineShell:
                     "counters": dict(e.state.counters)}
                 for p, e in sorted(self.engines.items())
             },
-            "table": {"users": len(users), "events_applied": sum(u.events_applied for u in users.values()),
-                      "feature_digest": feature_digest(users.values())},
+            "table": {"users": len(users), "events_applied": sum(u.events_applied for u in users.values())},
         }
 
 
@@ -242,6 +241,11 @@ def register(wiring: Wiring) -> PipelineShell:
     @app.page("/status/")
     async def status(web: Any, request: Any) -> Any:
         return web.json(shell.status())
+
+    @app.page("/debug/digest/")
+    async def debug_digest(web: Any, request: Any) -> Any:
+        # On request only: it serialises every user, too costly for the polled status page.
+        return web.json({"feature_digest": feature_digest(wiring.user_table.data.values())})
 
     @app.page("/debug/users/")
     async def debug_users(web: Any, request: Any) -> Any:

@@ -58,6 +58,26 @@ def worker_status(settings: Settings) -> dict[str, Any] | None:
         return None
 
 
+def feature_digest(settings: Settings) -> str:
+    with urllib.request.urlopen(f"http://{settings.web_host}:{settings.web_port}/debug/digest/", timeout=30) as r:
+        return str(orjson.loads(r.read())["feature_digest"])
+
+
+def run_worker_on(settings: Settings, records: list[tuple[str, str, int, bytes]], log_path: Path,
+                  timeout_s: float) -> dict[str, Any]:
+    """Start a worker, produce ``records``, wait until it processed them, stop it cleanly.
+    Returns the worker's last status (with the table's feature digest) and its exit code."""
+    worker = start_worker(settings, log_path)
+    try:
+        asyncio.run(produce(settings, records))
+        status = wait_processed(settings, len(records), timeout_s)
+        status["table"]["feature_digest"] = feature_digest(settings)
+    finally:
+        stop_process(worker)
+    status["returncode"] = worker.returncode
+    return status
+
+
 def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.5) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -7,8 +7,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from streams.compat import true_end_offsets
-from streams.demo import start_worker, stop_process, wait_processed, wait_until, worker_status
-from streams.produce import produce
+from streams.demo import feature_digest, run_worker_on, start_worker, stop_process, wait_until, worker_status
 from streams.simulator import SimConfig, serialise, simulate
 
 pytestmark = pytest.mark.integration
@@ -47,12 +46,7 @@ def test_tables_restored_after_restart_hold_every_update(settings_for, tmp_path)
     events, _ = simulate(cfg)
     records = serialise(events, cfg)
 
-    first = start_worker(settings, tmp_path / "first.log")
-    try:
-        asyncio.run(produce(settings, records))
-        before = wait_processed(settings, len(records), timeout_s=300)
-    finally:
-        stop_process(first)
+    before = run_worker_on(settings, records, tmp_path / "first.log", timeout_s=300)
     applied = sum(p["counters"]["applied"] for p in before["partitions"].values())
     assert before["table"]["events_applied"] == applied > len(records) * 0.9
 
@@ -63,7 +57,10 @@ def test_tables_restored_after_restart_hold_every_update(settings_for, tmp_path)
         def recovered():
             nonlocal restored
             restored = worker_status(settings) or {}
-            return bool(restored.get("ready")) and restored["table"]["events_applied"] > 0
+            if not (restored.get("ready") and restored["table"]["events_applied"] > 0):
+                return False
+            restored["table"]["feature_digest"] = feature_digest(settings)
+            return True
 
         assert wait_until(recovered, timeout_s=120), (tmp_path / "second.log").read_text()[-3000:]
         # Every update counted: each user's events_applied came from the changelog.

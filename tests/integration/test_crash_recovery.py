@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from streams.demo import start_worker, stop_process, wait_until, worker_status
+from streams.demo import feature_digest, start_worker, stop_process, wait_until, worker_status
 from streams.produce import produce
 from streams.simulator import SimConfig, serialise, simulate
 
@@ -30,7 +30,7 @@ def drained_table(settings, timeout_s: float) -> dict:
 
     assert wait_until(drained, timeout_s, interval_s=1.0), last or "worker never drained"
     time.sleep(2 * settings.flush_interval_s)
-    return worker_status(settings)["table"]
+    return {**worker_status(settings)["table"], "feature_digest": feature_digest(settings)}
 
 
 

@@ -1,6 +1,5 @@
 """The whole product on a real broker: embedded Tansu, a real worker process, a simulated population."""
 
-import asyncio
 import runpy
 from pathlib import Path
 
@@ -8,8 +7,7 @@ import jsonschema
 import pytest
 
 from streams import contracts
-from streams.demo import alert_precision, start_worker, stop_process, topic_messages, wait_processed
-from streams.produce import produce
+from streams.demo import alert_precision, run_worker_on, topic_messages
 from streams.simulator import SimConfig, serialise, simulate
 
 pytestmark = pytest.mark.integration
@@ -20,13 +18,8 @@ def test_alerts_arrive_validate_and_mostly_name_real_churners(settings_for, tmp_
     cfg = SimConfig(users=400, days=90, seed=21, bad_rate=0.001)
     events, truths = simulate(cfg)
     records = serialise(events, cfg)
-    worker = start_worker(settings, tmp_path / "worker.log")
-    try:
-        asyncio.run(produce(settings, records))
-        status = wait_processed(settings, len(records), timeout_s=600)
-    finally:
-        stop_process(worker)
-    assert worker.returncode == 0, (tmp_path / "worker.log").read_text()[-3000:]
+    status = run_worker_on(settings, records, tmp_path / "worker.log", timeout_s=600)
+    assert status["returncode"] == 0, (tmp_path / "worker.log").read_text()[-3000:]
 
     treated = list(topic_messages(settings, settings.topic_alerts))
     held_out = list(topic_messages(settings, settings.topic_holdout))
