@@ -22,8 +22,9 @@ from faust.types import TP
 import structlog
 
 from streams.app import Wiring
-from streams.contracts import ContractError, decode_event
+from streams.contracts import ContractError, decode, decode_event
 from streams.engine import EngineConfig, PartitionEngine, PartitionState
+from streams.metrics import render as render_metrics
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +49,7 @@ class PipelineShell:
         self.stream: faust.StreamT | None = None
         self.rejected: list[tuple[Any, str, str]] = []  # decode failures: (event, reason, detail)
         self.unflushed = 0
-        self.totals = {"received": 0, "alerts_sent": 0, "holdout_recorded": 0, "dead_letters_sent": 0, "flushes": 0}
+        self.totals = {"received": 0, "outcomes_received": 0, "alerts_sent": 0, "holdout_recorded": 0, "dead_letters_sent": 0, "flushes": 0}
         self.last_seen: dict[TP, float] = {}
         self.started: dict[int, float] = {}
         self.last_offset: dict[TP, int] = {}
@@ -68,8 +69,11 @@ class PipelineShell:
 
     def on_event(self, event: faust.EventT) -> None:
         msg = event.message
-        self.totals["received"] += 1
         self.unflushed += 1
+        if msg.topic == self.w.settings.topic_outcomes:
+            self.on_outcome(event)
+            return
+        self.totals["received"] += 1
         kind = self.kind_of_topic[msg.topic]
         try:
             decoded = decode_event(kind, msg.value)
@@ -79,6 +83,16 @@ class PipelineShell:
         self.last_seen[msg.tp] = time.monotonic()
         self.last_offset[msg.tp] = msg.offset
         self.engine(msg.partition).offer(kind, msg.offset, decoded, event)
+
+    def on_outcome(self, event: faust.EventT) -> None:
+        msg = event.message
+        self.totals["outcomes_received"] += 1
+        try:
+            outcome = decode("outreach_outcome", msg.value)
+        except ContractError as exc:
+            self.rejected.append((event, exc.reason, exc.detail))
+            return
+        self.engine(msg.partition).offer_outcome(msg.offset, outcome, event)
 
     async def update_idle(self) -> None:
         """A source partition is idle when it is caught up and nothing arrived from it for
@@ -204,7 +218,7 @@ def feature_digest(users: Any) -> str:
     h = hashlib.sha256()
     for user in sorted(users, key=lambda u: u.user_id):
         doc = user.to_dict()
-        doc.pop("t"), doc.pop("at"), doc.pop("ep")
+        doc.pop("t"), doc.pop("at"), doc.pop("oa"), doc.pop("ep")
         h.update(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
     return h.hexdigest()
 
@@ -241,6 +255,10 @@ def register(wiring: Wiring) -> PipelineShell:
     @app.page("/status/")
     async def status(web: Any, request: Any) -> Any:
         return web.json(shell.status())
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        return web.text(render_metrics(shell.status()), content_type="text/plain")
 
     @app.page("/debug/digest/")
     async def debug_digest(web: Any, request: Any) -> Any:

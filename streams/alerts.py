@@ -5,6 +5,8 @@ Rules (all times are event times):
 - a user's level is 0 (below every tier) or 1 + the index of the highest tier reached; an alert
   fires when the risk crosses into a higher tier than the user's level;
 - a tier re-arms only once the risk has fallen below its threshold minus ``rearm_margin``;
+- a user who unsubscribed (an 'unsubscribed' outcome) gets no further alert in either arm; the
+  crossing still moves the level, so it is counted once as suppressed, not on every rescore;
 - within ``cooldown_ms`` of the user's last alert, only an escalation (the user already had an
   alert at a lower tier) may fire;
 - at most ``max_alerts`` alerts per user in any ``cap_period_ms``; a suppressed crossing leaves
@@ -82,14 +84,17 @@ def rearmed(current: int, risk: float, tiers: Tiers, margin: float) -> int:
 class Decision:
     level: int          # the user's level after this score
     fire: bool
-    suppressed: str = ""  # "cooldown" | "cap" when a crossing did not fire
+    suppressed: str = ""  # "unsubscribed" | "cap" | "cooldown" when a crossing did not fire
 
 
-def decide(policy: AlertPolicy, level: int, alert_times: list[int], risk: float, ts: int) -> Decision:
+def decide(policy: AlertPolicy, level: int, alert_times: list[int], risk: float, ts: int,
+           unsubscribed: bool = False) -> Decision:
     """What a new risk score at event time ``ts`` does, given the user's level and past alert times."""
     reached = level_for(risk, policy.tiers)
     if reached <= level:
         return Decision(rearmed(level, risk, policy.tiers, policy.rearm_margin), False)
+    if unsubscribed:
+        return Decision(reached, False, "unsubscribed")
     recent = [t for t in alert_times if ts - t < policy.cap_period_ms]
     if len(recent) >= policy.max_alerts:
         return Decision(level, False, "cap")

@@ -57,7 +57,8 @@ def create_app(settings: Settings) -> Wiring:
     return Wiring(
         app=app,
         settings=settings,
-        source=app.topic(*settings.input_topics, **raw),
+        # Outcomes share the agent with the inputs: same partitions, same worker, same user state.
+        source=app.topic(*settings.input_topics, settings.topic_outcomes, **raw),
         user_table=user_table,
         partition_table=partition_table,
     )

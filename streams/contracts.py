@@ -63,13 +63,19 @@ class Event:
         return (self.ts, INPUT_KINDS.index(self.kind), self.event_id)
 
 
-def decode_event(kind: str, raw: bytes) -> Event:
-    """Decode and validate one input record, or raise ContractError."""
+def decode(name: str, raw: bytes) -> dict[str, Any]:
+    """Decode one record and validate it against contract ``name``, or raise ContractError."""
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ContractError("undecodable", f"not JSON: {exc}") from None
-    validate(kind, doc)
+    validate(name, doc)
+    return doc  # type: ignore[no-any-return]
+
+
+def decode_event(kind: str, raw: bytes) -> Event:
+    """Decode and validate one input record, or raise ContractError."""
+    doc = decode(kind, raw)
     return Event(kind, doc["event_id"], doc["user_id"], doc["ts"], doc)
 
 

@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -25,6 +24,7 @@ from kafka import KafkaConsumer, TopicPartition
 from streams.broker import EmbeddedBroker, create_topics, free_port
 from streams.files import write_truth
 from streams.produce import produce
+from streams.report import alert_figures
 from streams.settings import Settings
 from streams.simulator import SimConfig, serialise, simulate
 
@@ -58,20 +58,31 @@ def worker_status(settings: Settings) -> dict[str, Any] | None:
         return None
 
 
+def _get(settings: Settings, path: str) -> bytes:
+    with urllib.request.urlopen(f"http://{settings.web_host}:{settings.web_port}{path}", timeout=30) as r:
+        return r.read()  # type: ignore[no-any-return]
+
+
 def feature_digest(settings: Settings) -> str:
-    with urllib.request.urlopen(f"http://{settings.web_host}:{settings.web_port}/debug/digest/", timeout=30) as r:
-        return str(orjson.loads(r.read())["feature_digest"])
+    return str(orjson.loads(_get(settings, "/debug/digest/"))["feature_digest"])
 
 
 def run_worker_on(settings: Settings, records: list[tuple[str, str, int, bytes]], log_path: Path,
-                  timeout_s: float) -> dict[str, Any]:
-    """Start a worker, produce ``records``, wait until it processed them, stop it cleanly.
-    Returns the worker's last status (with the table's feature digest) and its exit code."""
+                  timeout_s: float, outcomes: list[tuple[str, str, int, bytes]] | None = None) -> dict[str, Any]:
+    """Start a worker, produce ``outcomes`` and wait until it read them, then produce ``records``,
+    wait until it processed them, stop it cleanly. Returns the worker's last status (with the
+    table's feature digest) and its exit code."""
     worker = start_worker(settings, log_path)
     try:
+        if outcomes:
+            asyncio.run(produce(settings, outcomes))
+            if not wait_until(lambda: (worker_status(settings) or {}).get("outcomes_received", 0) >= len(outcomes),
+                              timeout_s):
+                raise TimeoutError(f"worker did not read {len(outcomes)} outcomes in {timeout_s}s")
         asyncio.run(produce(settings, records))
         status = wait_processed(settings, len(records), timeout_s)
         status["table"]["feature_digest"] = feature_digest(settings)
+        status["metrics"] = _get(settings, "/metrics").decode()
     finally:
         stop_process(worker)
     status["returncode"] = worker.returncode
@@ -118,12 +129,6 @@ def topic_messages(settings: Settings, topic: str, timeout_s: float = 3.0) -> It
         consumer.close()
 
 
-def alert_precision(alerts: list[dict[str, Any]], truth: dict[str, Any]) -> tuple[int, int]:
-    """(alerted users, of whom real churners in the ground truth)."""
-    users = {a["user_id"] for a in alerts}
-    return len(users), sum(1 for u in users if truth[u]["churned"])
-
-
 def _show_alert(doc: dict[str, Any]) -> None:
     when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(doc["ts"] / 1000))
     reasons = "; ".join(r["text"] for r in doc["reasons"]) or "-"
@@ -142,6 +147,12 @@ def _tail_alerts(settings: Settings, stop: threading.Event, seen: list[dict[str,
             seen.append(doc)
             _show_alert(doc)
     consumer.close()
+
+
+def _share(counters: dict[str, int], group: str, tier: str) -> str:
+    returned = counters.get(f"winback_{group}_{tier}_returned", 0)
+    closed = returned + counters.get(f"winback_{group}_{tier}_lost", 0)
+    return f"{returned}/{closed}" + (f" ({returned / closed:.0%})" if closed else "")
 
 
 def run_demo(users: int, days: int, seed: int, out: Path) -> int:
@@ -174,25 +185,36 @@ def run_demo(users: int, days: int, seed: int, out: Path) -> int:
         tail.join(5)
         tail = None
         truth = {t.user_id: t.to_dict() for t in truths}
-        alerted, churners = alert_precision(alerts, truth)
         held_out = list(topic_messages(settings, settings.topic_holdout))
-        tiers = Counter(a["tier"] for a in alerts)
+        tiers = tuple(name for name, _ in settings.alert_tiers)
+        treated = alert_figures(alerts, truth, settings.label_horizon_ms, tiers)
+        control = alert_figures(held_out, truth, settings.label_horizon_ms, tiers)
         counters: dict[str, int] = {}
         for p in status["partitions"].values():
             for k, v in p["counters"].items():
                 counters[k] = counters.get(k, 0) + v
         elapsed = time.monotonic() - started
+        by_tier = "\n".join(
+            f"    {tier:<9} {f['alerts']:>5} alerts to {f['users']:>4} users, {f['churner_share'] or 0:.0%} to real churners"
+            f" (control: {control['by_tier'][tier]['alerts']} recorded)"
+            for tier, f in treated["by_tier"].items())
+        winback = "\n".join(
+            f"    {tier:<9} treated {_share(counters, 'treatment', tier)}, control {_share(counters, 'control', tier)}"
+            for tier in tiers)
         sys.stdout.write(
             "\nSummary\n"
             f"  events received      {status['received']} ({counters.get('applied', 0)} applied, "
             f"{status['dead_letters_sent']} dead-lettered, {sum(p['buffered'] for p in status['partitions'].values())} "
             "awaiting the watermark)\n"
             f"  labels learned       {counters.get('labels_0', 0) + counters.get('labels_1', 0)}\n"
-            f"  alerts sent          {len(alerts)} to {alerted} users "
-            f"({', '.join(f'{n} {t}' for t, n in sorted(tiers.items()))}); "
-            f"{len(held_out)} more recorded for the control group\n"
-            f"  alerted real churners {churners} of {alerted} ({churners / max(alerted, 1):.0%}); "
-            f"{sum(t.churned for t in truths)} churners in the ground truth\n"
+            f"  alerts sent          {treated['alerts']} to {treated['alerted_users']} users, "
+            f"{treated['alerted_users_churned']} of them ({treated['alerted_users_churned'] / max(treated['alerted_users'], 1):.0%}) "
+            f"real churners; {control['alerts']} more recorded for the control group\n{by_tier}\n"
+            f"  churners             {treated['churners']} in the ground truth; "
+            f"{treated['churners_caught_in_time'] + control['churners_caught_in_time']} alerted (either arm) before "
+            f"{settings.label_horizon_days} days of silence, median lead {treated['median_lead_days']} days (treated)\n"
+            f"  win-back (active again within {settings.label_horizon_days} days of an alert; the simulator has no "
+            f"treatment effect)\n{winback}\n"
             f"  wall time            {elapsed:.0f} s\n")
         return 0
     except KeyboardInterrupt:

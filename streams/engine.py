@@ -18,10 +18,11 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any, MutableMapping
 
-from streams import labels
-from streams.alerts import ActionTable, AlertPolicy, build_alert, decide
+from streams import feedback, labels
+from streams.alerts import ActionTable, AlertPolicy, arm, build_alert, decide
 from streams.contracts import INPUT_KINDS, Event
 from streams.features import UserState, apply_event, feature_vector, is_activity, spend_90
+from streams.schedule import next_due_day, next_rescore_day
 from streams.scoring import ChurnModel
 from streams.settings import DAY_MS, Settings
 
@@ -144,6 +145,20 @@ class PartitionEngine:
             st.source_max_ts[kind] = event.ts
         self._advance()
 
+    def offer_outcome(self, offset: int, outcome: dict[str, Any], token: Any) -> None:
+        """A downstream outcome (see streams/feedback.py): applied at once, counted once."""
+        st = self.state
+        if offset > st.max_seen_offset.get("outcome", -1):
+            st.max_seen_offset["outcome"] = offset
+            self._count(f"outcome_{outcome['status']}")
+        uid = outcome["user_id"]
+        user = self.users.get(uid)
+        if user is None:
+            user = self.users[uid] = UserState(uid, self.partition)
+        if feedback.apply_outcome(user, outcome["status"]):
+            self.out.dirty_users.add(uid)
+        self.out.settled.append(token)
+
     @property
     def buffered(self) -> int:
         return len(self._buffer)
@@ -208,41 +223,57 @@ class PartitionEngine:
         user = self.users.get(event.user_id)
         if user is None:
             user = self.users[event.user_id] = UserState(event.user_id, self.partition)
-        if is_activity(event):
+        day = event.ts // DAY_MS
+        active = is_activity(event)
+        if active:
             labels.mark_activity(user, event.ts, self.cfg.horizon_ms)
+            for level in feedback.returned(user, event.ts, self.cfg.horizon_ms):
+                self._count_winback(user, level, "returned")
         apply_event(user, event)
         self._count("applied")
-        day = event.ts // DAY_MS
-        if is_activity(event) and day > user.last_snapshot_day:
-            self._snapshot(user, event.ts)
-        self._schedule(user, day + 1)
+        if active:
+            user.rescore_day = next_rescore_day(user.last_activity_ts, user.gap_ewma_days, day)
+            if day > user.last_snapshot_day:
+                self._snapshot(user, event.ts)
+        elif event.kind == "support_ticket":
+            # A ticket changes the risk without being activity: rescore at the next boundary.
+            user.rescore_day = day + 1
+        self._schedule(user)
         self.out.dirty_users.add(user.user_id)
 
     def _daily(self, boundary: int) -> None:
-        """Daily work at a day boundary: release due labels and learn them, rescore idle users."""
+        """Work at a day boundary for the users due then (streams/schedule.py): release labels
+        whose horizon ended and learn them, close expired win-back windows, rescore silent users."""
         day = boundary // DAY_MS
+        horizon = self.cfg.horizon_ms
         for uid in sorted(self._due.pop(day, ())):
             user = self.users[uid]
             user.next_due_day = -1
-            for _, features, label in labels.release_due(user, boundary, self.cfg.horizon_ms):
+            for _, features, label in labels.release_due(user, boundary, horizon):
                 self.model.learn(features, label)
                 self.model_dirty = True
                 self._count("labels_1" if label else "labels_0")
-            silent_ms = boundary - user.last_activity_ts
-            tracked = silent_ms <= self.cfg.track_ms
-            if tracked and user.last_active_day < day - 1 and user.last_snapshot_day < day:
-                self._snapshot(user, boundary)
-            if tracked or user.pending:
-                self._schedule(user, day + 1)
+            for level in feedback.lost(user, boundary, horizon):
+                self._count_winback(user, level, "lost")
+            if 0 <= user.rescore_day <= day:
+                if boundary - user.last_activity_ts > self.cfg.track_ms:
+                    user.rescore_day = -1  # gone: rescored again when they come back
+                else:
+                    if user.last_snapshot_day < day:
+                        self._snapshot(user, boundary)
+                    user.rescore_day = next_rescore_day(user.last_activity_ts, user.gap_ewma_days, day)
+            self._schedule(user)
             self.out.dirty_users.add(uid)
 
-    def _schedule(self, user: UserState, day: int) -> None:
+    def _schedule(self, user: UserState) -> None:
+        day = next_due_day(user, self.cfg.horizon_ms)
         if user.next_due_day == day:
             return
         if user.next_due_day >= 0:
             self._due.get(user.next_due_day, set()).discard(user.user_id)
         user.next_due_day = day
-        self._due.setdefault(day, set()).add(user.user_id)
+        if day >= 0:
+            self._due.setdefault(day, set()).add(user.user_id)
 
     def _snapshot(self, user: UserState, t: int) -> None:
         features = feature_vector(user, t)
@@ -251,16 +282,22 @@ class PartitionEngine:
         self._count("snapshots")
         score = self.model.score(features)
         policy = self.cfg.policy
-        decision = decide(policy, user.tier, user.alert_times, score.risk, t)
+        decision = decide(policy, user.tier, user.alert_times, score.risk, t, user.unsubscribed)
         if decision.fire:
             self.out.alerts.append(build_alert(policy, user.user_id, t, score, decision.level, user.tier,
                                                spend_90(user, t)))
             user.alert_times.append(t)
             del user.alert_times[:-policy.max_alerts]
+            feedback.open_alert(user, t, decision.level)
             self._count("alerts")
         elif decision.suppressed:
             self._count(f"suppressed_{decision.suppressed}")
         user.tier = decision.level
+
+    def _count_winback(self, user: UserState, level: int, verdict: str) -> None:
+        policy = self.cfg.policy
+        group = arm(user.user_id, policy.holdout_share, policy.holdout_salt)
+        self._count(f"winback_{group}_{policy.tiers[level - 1][0]}_{verdict}")
 
     def _count(self, name: str) -> None:
         c = self.state.counters

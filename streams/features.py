@@ -89,9 +89,12 @@ class UserState:
     # Labelling and alerting state (streams/labels.py, streams/alerts.py, streams/engine.py).
     pending: list[list[Any]] = field(default_factory=list)
     last_snapshot_day: int = -1
-    next_due_day: int = -1
+    next_due_day: int = -1  # the day boundary at which the engine next visits this user (-1: none)
+    rescore_day: int = -1  # the day boundary at which a silent user is next rescored (streams/schedule.py)
     tier: int = 0  # index into the settings' tiers + 1; 0 = below every tier
     alert_times: list[int] = field(default_factory=list)  # event times of the latest alerts
+    open_alerts: list[list[int]] = field(default_factory=list)  # [ts, level] awaiting their win-back verdict
+    unsubscribed: bool = False  # set by an 'unsubscribed' outcome: no further alerts
     epoch: int = 0  # the partition flush that last wrote this state (see engine.PartitionEngine)
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,7 +103,8 @@ class UserState:
             "lad": self.last_active_day, "g": self.gap_ewma_days, "ls": self.last_session_id,
             "cs": self.last_csat, "d": [[day, *b] for day, b in self.days.items()], "ot": self.open_tickets,
             "lk": list(self.last_key), "ri": self.recent_ids, "n": self.events_applied, "p": self.pending,
-            "lsd": self.last_snapshot_day, "nd": self.next_due_day, "t": self.tier, "at": self.alert_times, "ep": self.epoch,
+            "lsd": self.last_snapshot_day, "nd": self.next_due_day, "rd": self.rescore_day, "t": self.tier, "at": self.alert_times,
+            "oa": self.open_alerts, "un": self.unsubscribed, "ep": self.epoch,
         }
 
     @classmethod
@@ -110,7 +114,8 @@ class UserState:
             last_active_day=d["lad"], gap_ewma_days=d["g"], last_session_id=d["ls"], last_csat=d["cs"],
             days={row[0]: row[1:] for row in d["d"]}, open_tickets=d["ot"], last_key=tuple(d["lk"]),  # type: ignore[arg-type]
             recent_ids=d["ri"], events_applied=d["n"], pending=d["p"], last_snapshot_day=d["lsd"],
-            next_due_day=d["nd"], tier=d["t"], alert_times=d["at"], epoch=d["ep"],
+            next_due_day=d["nd"], rescore_day=d["rd"], tier=d["t"], alert_times=d["at"], open_alerts=d["oa"],
+            unsubscribed=d["un"], epoch=d["ep"],
         )
 
 

@@ -35,6 +35,7 @@ class Settings:
     topic_alerts: str = "churnguard.outreach_alerts.v1"
     topic_dead_letter: str = "churnguard.dead_letter.v1"
     topic_holdout: str = "churnguard.holdout_alerts.v1"
+    topic_outcomes: str = "churnguard.outreach_outcomes.v1"
     partitions: int = 4
     # Labels: a snapshot at t is "churned" if the user shows no activity in (t, t + H].
     label_horizon_days: int = 30

@@ -4,10 +4,12 @@ import runpy
 from pathlib import Path
 
 import jsonschema
+import orjson
 import pytest
 
 from streams import contracts
-from streams.demo import alert_precision, run_worker_on, topic_messages
+from streams.demo import run_worker_on, topic_messages
+from streams.report import alert_figures
 from streams.simulator import SimConfig, serialise, simulate
 
 pytestmark = pytest.mark.integration
@@ -18,7 +20,12 @@ def test_alerts_arrive_validate_and_mostly_name_real_churners(settings_for, tmp_
     cfg = SimConfig(users=400, days=90, seed=21, bad_rate=0.001)
     events, truths = simulate(cfg)
     records = serialise(events, cfg)
-    status = run_worker_on(settings, records, tmp_path / "worker.log", timeout_s=600)
+    # Downstream reports that some users (churners, who would be alerted) unsubscribed.
+    unsubscribed = sorted(t.user_id for t in truths if t.churned)[:15]
+    outcomes = [("outreach_outcome", u, events[0]["ts"], orjson.dumps(
+        {"schema": "outreach_outcome.v1", "alert_id": "0" * 32, "user_id": u, "status": "unsubscribed",
+         "ts": events[0]["ts"], "channel": "email"})) for u in unsubscribed]
+    status = run_worker_on(settings, records, tmp_path / "worker.log", timeout_s=600, outcomes=outcomes)
     assert status["returncode"] == 0, (tmp_path / "worker.log").read_text()[-3000:]
 
     treated = list(topic_messages(settings, settings.topic_alerts))
@@ -36,8 +43,20 @@ def test_alerts_arrive_validate_and_mostly_name_real_churners(settings_for, tmp_
     # Silent users are rescored as event time passes: most alerts come from day-boundary rescoring.
     assert sum(1 for a in alerts if a["ts"] % 86_400_000 == 0) > len(alerts) / 2
 
+    # Unsubscribed users get nothing, in either arm; their crossings are counted as suppressed.
+    assert not {a["user_id"] for a in alerts} & set(unsubscribed)
+    counters = {}
+    for p in status["partitions"].values():
+        for name, value in p["counters"].items():
+            counters[name] = counters.get(name, 0) + value
+    assert counters["outcome_unsubscribed"] == len(unsubscribed) and counters["suppressed_unsubscribed"] > 0
+    assert 'reason="unsubscribed"' in status["metrics"]
+    assert "churnguard_winback_share{" in status["metrics"]
+
     truth = {t.user_id: t.to_dict() for t in truths}
-    alerted, churners = alert_precision(alerts, truth)
+    figures = alert_figures(alerts, truth, settings.label_horizon_ms, ("watch", "high", "critical"))
+    alerted, churners = figures["alerted_users"], figures["alerted_users_churned"]
+    assert figures["churners_caught_in_time"] > figures["churners"] / 2
     assert alerted >= 30
     assert churners / alerted >= 0.6, f"{churners}/{alerted} alerted users churned"
     assert {a["model"]["kind"] for a in alerts} == {"heuristic", "river_logreg"}

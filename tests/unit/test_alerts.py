@@ -77,3 +77,10 @@ def test_action_table_must_cover_every_driver(tmp_path):
     with pytest.raises(ValueError, match="engagement"):
         ActionTable.load(path)
     assert replace(POLICY, holdout_share=0.0).holdout_share == 0.0
+
+
+def test_an_unsubscribed_user_gets_no_alert_and_the_crossing_is_counted_once():
+    d = decide(POLICY, 0, [], 0.8, NOW, unsubscribed=True)
+    assert (d.fire, d.suppressed, d.level) == (False, "unsubscribed", 2)
+    again = decide(POLICY, d.level, [], 0.85, NOW + DAY_MS, unsubscribed=True)
+    assert (again.fire, again.suppressed) == (False, "")

@@ -5,7 +5,7 @@ import pytest
 from streams import contracts
 from streams.simulator import SimConfig, serialise, simulate
 
-SCHEMAS = ["click", "purchase", "support_ticket", "outreach_alert", "dead_letter"]
+SCHEMAS = ["click", "purchase", "support_ticket", "outreach_alert", "outreach_outcome", "dead_letter"]
 
 
 @pytest.mark.parametrize("name", SCHEMAS)
@@ -49,3 +49,15 @@ def test_invalid_clicks_are_rejected(doc):
     with pytest.raises(contracts.ContractError) as err:
         contracts.decode_event("click", orjson.dumps(doc))
     assert err.value.reason == "invalid"
+
+
+def test_outcomes_decode_and_bad_ones_are_rejected_with_a_reason():
+    good = {"schema": "outreach_outcome.v1", "alert_id": "a" * 32, "user_id": "u1", "status": "unsubscribed",
+            "ts": 1, "channel": "email"}
+    assert contracts.decode("outreach_outcome", orjson.dumps(good)) == good
+    with pytest.raises(contracts.ContractError) as err:
+        contracts.decode("outreach_outcome", orjson.dumps({**good, "status": "ignored"}))
+    assert err.value.reason == "invalid"
+    with pytest.raises(contracts.ContractError) as err:
+        contracts.decode("outreach_outcome", b"{not json")
+    assert err.value.reason == "undecodable"
