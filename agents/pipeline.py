@@ -24,6 +24,7 @@ import structlog
 from streams.app import Wiring
 from streams.contracts import ContractError, decode, decode_event
 from streams.engine import EngineConfig, PartitionEngine, PartitionState
+from streams.labels import SCORE
 from streams.metrics import render as render_metrics
 
 log = structlog.get_logger(__name__)
@@ -165,6 +166,11 @@ class PipelineShell:
                 topic = settings.topic_alerts if treated else settings.topic_holdout
                 effects.append((topic, doc["user_id"].encode(), orjson.dumps(doc), None, doc["ts"] / 1000))
                 self.totals["alerts_sent" if treated else "holdout_recorded"] += 1
+            for doc in out.quality:
+                doc["emitted_at"] = now_ms
+                effects.append((settings.topic_model_quality, str(partition).encode(), orjson.dumps(doc), None,
+                                doc["ts"] / 1000))
+                self._log_quality(doc)
             for event, reason, detail in out.dead_letters:
                 effects.append(self._dead_letter(event, reason, detail))
                 to_ack.append(event)
@@ -179,6 +185,18 @@ class PipelineShell:
         self.unflushed = 0
         self.totals["flushes"] += 1
         return [effects, user_states, partition_states], to_ack
+
+    @staticmethod
+    def _log_quality(doc: dict[str, Any]) -> None:
+        figures = doc["progressive"]
+        fields = {"partition": doc["partition"], "event_ts": doc["ts"], "model_kind": doc["model"]["kind"],
+                  "model_version": doc["model"]["version"], "labels_learned": doc["labels"]["learned"],
+                  "roc_auc": figures["roc_auc"], "log_loss": figures["log_loss"],
+                  "roc_auc_since_drift": doc["since_drift"]["roc_auc"], "drifts": doc["drifts"]}
+        if doc["event"] == "drift":
+            log.warning("model_drift", **fields)
+        else:
+            log.info("model_quality", **fields)
 
     def _dead_letter(self, event: Any, reason: str, detail: str) -> Outgoing:
         msg = event.message
@@ -205,6 +223,8 @@ class PipelineShell:
                 p: {"buffered": e.buffered, "released_until": e.state.released_until, "idle": sorted(e.idle),
                     "source_max_ts": dict(e.state.source_max_ts),
                     "model_labels": sum(e.model.labels), "model_ready": e.model.ready,
+                    "model_quality": {k: v for k, v in e.model.quality.total.summary([]).items()
+                                      if k in ("n", "positives", "roc_auc", "log_loss")} | {"drifts": e.model.quality.drifts},
                     "counters": dict(e.state.counters)}
                 for p, e in sorted(self.engines.items())
             },
@@ -213,12 +233,13 @@ class PipelineShell:
 
 
 def feature_digest(users: Any) -> str:
-    """A hash of every user's event-derived state (all but the model-dependent alert fields):
-    equal digests mean equal features, whatever the history of restarts."""
+    """A hash of every user's event-derived state (all but the model-dependent alert fields and
+    served scores): equal digests mean equal features, whatever the history of restarts."""
     h = hashlib.sha256()
     for user in sorted(users, key=lambda u: u.user_id):
         doc = user.to_dict()
         doc.pop("t"), doc.pop("at"), doc.pop("oa"), doc.pop("ep")
+        doc["p"] = [snap[:SCORE] for snap in doc["p"]]
         h.update(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
     return h.hexdigest()
 

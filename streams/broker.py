@@ -76,7 +76,7 @@ def create_topics(settings: Settings) -> None:
     count: inputs and outcomes are keyed by user and must be co-partitioned."""
     admin = KafkaAdminClient(bootstrap_servers=settings.broker, client_id=f"{settings.app_id}-admin")
     try:
-        wanted = [*settings.input_topics, settings.topic_outcomes, settings.topic_alerts, settings.topic_holdout, settings.topic_dead_letter]
+        wanted = [*settings.input_topics, settings.topic_outcomes, settings.topic_alerts, settings.topic_model_quality, settings.topic_holdout, settings.topic_dead_letter]
         existing = set(admin.list_topics())
         new = [NewTopic(name, settings.partitions, 1) for name in wanted if name not in existing]
         if new:

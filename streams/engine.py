@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import heapq
 from dataclasses import dataclass, field
-from typing import Any, MutableMapping
+from typing import Any, Callable, MutableMapping
 
 from streams import feedback, labels
 from streams.alerts import ActionTable, AlertPolicy, arm, build_alert, decide
@@ -34,6 +34,7 @@ class EngineConfig:
     track_ms: int
     min_labels: int
     policy: AlertPolicy
+    model_kind: str = "logreg"
 
     @classmethod
     def from_settings(cls, s: Settings) -> "EngineConfig":
@@ -42,7 +43,8 @@ class EngineConfig:
             s.alert_cap_period_days * DAY_MS, s.alert_base_value, s.holdout_share, s.holdout_salt,
             ActionTable.load(s.actions_file))
         return cls(s.label_horizon_ms, s.allowed_lateness_ms,
-                   s.label_horizon_ms + s.track_after_silence_days * DAY_MS, s.model_min_labels, policy)
+                   s.label_horizon_ms + s.track_after_silence_days * DAY_MS, s.model_min_labels, policy,
+                   s.model_kind)
 
     @property
     def max_pending(self) -> int:
@@ -75,6 +77,7 @@ class PartitionState:
 @dataclass
 class Outputs:
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    quality: list[dict[str, Any]] = field(default_factory=list)  # model_quality.v1 documents (no emitted_at)
     dead_letters: list[tuple[Any, str, str]] = field(default_factory=list)  # (token, reason, detail)
     settled: list[Any] = field(default_factory=list)
     dirty_users: set[str] = field(default_factory=set)
@@ -87,7 +90,8 @@ class PartitionEngine:
         self.cfg = cfg
         self.state = state
         self.users = users
-        self.model = ChurnModel.from_bytes(state.model) if state.model else ChurnModel(partition, cfg.min_labels)
+        self.model = ChurnModel.from_bytes(state.model) if state.model else ChurnModel(
+            partition, cfg.min_labels, cfg.model_kind)
         self.model_dirty = False
         self.idle: set[str] = set()
         self._buffer: list[tuple[tuple[int, int, str], int, Event, Any]] = []
@@ -113,6 +117,9 @@ class PartitionEngine:
             for kind, ts in state.source_max_ts.items():
                 state.source_max_ts[kind] = min(ts, cap)
         self.out = Outputs()
+        # Called with (engine, boundary) at each day boundary before its work, when the state holds
+        # exactly the events before it: how point-in-time evaluation (streams/evaluation.py) looks.
+        self.boundary_observers: list[Callable[[PartitionEngine, int], None]] = []
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -216,6 +223,8 @@ class PartitionEngine:
         if st.next_boundary < 0:
             st.next_boundary = (ts // DAY_MS + 1) * DAY_MS
         while st.next_boundary <= ts:
+            for observe in self.boundary_observers:
+                observe(self, st.next_boundary)
             self._daily(st.next_boundary)
             st.next_boundary += DAY_MS
 
@@ -246,12 +255,16 @@ class PartitionEngine:
         whose horizon ended and learn them, close expired win-back windows, rescore silent users."""
         day = boundary // DAY_MS
         horizon = self.cfg.horizon_ms
+        released = 0
         for uid in sorted(self._due.pop(day, ())):
             user = self.users[uid]
             user.next_due_day = -1
-            for _, features, label in labels.release_due(user, boundary, horizon):
+            for _, features, label, served, by_model in labels.release_due(user, boundary, horizon):
+                if self.model.quality.update(label, served, by_model):
+                    self._quality_event("drift", boundary, released)
                 self.model.learn(features, label)
                 self.model_dirty = True
+                released += 1
                 self._count("labels_1" if label else "labels_0")
             for level in feedback.lost(user, boundary, horizon):
                 self._count_winback(user, level, "lost")
@@ -264,6 +277,22 @@ class PartitionEngine:
                     user.rescore_day = next_rescore_day(user.last_activity_ts, user.gap_ewma_days, day)
             self._schedule(user)
             self.out.dirty_users.add(uid)
+        if released:
+            self._quality_event("quality", boundary, released)
+
+    def _quality_event(self, event: str, ts: int, released: int) -> None:
+        """A model_quality.v1 document: what the partition's served scores achieved so far."""
+        model, quality = self.model, self.model.quality
+        thresholds = [t for _, t in self.cfg.policy.tiers]
+        doc = {"schema": "model_quality.v1", "event": event, "partition": self.partition, "ts": ts,
+               "model": {"kind": f"river_{model.kind}" if model.ready else "heuristic", "version": model.version,
+                         "ready": model.ready},
+               "labels": {"learned": sum(model.labels), "positive": model.labels[1], "released": released},
+               "progressive": quality.total.summary(thresholds),
+               "since_drift": quality.since_drift.summary(thresholds), "drifts": quality.drifts}
+        self.out.quality.append(doc)
+        if event == "drift":
+            self._count("drifts")
 
     def _schedule(self, user: UserState) -> None:
         day = next_due_day(user, self.cfg.horizon_ms)
@@ -277,14 +306,15 @@ class PartitionEngine:
 
     def _snapshot(self, user: UserState, t: int) -> None:
         features = feature_vector(user, t)
-        labels.add_snapshot(user, t, features, self.cfg.max_pending)
+        score = self.model.score(features)
+        labels.add_snapshot(user, t, features, self.cfg.max_pending, score.risk, score.kind != "heuristic")
         user.last_snapshot_day = t // DAY_MS
         self._count("snapshots")
-        score = self.model.score(features)
         policy = self.cfg.policy
         decision = decide(policy, user.tier, user.alert_times, score.risk, t, user.unsubscribed)
         if decision.fire:
-            self.out.alerts.append(build_alert(policy, user.user_id, t, score, decision.level, user.tier,
+            explained = self.model.explain(features, score)
+            self.out.alerts.append(build_alert(policy, user.user_id, t, explained, decision.level, user.tier,
                                                spend_90(user, t)))
             user.alert_times.append(t)
             del user.alert_times[:-policy.max_alerts]

@@ -12,12 +12,13 @@ from typing import Iterator
 
 from streams.features import UserState
 
-# pending entry layout: [t_ms, returned (0/1), features]
-T, RETURNED, FEATURES = range(3)
+# pending entry layout: [t_ms, returned (0/1), features, served score, 1 if the model served it]
+T, RETURNED, FEATURES, SCORE, BY_MODEL = range(5)
 
 
-def add_snapshot(state: UserState, t: int, features: list[float], max_pending: int) -> None:
-    state.pending.append([t, 0, features])
+def add_snapshot(state: UserState, t: int, features: list[float], max_pending: int, score: float = 0.0,
+                 by_model: bool = False) -> None:
+    state.pending.append([t, 0, features, round(score, 6), int(by_model)])
     del state.pending[:-max_pending]
 
 
@@ -28,12 +29,12 @@ def mark_activity(state: UserState, ts: int, horizon_ms: int) -> None:
             snap[RETURNED] = 1
 
 
-def release_due(state: UserState, now: int, horizon_ms: int) -> Iterator[tuple[int, list[float], int]]:
-    """Yield (t, features, label) for snapshots whose horizon ended at or before ``now``."""
+def release_due(state: UserState, now: int, horizon_ms: int) -> Iterator[tuple[int, list[float], int, float, bool]]:
+    """Yield (t, features, label, served score, by model) for snapshots whose horizon ended at or before ``now``."""
     keep = []
     for snap in state.pending:
         if snap[T] + horizon_ms <= now:
-            yield snap[T], snap[FEATURES], 0 if snap[RETURNED] else 1
+            yield snap[T], snap[FEATURES], 0 if snap[RETURNED] else 1, snap[SCORE], bool(snap[BY_MODEL])
         else:
             keep.append(snap)
     state.pending[:] = keep

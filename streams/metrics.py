@@ -49,6 +49,13 @@ def render(status: dict[str, Any]) -> str:
         out.add("idle_sources", "gauge", "Input topics counted idle.", len(part["idle"]), partition=p)
         out.add("model_labels", "gauge", "Labels the partition's model has learned.", part["model_labels"], partition=p)
         out.add("model_ready", "gauge", "1 when the learned model scores (0: the heuristic).", int(part["model_ready"]), partition=p)
+        quality = part["model_quality"]
+        out.add("model_scored_labels", "gauge", "Released labels compared with the score served for them.", quality["n"], partition=p)
+        for figure in ("roc_auc", "log_loss"):
+            if quality[figure] is not None:
+                out.add(f"model_{figure}", "gauge", f"Progressive {figure.replace('_', ' ')} of the served scores.",
+                        quality[figure], partition=p)
+        out.add("model_drifts", "gauge", "Drift detections on the partition's model errors.", quality["drifts"], partition=p)
         for name, value in sorted(part["counters"].items()):
             if name.startswith("outcome_"):
                 out.add("outcomes_total", "counter", "Downstream outcomes by status.", value, partition=p, status=name[8:])

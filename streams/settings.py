@@ -36,6 +36,7 @@ class Settings:
     topic_dead_letter: str = "churnguard.dead_letter.v1"
     topic_holdout: str = "churnguard.holdout_alerts.v1"
     topic_outcomes: str = "churnguard.outreach_outcomes.v1"
+    topic_model_quality: str = "churnguard.model_quality.v1"
     partitions: int = 4
     # Labels: a snapshot at t is "churned" if the user shows no activity in (t, t + H].
     label_horizon_days: int = 30
@@ -63,6 +64,8 @@ class Settings:
     actions_file: str = str(Path(__file__).resolve().parent.parent / "deploy" / "actions.toml")
     # The River model scores once it has learned this many labels (of both classes); the heuristic before.
     model_min_labels: int = 2000
+    # logreg | logreg_balanced | hat | arf (streams/scoring.py; the evidence: docs/model.md)
+    model_kind: str = "logreg"
     # I/O batching only (never logic): flush state/acks after this many events or this many seconds.
     flush_every_events: int = 2000
     flush_interval_s: float = 0.5

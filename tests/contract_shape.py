@@ -5,17 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 
-def shape(schema: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
+def _resolve(prop: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """Follow a local ``$ref`` ("#/$defs/...")."""
+    while "$ref" in prop:
+        node: Any = root
+        for part in prop["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        prop = node
+    return prop
+
+
+def shape(schema: dict[str, Any], prefix: str = "", root: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    root = schema if root is None else root
     out: dict[str, dict[str, Any]] = {}
     required = set(schema.get("required", ()))
     for name, prop in schema.get("properties", {}).items():
+        prop = _resolve(prop, root)
         path = f"{prefix}{name}"
         kind = prop.get("type") or ("enum" if "enum" in prop else "const" if "const" in prop else "any")
         out[path] = {"type": kind if isinstance(kind, str) else sorted(kind), "required": name in required}
         if prop.get("type") == "object":
-            out.update(shape(prop, f"{path}."))
+            out.update(shape(prop, f"{path}.", root))
         if prop.get("type") == "array" and isinstance(prop.get("items"), dict):
-            out.update(shape(prop["items"], f"{path}[]."))
+            out.update(shape(_resolve(prop["items"], root), f"{path}[].", root))
     return out
 
 

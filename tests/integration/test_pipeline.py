@@ -53,6 +53,16 @@ def test_alerts_arrive_validate_and_mostly_name_real_churners(settings_for, tmp_
     assert 'reason="unsubscribed"' in status["metrics"]
     assert "churnguard_winback_share{" in status["metrics"]
 
+    # Model quality is published per partition at event-time day boundaries, valid and progressing.
+    quality = list(topic_messages(settings, settings.topic_model_quality))
+    quality_schema = jsonschema.Draft202012Validator(contracts.load_schema("model_quality"))
+    for doc in quality:
+        quality_schema.validate(doc)
+    assert {d["partition"] for d in quality} == set(range(settings.partitions))
+    latest = {d["partition"]: d for d in sorted(quality, key=lambda d: d["ts"])}
+    assert all(d["progressive"]["n"] == d["labels"]["learned"] > 0 for d in latest.values())
+    assert "churnguard_model_roc_auc{" in status["metrics"]
+
     truth = {t.user_id: t.to_dict() for t in truths}
     figures = alert_figures(alerts, truth, settings.label_horizon_ms, ("watch", "high", "critical"))
     alerted, churners = figures["alerted_users"], figures["alerted_users_churned"]

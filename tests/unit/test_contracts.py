@@ -5,7 +5,7 @@ import pytest
 from streams import contracts
 from streams.simulator import SimConfig, serialise, simulate
 
-SCHEMAS = ["click", "purchase", "support_ticket", "outreach_alert", "outreach_outcome", "dead_letter"]
+SCHEMAS = ["click", "purchase", "support_ticket", "outreach_alert", "outreach_outcome", "model_quality", "dead_letter"]
 
 
 @pytest.mark.parametrize("name", SCHEMAS)

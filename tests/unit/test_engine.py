@@ -41,7 +41,7 @@ class Run:
         self.users = {} if users is None else users
         self.engine = PartitionEngine(0, CFG, state or PartitionState(0), self.users)
         self.offsets = Counter()
-        self.alerts, self.dead, self.settled = [], [], 0
+        self.alerts, self.dead, self.settled, self.quality = [], [], 0, []
 
     def offer(self, event, offset=None):
         if offset is None:
@@ -58,6 +58,7 @@ class Run:
     def _drain(self):
         out = self.engine.drain()
         self.alerts += out.alerts
+        self.quality += out.quality
         self.dead += [(reason, token) for token, reason, _ in out.dead_letters]
         self.settled += len(out.settled)
 
@@ -172,7 +173,7 @@ def test_snapshots_never_see_the_future(population):
         by_user.setdefault(e.user_id, []).append(e)
     checked = 0
     for uid, user in run.users.items():
-        for t, _, features in user.pending:
+        for t, _, features, *_ in user.pending:
             fresh = UserState(uid, 0)
             for e in sorted(by_user[uid], key=lambda e: e.sort_key):
                 if e.ts <= t:

@@ -17,21 +17,21 @@ def test_returning_user_is_labelled_0_but_only_after_the_full_horizon():
     labels.mark_activity(s, T + 2 * DAY_MS, H)  # back after two days
     assert list(labels.release_due(s, T + 2 * DAY_MS, H)) == []  # no early release of 0s
     assert list(labels.release_due(s, T + H - 1, H)) == []
-    assert list(labels.release_due(s, T + H, H)) == [(T, [1.0], 0)]
+    assert list(labels.release_due(s, T + H, H)) == [(T, [1.0], 0, 0.0, False)]
     assert s.pending == []
 
 
 def test_silent_user_is_labelled_1_at_the_same_delay():
     s = state_with_snapshot()
     assert list(labels.release_due(s, T + H - 1, H)) == []
-    assert list(labels.release_due(s, T + H, H)) == [(T, [1.0], 1)]
+    assert list(labels.release_due(s, T + H, H)) == [(T, [1.0], 1, 0.0, False)]
 
 
 def test_activity_outside_the_horizon_does_not_count():
     s = state_with_snapshot()
     labels.mark_activity(s, T, H)  # at t itself: not in (t, t + H]
     labels.mark_activity(s, T + H + 1, H)  # after the horizon
-    assert list(labels.release_due(s, T + H + 1, H)) == [(T, [1.0], 1)]
+    assert list(labels.release_due(s, T + H + 1, H)) == [(T, [1.0], 1, 0.0, False)]
 
 
 def test_pending_snapshots_are_bounded():

@@ -72,7 +72,7 @@ def test_silent_snapshots_are_taken_on_the_ladder_not_daily():
     p = Partition()
     p.run(range(0, 60), steady_then_silent(19))
     u1 = p.users["u1"]
-    days = [t // DAY_MS for t, _, _ in u1.pending if t > u1.last_activity_ts]  # labels not yet released
+    days = [t // DAY_MS for t, *_ in u1.pending if t > u1.last_activity_ts]  # labels not yet released
     released = p.engine.state.released_until
     assert days == [d for d in ladder_days(u1, DAY0 + 19, released) if d * DAY_MS > released - CFG.horizon_ms]
     assert [d - DAY0 for d in days] == [31, 34, 38, 43, 49, 56]
