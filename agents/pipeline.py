@@ -168,7 +168,8 @@ class PipelineShell:
                 self.totals["alerts_sent" if treated else "holdout_recorded"] += 1
             for doc in out.quality:
                 doc["emitted_at"] = now_ms
-                effects.append((settings.topic_model_quality, str(partition).encode(), orjson.dumps(doc), None,
+                # Explicit partition (same count as the inputs): one engine per quality partition keeps its order.
+                effects.append((settings.topic_model_quality, str(partition).encode(), orjson.dumps(doc), partition,
                                 doc["ts"] / 1000))
                 self._log_quality(doc)
             for event, reason, detail in out.dead_letters:

@@ -9,17 +9,17 @@ the mean/max serialised (changelog) size of a user's state at the end.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 import zlib
 
 import orjson
 
+from common import population_args  # bench/common.py (run as a script: its directory is on the path)
 from streams.contracts import Event
 from streams.engine import EngineConfig, PartitionEngine, PartitionState
 from streams.settings import Settings
-from streams.simulator import SimConfig, simulate
+from streams.simulator import SimConfig, as_events, simulate
 
 
 def run_once(events: list[Event], partitions: int) -> tuple[float, dict]:
@@ -37,14 +37,9 @@ def run_once(events: list[Event], partitions: int) -> tuple[float, dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--users", type=int, default=1500)
-    ap.add_argument("--days", type=int, default=90)
-    ap.add_argument("--runs", type=int, default=3)
-    args = ap.parse_args()
+    args = population_args(users=1500)
     raw, _ = simulate(SimConfig(users=args.users, days=args.days, bad_rate=0.0))
-    events = [Event(e["_kind"], e["event_id"], e["user_id"], e["ts"], {k: v for k, v in e.items() if k != "_kind"})
-              for e in raw]
+    events = as_events(raw)
     rates = []
     for _ in range(args.runs):
         rate, users = run_once(events, 4)

@@ -17,13 +17,12 @@ from dataclasses import replace
 
 import orjson
 
-from streams.contracts import Event
 from streams.engine import EngineConfig
 from streams.evaluation import OfflineRun, activity_index, point_in_time
 from streams.report import alert_figures
 from streams.scoring import MODEL_KINDS
 from streams.settings import DAY_MS, Settings
-from streams.simulator import SimConfig, simulate
+from streams.simulator import SimConfig, as_events, simulate
 
 
 def main() -> None:
@@ -36,8 +35,7 @@ def main() -> None:
     args = ap.parse_args()
 
     raw, truths = simulate(SimConfig(users=args.users, days=args.days, seed=args.seed, bad_rate=0.0))
-    events = [Event(e["_kind"], e["event_id"], e["user_id"], e["ts"], {k: v for k, v in e.items() if k != "_kind"})
-              for e in raw]
+    events = as_events(raw)
     first_day = events[0].ts // DAY_MS
     cuts = tuple((first_day + int(d)) * DAY_MS for d in args.cut_days.split(","))
     activity = activity_index(events)

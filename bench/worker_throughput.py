@@ -9,7 +9,6 @@ everything and flushed (startup and group join excluded). Reports the median of 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import orjson
 
+from common import population_args  # bench/common.py (run as a script: its directory is on the path)
 from streams.broker import EmbeddedBroker, create_topics, free_port
 from streams.demo import start_worker, stop_process, wait_until, worker_status
 from streams.produce import produce
@@ -58,11 +58,7 @@ def run_once(records: list, workdir: Path) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--users", type=int, default=1000)
-    ap.add_argument("--days", type=int, default=90)
-    ap.add_argument("--runs", type=int, default=3)
-    args = ap.parse_args()
+    args = population_args(users=1000)
     cfg = SimConfig(users=args.users, days=args.days)
     events, _ = simulate(cfg)
     records = serialise(events, cfg)

@@ -90,6 +90,25 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    files = [Path(f) for f in args.files]
+    settings = _settings(args)
+    if args.backfill:
+        from streams.backfill import backfill
+
+        backfill(settings, files, Path(args.out), workers=args.workers, kind=args.kind, mapping=args.mapping)
+        return 0
+    if not settings.broker:
+        log.error("no_broker", hint="set CHURNGUARD_BROKER=host:port, pass --broker, or use --backfill")
+        return 2
+    from streams.broker import create_topics
+    from streams.replay import Replay
+
+    create_topics(settings)
+    Replay(settings, files, args.kind, args.mapping, speed=args.speed).run()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
@@ -121,6 +140,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--to-topics", action="store_true", help="produce to the input topics instead of files")
     p.add_argument("--broker")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("replay", help="replay JSONL/CSV files into the input topics (or run a whole backfill)")
+    p.add_argument("files", nargs="+", help="JSONL or CSV files; the kind comes from the name (clicks*, purchases*, "
+                                            "tickets*/support_tickets*) unless --kind is given")
+    p.add_argument("--kind", choices=["click", "purchase", "support_ticket"], help="kind of every file")
+    p.add_argument("--mapping", help="TOML field mapping for exports (see streams/sources.py)")
+    p.add_argument("--speed", type=float, default=0.0, help="pace at N x event time (default: as fast as possible)")
+    p.add_argument("--backfill", action="store_true",
+                   help="then run workers on a fresh app id to completion and write their outputs to --out "
+                        "(starts the embedded broker if no broker is configured)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes for --backfill")
+    p.add_argument("--out", default="out/backfill", help="output directory for --backfill")
+    p.add_argument("--broker")
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("demo", help="embedded broker + worker + simulator; show alerts; print a summary")
     p.add_argument("--users", type=int, default=1000)

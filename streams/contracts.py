@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import fastjsonschema
+import jsonschema_rs
 import orjson
 
 SCHEMA_DIR = Path(os.environ.get("CHURNGUARD_SCHEMA_DIR", Path(__file__).resolve().parent.parent / "schemas"))
@@ -36,15 +36,17 @@ def load_schema(name: str, version: int = 1) -> dict[str, Any]:
 
 
 @cache
-def validator(name: str, version: int = 1) -> Callable[[Any], Any]:
-    return fastjsonschema.compile(load_schema(name, version))
+def validator(name: str, version: int = 1) -> Any:
+    """A compiled validator for the schema file (jsonschema-rs: the full draft 2020-12, in Rust)."""
+    return jsonschema_rs.validator_for(load_schema(name, version))
 
 
 def validate(name: str, doc: Any, version: int = 1) -> None:
-    try:
-        validator(name, version)(doc)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        raise ContractError("invalid", exc.message) from None
+    v = validator(name, version)
+    if not v.is_valid(doc):  # the fast path; the error is built only for invalid documents
+        error = next(v.iter_errors(doc))
+        path = "/".join(str(p) for p in error.instance_path)
+        raise ContractError("invalid", f"{path or '(document)'}: {error.message}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ class EngineConfig:
     min_labels: int
     policy: AlertPolicy
     model_kind: str = "logreg"
+    drain_when_idle: bool = False
 
     @classmethod
     def from_settings(cls, s: Settings) -> "EngineConfig":
@@ -44,7 +45,7 @@ class EngineConfig:
             ActionTable.load(s.actions_file))
         return cls(s.label_horizon_ms, s.allowed_lateness_ms,
                    s.label_horizon_ms + s.track_after_silence_days * DAY_MS, s.model_min_labels, policy,
-                   s.model_kind)
+                   s.model_kind, s.drain_when_idle)
 
     @property
     def max_pending(self) -> int:
@@ -180,13 +181,15 @@ class PartitionEngine:
     def watermark(self) -> int:
         """Min over the sources' newest event times (a backlog must not run ahead of a slower
         topic), ignoring idle sources; a source not seen yet holds it back until it is idle.
-        The newest overall if all are idle. Minus the allowed lateness."""
+        The newest overall if all are idle. Minus the allowed lateness, unless all are idle in
+        backfill mode (``drain_when_idle``): the input is finite and has all arrived."""
         smt = self.state.source_max_ts
         active = [kind for kind in INPUT_KINDS if kind not in self.idle]
         if any(kind not in smt for kind in active) or not smt:
             return -1
-        newest = min(smt[kind] for kind in active) if active else max(smt.values())
-        return newest - self.cfg.lateness_ms
+        if not active:
+            return max(smt.values()) - (0 if self.cfg.drain_when_idle else self.cfg.lateness_ms)
+        return min(smt[kind] for kind in active) - self.cfg.lateness_ms
 
     def drain(self) -> Outputs:
         out, self.out = self.out, Outputs()

@@ -45,6 +45,9 @@ class Settings:
     # A caught-up source partition with no record for this long (wall clock) stops holding the
     # watermark back (liveness when a topic goes quiet; a replayed backlog is never idle).
     source_idle_s: float = 5.0
+    # Backfill mode (finite input): once every source is idle, release everything received
+    # instead of holding back the allowed lateness, so the run ends fully processed.
+    drain_when_idle: bool = False
     # Users silent for longer than H + this many days stop being rescored (they are gone).
     track_after_silence_days: int = 14
     alert_tiers: tuple[tuple[str, float], ...] = field(
@@ -97,6 +100,8 @@ class Settings:
                 values[f.name] = int(raw)
             elif f.type == "float":
                 values[f.name] = float(raw)
+            elif f.type == "bool":
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
             else:
                 values[f.name] = raw
         values.update(overrides)

@@ -16,6 +16,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from streams.contracts import Event
 from streams.settings import DAY_MS
 
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -224,3 +225,9 @@ def serialise(events: list[dict[str, Any]], cfg: SimConfig) -> list[tuple[str, s
         else:
             out.append((kind, e["user_id"], e["ts"], orjson.dumps(doc)))
     return out
+
+
+def as_events(simulated: list[dict[str, Any]]) -> list[Event]:
+    """Simulated events as the engine receives them after decoding (all valid: use bad_rate=0)."""
+    return [Event(e["_kind"], e["event_id"], e["user_id"], e["ts"], {k: v for k, v in e.items() if k != "_kind"})
+            for e in simulated]

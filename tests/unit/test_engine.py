@@ -7,11 +7,11 @@ import orjson
 import pytest
 
 from streams.codecs import PartitionStateCodec, UserStateCodec
-from streams.contracts import INPUT_KINDS, Event
+from streams.contracts import INPUT_KINDS
 from streams.engine import EngineConfig, PartitionEngine, PartitionState
 from streams.features import UserState, apply_event, feature_vector
 from streams.settings import DAY_MS, Settings
-from streams.simulator import SimConfig, simulate
+from streams.simulator import SimConfig, as_events, simulate
 from tests.factories import at, click, purchase, ticket
 
 CFG = replace(EngineConfig.from_settings(Settings()), min_labels=300)
@@ -21,8 +21,7 @@ LATENESS = CFG.lateness_ms
 @pytest.fixture(scope="module")
 def population():
     events, _ = simulate(SimConfig(users=60, days=75, seed=11, bad_rate=0.0))
-    return [Event(e["_kind"], e["event_id"], e["user_id"], e["ts"], {k: v for k, v in e.items() if k != "_kind"})
-            for e in events]
+    return as_events(events)
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,11 @@ from dataclasses import replace
 
 from hypothesis import given, strategies as st
 
-from streams.contracts import Event
 from streams.engine import EngineConfig
 from streams.evaluation import CutScores, OfflineRun, active_within, exact_auc, kafka_partition, point_in_time
 from streams.features import UserState, apply_event, feature_vector
 from streams.settings import DAY_MS, Settings
-from streams.simulator import SimConfig, simulate
+from streams.simulator import SimConfig, as_events, simulate
 from tests.unit.test_quality import exact_auc as pairwise_auc
 
 H = 30 * DAY_MS
@@ -37,8 +36,7 @@ def test_partitioning_matches_kafkas_default_partitioner():
 
 def test_point_in_time_scores_see_only_the_past_and_labels_only_the_future():
     raw, _ = simulate(SimConfig(users=50, days=70, seed=9, bad_rate=0.0))
-    events = [Event(e["_kind"], e["event_id"], e["user_id"], e["ts"], {k: v for k, v in e.items() if k != "_kind"})
-              for e in raw]
+    events = as_events(raw)
     cut = (events[0].ts // DAY_MS + 35) * DAY_MS
     cfg = replace(EngineConfig.from_settings(Settings()), min_labels=200)
     run = OfflineRun(cfg, cuts=(cut,)).feed(events)

@@ -3,17 +3,15 @@ figures in docs/model.md, at a size CI affords)."""
 
 from dataclasses import replace
 
-from streams.contracts import Event
 from streams.engine import EngineConfig
 from streams.evaluation import OfflineRun, activity_index, point_in_time
 from streams.settings import DAY_MS, Settings
-from streams.simulator import SimConfig, simulate
+from streams.simulator import SimConfig, as_events, simulate
 
 
 def test_point_in_time_auc_after_warm_up_beats_the_heuristic_and_0_80():
     raw, _ = simulate(SimConfig(users=700, days=110, seed=13, bad_rate=0.0))
-    events = [Event(e["_kind"], e["event_id"], e["user_id"], e["ts"], {k: v for k, v in e.items() if k != "_kind"})
-              for e in raw]
+    events = as_events(raw)
     cut = (events[0].ts // DAY_MS + 80) * DAY_MS
     settings = Settings()
     # 700 users instead of thousands: a partition reaches the production warm-up later, so it starts earlier here.

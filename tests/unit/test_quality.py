@@ -61,13 +61,12 @@ def test_heuristic_scores_are_measured_but_do_not_feed_the_drift_detector():
 
 def test_the_engine_publishes_valid_quality_events(tmp_path):
     from tests.unit.test_engine import Run
-    from streams.simulator import SimConfig, simulate
-    from streams.contracts import Event
+    from streams.simulator import SimConfig, as_events, simulate
 
     events, _ = simulate(SimConfig(users=40, days=70, seed=4, bad_rate=0.0))
     run = Run()
-    for e in events:
-        run.offer(Event(e["_kind"], e["event_id"], e["user_id"], e["ts"], {k: v for k, v in e.items() if k != "_kind"}))
+    for e in as_events(events):
+        run.offer(e)
     docs = run.quality
     assert len(docs) >= 30  # one per day boundary that released labels
     for doc in docs:
