@@ -1,8 +1,13 @@
-"""What every benchmark takes: a simulated population's size and how many runs to take the median of."""
+"""What the benchmarks share: a simulated population's size, how many runs to take the median of, export files."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
+
+from streams.files import write_events
+from streams.simulator import SimConfig, serialise, simulate
 
 
 def population_args(users: int, days: int = 90, runs: int = 3) -> argparse.Namespace:
@@ -11,3 +16,12 @@ def population_args(users: int, days: int = 90, runs: int = 3) -> argparse.Names
     ap.add_argument("--days", type=int, default=days)
     ap.add_argument("--runs", type=int, default=runs)
     return ap.parse_args()
+
+
+def simulated_files(users: int, days: int, directory: Path) -> list[Path]:
+    """A seeded population written as export files (clicks, purchases, tickets JSONL) in ``directory``."""
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)  # clients report the broker stopping as errors
+    cfg = SimConfig(users=users, days=days, seed=7)
+    events, _ = simulate(cfg)
+    write_events(directory, serialise(events, cfg))
+    return [directory / name for name in ("clicks.jsonl", "purchases.jsonl", "tickets.jsonl")]

@@ -10,7 +10,6 @@ reports records/s of each run and the median.
 
 from __future__ import annotations
 
-import logging
 import statistics
 import tempfile
 from dataclasses import replace
@@ -18,22 +17,16 @@ from pathlib import Path
 
 import orjson
 
-from common import population_args  # bench/common.py (run as a script: its directory is on the path)
+from common import population_args, simulated_files  # bench/common.py (run as a script: its directory is on the path)
 from streams.broker import EmbeddedBroker, create_topics
-from streams.files import write_events
 from streams.replay import Replay
 from streams.settings import Settings
-from streams.simulator import SimConfig, serialise, simulate
 
 
 def main() -> None:
     args = population_args(users=1000)
-    logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    cfg = SimConfig(users=args.users, days=args.days, seed=7)
     with tempfile.TemporaryDirectory() as tmp:
-        events, _ = simulate(cfg)
-        write_events(Path(tmp), serialise(events, cfg))
-        files = [Path(tmp) / name for name in ("clicks.jsonl", "purchases.jsonl", "tickets.jsonl")]
+        files = simulated_files(args.users, args.days, Path(tmp))
         rates = []
         for run in range(args.runs):
             with EmbeddedBroker() as broker:

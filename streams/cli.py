@@ -109,6 +109,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from streams.evaluate import write_report
+
+    summary = write_report([Path(f) for f in args.files], Path(args.alerts_dir), Path(args.out), Settings.from_env(),
+                           Path(args.truth) if args.truth else None)
+    log.info("evaluation_written", out=args.out, point_in_time_auc=summary["point_in_time"]["pooled"]["roc_auc"],
+             progressive_auc=summary["progressive"]["roc_auc"], alerts=summary["alerts"]["treatment"])
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
@@ -154,6 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="out/backfill", help="output directory for --backfill")
     p.add_argument("--broker")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("evaluate", help="HTML + JSON report on a backfill's scores and alerts")
+    p.add_argument("files", nargs="+", help="the replayed event files (labels come from them)")
+    p.add_argument("--alerts-dir", required=True, help="a backfill's output directory (alerts.jsonl, holdout.jsonl)")
+    p.add_argument("--truth", help="the simulator's ground_truth.jsonl, if any")
+    p.add_argument("--out", default="out/evaluation")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="embedded broker + worker + simulator; show alerts; print a summary")
     p.add_argument("--users", type=int, default=1000)

@@ -1,5 +1,4 @@
 import random
-import zlib
 from collections import Counter
 from dataclasses import replace
 

@@ -2,7 +2,7 @@ import math
 
 from streams.features import FEATURE_NAMES, UserState, apply_event, feature_vector
 from streams.settings import DAY_MS
-from tests.factories import HOUR, at, click, purchase, ticket
+from tests.factories import at, click, purchase, ticket
 
 
 def features(state, t):
