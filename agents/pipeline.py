@@ -99,7 +99,9 @@ class PipelineShell:
         """A source partition is idle when it is caught up and nothing arrived from it for
         ``source_idle_s``. Caught up: the last offset we received is the last one the broker has
         (fetch high watermark), or, for a partition we received nothing from since we took it
-        over, the consumer's position is at the high watermark. Wall clock here only decides
+        over, its committed offset (where redelivery starts) is at the high watermark. Not the
+        fetch position: that runs ahead into records still buffered on their way to the agent,
+        and declaring their source idle would let the watermark pass them. Wall clock here only decides
         liveness when a topic goes quiet; a replayed backlog is never idle, so replays stay
         deterministic."""
         now = time.monotonic()
@@ -113,7 +115,8 @@ class PipelineShell:
                     continue
                 highwater = consumer.highwater(tp)
                 last = self.last_offset.get(tp)
-                position = last + 1 if last is not None else await consumer.position(tp)
+                # Faust's committed offsets follow Kafka: the next offset to consume.
+                position = last + 1 if last is not None else (consumer._committed_offset.get(tp) or 0)
                 self.source_positions[str(tp)] = {"position": position, "highwater": highwater}
                 if highwater is not None and position is not None and position >= highwater:
                     idle.add(kind)

@@ -22,7 +22,7 @@ from kafka import KafkaConsumer, TopicPartition
 from streams.broker import EmbeddedBroker, create_topics, free_port
 from streams.contracts import INPUT_KINDS
 from streams.demo import start_worker, stop_process, wait_until, worker_status
-from streams.replay import Replay, partition_ends
+from streams.replay import Replay, TopicRange, partition_ends
 from streams.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -51,7 +51,7 @@ def _drained(statuses: list[dict[str, Any] | None], expected: int) -> bool:
 
 
 def backfill(settings: Settings, files: list[Path], out: Path, workers: int = 1, kind: str | None = None,
-             mapping: str | None = None, timeout_s: float = 3600.0) -> dict[str, Any]:
+             mapping: str | None = None, timeout_s: float = 3600.0, topic_range: TopicRange | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     broker = None
     if not settings.broker:
@@ -63,7 +63,7 @@ def backfill(settings: Settings, files: list[Path], out: Path, workers: int = 1,
         run_id = f"{int(time.time())}"
         settings = replace(settings, app_id=f"{settings.app_id}-backfill-{run_id}", drain_when_idle=True)
         create_topics(settings)
-        stats = Replay(settings, files, kind, mapping, checkpoint_dir=out).run()
+        stats = Replay(settings, files, kind, mapping, checkpoint_dir=out, topic_range=topic_range).run()
         inputs = [settings.topic_clicks, settings.topic_purchases, settings.topic_tickets]
         expected = sum(partition_ends(settings, inputs).values())
         worker_settings = [replace(settings, web_port=free_port(), data_dir=str(out / f"worker-{i}"))

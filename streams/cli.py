@@ -93,19 +93,30 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     files = [Path(f) for f in args.files]
     settings = _settings(args)
+    if bool(files) == bool(args.from_topic):
+        log.error("replay_source", hint="give files, or --from-topic (with --source-broker), not both")
+        return 2
+    from streams.replay import Replay, TopicRange
+
+    source_broker = args.source_broker or settings.broker
+    if args.from_topic and not source_broker:
+        log.error("no_source_broker", hint="pass --source-broker for --from-topic")
+        return 2
+    topic_range = (TopicRange(source_broker, tuple(args.from_topic), args.start, args.end)
+                   if args.from_topic else None)
     if args.backfill:
         from streams.backfill import backfill
 
-        backfill(settings, files, Path(args.out), workers=args.workers, kind=args.kind, mapping=args.mapping)
+        backfill(settings, files, Path(args.out), workers=args.workers, kind=args.kind, mapping=args.mapping,
+                 topic_range=topic_range)
         return 0
     if not settings.broker:
         log.error("no_broker", hint="set CHURNGUARD_BROKER=host:port, pass --broker, or use --backfill")
         return 2
     from streams.broker import create_topics
-    from streams.replay import Replay
 
     create_topics(settings)
-    Replay(settings, files, args.kind, args.mapping, speed=args.speed).run()
+    Replay(settings, files, args.kind, args.mapping, speed=args.speed, topic_range=topic_range).run()
     return 0
 
 
@@ -152,8 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("replay", help="replay JSONL/CSV files into the input topics (or run a whole backfill)")
-    p.add_argument("files", nargs="+", help="JSONL or CSV files; the kind comes from the name (clicks*, purchases*, "
+    p.add_argument("files", nargs="*", help="JSONL or CSV files; the kind comes from the name (clicks*, purchases*, "
                                             "tickets*/support_tickets*) unless --kind is given")
+    p.add_argument("--from-topic", action="append", default=[],
+                   help="replay a topic range instead (repeatable; kind from the name: click, purchase, ticket)")
+    p.add_argument("--source-broker", help="cluster of --from-topic (default: the target broker)")
+    p.add_argument("--start", help="range start: offset, epoch ms or ISO 8601 time (inclusive)")
+    p.add_argument("--end", help="range end: offset, epoch ms or ISO 8601 time (exclusive; default: the end now)")
     p.add_argument("--kind", choices=["click", "purchase", "support_ticket"], help="kind of every file")
     p.add_argument("--mapping", help="TOML field mapping for exports (see streams/sources.py)")
     p.add_argument("--speed", type=float, default=0.0, help="pace at N x event time (default: as fast as possible)")

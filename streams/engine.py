@@ -138,13 +138,11 @@ class PartitionEngine:
                 self.out.settled.append(token)
                 return
         if event.ts <= st.released_until:
-            if redelivered:
-                # Handled before a restart (applied, or dead-lettered as late): do not repeat it.
-                self._count("duplicates")
-                self.out.settled.append(token)
-            else:
-                self._count("late")
-                self.out.dead_letters.append((token, "late", f"ts {event.ts} <= watermark {st.released_until}"))
+            # Not applied (an applied one would be at or before its user's last key, above), so it
+            # is late, even when redelivered: never drop it silently. One dead-lettered as late
+            # before a restart is dead-lettered again (at-least-once).
+            self._count("late")
+            self.out.dead_letters.append((token, "late", f"ts {event.ts} <= watermark {st.released_until}"))
             return
         self._seq += 1
         heapq.heappush(self._buffer, (event.sort_key, self._seq, event, token))

@@ -1,4 +1,4 @@
-"""``churnguard replay``: files into the input topics, fast, resumable, with progress.
+"""``churnguard replay``: files or a topic range into the input topics, fast, resumable, with progress.
 
 Records are produced in the merged event-time order of streams/sources.py, keyed by user_id to
 the partition Kafka's default partitioner would choose (murmur2; explicit, so every client agrees),
@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import orjson
 import structlog
@@ -30,7 +32,8 @@ from confluent_kafka import KafkaException, Producer
 from streams.compat import true_end_offsets
 from streams.evaluation import kafka_partition
 from streams.settings import Settings
-from streams.sources import SourceRecord, count_lines, kind_of_file, load_mapping, merged
+from streams.sources import (KindMapping, SourceRecord, count_lines, kind_of_file, kind_of_topic, load_mapping, merged,
+                             read_topic_partition)
 
 log = structlog.get_logger(__name__)
 
@@ -101,15 +104,63 @@ def partition_ends(settings: Settings, topics: list[str]) -> dict[tuple[str, int
     return {(tp.topic, tp.partition): end for tp, end in ends.items()}
 
 
+@dataclass(frozen=True)
+class TopicRange:
+    """A range of source topics, on this or another cluster. Bounds are offsets (small integers)
+    or times (epoch milliseconds or ISO 8601): from inclusive, to exclusive; open ends mean the
+    beginning and the end as of the replay's start."""
+
+    broker: str
+    topics: tuple[str, ...]
+    start: str | None = None
+    end: str | None = None
+
+    @staticmethod
+    def bound(text: str | None) -> tuple[int | None, int | None]:
+        """(offset, epoch ms) for a bound given as text."""
+        if text is None:
+            return None, None
+        if text.isdigit():
+            value = int(text)
+            return (value, None) if value < 10**11 else (None, value)
+        return None, int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(f"{self.broker}|{','.join(self.topics)}|{self.start}|{self.end}".encode()).hexdigest()[:16]
+
+    def records(self, kind: str | None, mapping: dict[str, KindMapping]) -> tuple[Iterator[SourceRecord], int]:
+        from kafka import KafkaConsumer
+
+        start_offset, ts_from = self.bound(self.start)
+        end_offset, ts_to = self.bound(self.end)
+        ends = partition_ends(replace(Settings(), broker=self.broker), list(self.topics))
+        def consumer() -> KafkaConsumer:
+            return KafkaConsumer(bootstrap_servers=self.broker, enable_auto_commit=False)
+
+        streams, total = [], 0
+        for i, ((topic, partition), end) in enumerate(sorted(ends.items())):
+            first = start_offset or 0
+            last = min(end, end_offset) if end_offset is not None else end
+            total += max(last - first, 0)
+            k = kind or kind_of_topic(topic)
+            streams.append(read_topic_partition(consumer, topic, partition, k, mapping.get(k, KindMapping()),
+                                                first, last, ts_from, ts_to, i))
+        return (record for _, record in heapq.merge(*streams)), total
+
+
 class Replay:
-    def __init__(self, settings: Settings, files: list[Path], kind: str | None = None, mapping: str | None = None,
-                 speed: float = 0.0, checkpoint_dir: Path | None = None) -> None:
+    def __init__(self, settings: Settings, files: list[Path] | None = None, kind: str | None = None,
+                 mapping: str | None = None, speed: float = 0.0, checkpoint_dir: Path | None = None,
+                 topic_range: TopicRange | None = None) -> None:
         self.settings = settings
-        self.files = [(p, kind or kind_of_file(p)) for p in files]
+        self.files = [(p, kind or kind_of_file(p)) for p in files or []]
+        self.kind = kind
+        self.topic_range = topic_range
         self.mapping_path = mapping
         self.mapping = load_mapping(mapping)
         self.speed = speed
-        self.checkpoint = (checkpoint_dir or Path(settings.data_dir)) / f"replay-{_fingerprint(files, mapping)}.json"
+        fingerprint = topic_range.fingerprint() if topic_range else _fingerprint(files or [], mapping)
+        self.checkpoint = (checkpoint_dir or Path(settings.data_dir)) / f"replay-{fingerprint}.json"
         self.topic_of_kind = {"click": settings.topic_clicks, "purchase": settings.topic_purchases,
                               "support_ticket": settings.topic_tickets}
         self.targets = [*self.topic_of_kind.values(), settings.topic_dead_letter]
@@ -126,7 +177,8 @@ class Replay:
         doc: dict[str, dict[str, int]] = {}
         for (topic, p), offset in ends.items():
             doc.setdefault(topic, {})[str(p)] = offset
-        self.checkpoint.write_bytes(orjson.dumps({"files": [str(p) for p, _ in self.files], "start": doc}))
+        source = self.topic_range.__dict__ if self.topic_range else [str(p) for p, _ in self.files]
+        self.checkpoint.write_bytes(orjson.dumps({"source": source, "start": doc}))
         return {}
 
     def _dead_letter(self, r: SourceRecord, partitions: dict[str, int], stats: ReplayStats) -> tuple[str, int, bytes, bytes]:
@@ -144,7 +196,10 @@ class Replay:
         ends = partition_ends(self.settings, self.targets)
         sent = self._already_sent(ends)
         partitions = {t: 1 + max(p for (topic, p) in ends if topic == t) for t in self.targets}
-        total = count_lines([p for p, _ in self.files])
+        if self.topic_range is not None:
+            records, total = self.topic_range.records(self.kind, self.mapping)
+        else:
+            records, total = merged(self.files, self.mapping), count_lines([p for p, _ in self.files])
         progress = Progress(total)
         errors: list[str] = []
 
@@ -163,7 +218,7 @@ class Replay:
         produced: dict[str, int] = dict.fromkeys(self.targets, 0)
         budget = limit if limit is not None else -1
         topic_of_kind, produce, speed = self.topic_of_kind, producer.produce, self.speed
-        for r in merged(self.files, self.mapping):
+        for r in records:
             if budget == 0:
                 break
             done += 1

@@ -193,3 +193,54 @@ def count_lines(paths: Iterable[Path]) -> int:
         if path.suffix.lower() == ".csv":
             total -= 1
     return total
+
+
+def kind_of_topic(topic: str) -> str:
+    name = topic.lower()
+    for needle, kind in (("click", "click"), ("purchase", "purchase"), ("ticket", "support_ticket")):
+        if needle in name:
+            return kind
+    raise ValueError(f"{topic}: cannot tell the event kind from the topic name; pass --kind")
+
+
+def read_topic_partition(consumer_factory: Any, topic: str, partition: int, kind: str, mapping: KindMapping,
+                         start: int, end: int, ts_from: int | None, ts_to: int | None,
+                         source_index: int) -> Iterator[Keyed]:
+    """Records of one source partition in offset order, offsets [start, end), optionally only those
+    whose record timestamp is in [ts_from, ts_to)."""
+    from kafka import TopicPartition
+
+    if start >= end:
+        return
+    tp = TopicPartition(topic, partition)
+    consumer = consumer_factory()
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        origin = f"{topic}/{partition}"
+        rank = INPUT_KINDS.index(kind)
+        last: tuple[Any, ...] = (-1, rank, "")
+        while True:
+            batch = consumer.poll(timeout_ms=1000, max_records=5000).get(tp, [])
+            if not batch and consumer.position(tp) >= end:
+                return
+            for msg in batch:
+                if msg.offset >= end:
+                    return
+                if (ts_from is not None and msg.timestamp < ts_from) or (ts_to is not None and msg.timestamp >= ts_to):
+                    continue
+                raw = msg.value or b""
+                try:
+                    doc = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    yield (*last, source_index, msg.offset), SourceRecord(kind, origin, msg.offset, raw,
+                                                                         error=("undecodable", f"not JSON: {exc}"))
+                    continue
+                r = _record(kind, origin, msg.offset, raw, doc, mapping, False)
+                if r.error is None:
+                    last = (r.ts, rank, r.event_id)
+                yield (*last, source_index, msg.offset), r
+                if msg.offset + 1 >= end:
+                    return
+    finally:
+        consumer.close()

@@ -6,8 +6,9 @@ import orjson
 import pytest
 
 from streams.backfill import backfill, topic_records
+from streams.broker import EmbeddedBroker, create_topics
 from streams.evaluation import kafka_partition
-from streams.replay import Replay
+from streams.replay import Replay, TopicRange
 from streams.settings import Settings
 from streams.sources import kind_of_file, merged
 from tests.golden import INPUTS, canonical, expected_alerts
@@ -67,3 +68,36 @@ def test_an_interrupted_replay_resumes_without_duplicates(settings_for, tmp_path
         for partition, _, value in topic_records(settings, topic):
             landed.setdefault(partition, []).append(value)
         assert landed == expected
+
+
+def test_a_topic_range_replays_onto_another_cluster(settings_for, tmp_path):
+    source = settings_for("churnguard-source")
+    Replay(source, INPUTS, checkpoint_dir=tmp_path / "a").run()
+    inputs = (source.topic_clicks, source.topic_purchases, source.topic_tickets)
+    with EmbeddedBroker() as other:
+        target = replace(source, broker=other.bootstrap)
+        create_topics(target)
+        stats = Replay(target, checkpoint_dir=tmp_path / "b", topic_range=TopicRange(source.broker, inputs)).run()
+        for topic in inputs:
+            assert topic_records(target, topic) == topic_records(source, topic)  # same partitions, same order
+        assert stats.records == sum(len(topic_records(source, t)) for t in inputs)
+
+        # A time window of one day, into a third set of topics on the same target cluster.
+        day = replace(target, topic_clicks="day.clicks", topic_purchases="day.purchases", topic_tickets="day.tickets")
+        create_topics(day)
+        window = TopicRange(source.broker, inputs, "2026-01-10T00:00:00Z", "2026-01-11T00:00:00Z")
+        Replay(day, checkpoint_dir=tmp_path / "c", topic_range=window).run()
+        lo, hi = TopicRange.bound(window.start)[1], TopicRange.bound(window.end)[1]
+        expected = [v for t in inputs for _, _, v in topic_records(source, t) if lo <= orjson.loads(v)["ts"] < hi]
+        got = [v for t in ("day.clicks", "day.purchases", "day.tickets") for _, _, v in topic_records(day, t)]
+        assert sorted(got) == sorted(expected) and len(got) > 50
+
+
+def test_pacing_follows_event_time_at_the_requested_speed(settings_for, tmp_path):
+    """Functional, not a benchmark: a paced replay may not run ahead of event time x speed."""
+    settings = settings_for("churnguard-paced")
+    valid = [r for r in merged([(p, kind_of_file(p)) for p in INPUTS], {}) if r.error is None]
+    span_s = (valid[-1].ts - valid[0].ts) / 1000
+    speed = span_s / 3.0  # the whole fixture in three seconds
+    stats = Replay(settings, INPUTS, checkpoint_dir=tmp_path, speed=speed).run()
+    assert stats.seconds >= 3.0 * 0.95
