@@ -1,6 +1,6 @@
 import math
 
-from streams.features import FEATURE_NAMES, UserState, apply_event, feature_vector
+from streams.features import FEATURE_NAMES, KEEP_DAYS, UserState, apply_event, feature_vector
 from streams.settings import DAY_MS
 from tests.factories import at, click, purchase, ticket
 
@@ -76,3 +76,13 @@ def test_state_round_trips_through_its_dict():
     state = build([click("u1", at(0)), purchase("u1", at(1)), ticket("u1", at(2))])
     again = UserState.from_dict(state.to_dict())
     assert again == state and feature_vector(again, at(3)) == feature_vector(state, at(3))
+
+
+def test_the_90_day_window_keeps_old_buckets_exactly_long_enough():
+    daily = [click("u1", at(d)) for d in range(1, 89)]
+    state = build([purchase("u1", at(0), amount=40.0), *daily, purchase("u1", at(89), amount=2.0)])
+    assert features(state, at(89))["log_spend_90"] == math.log1p(42.0)  # days 0..89, 90 buckets
+    assert features(state, at(90))["log_spend_90"] == math.log1p(2.0)  # day 0 left the window
+    # Bounded: a user active every day for 200 days keeps at most KEEP_DAYS buckets.
+    state = build([click("u1", at(d)) for d in range(200)])
+    assert len(state.days) == KEEP_DAYS
