@@ -1,5 +1,7 @@
 import math
 
+import orjson
+
 from streams.features import FEATURE_NAMES, KEEP_DAYS, UserState, apply_event, feature_vector
 from streams.settings import DAY_MS
 from tests.factories import at, click, purchase, ticket
@@ -86,3 +88,12 @@ def test_the_90_day_window_keeps_old_buckets_exactly_long_enough():
     # Bounded: a user active every day for 200 days keeps at most KEEP_DAYS buckets.
     state = build([click("u1", at(d)) for d in range(200)])
     assert len(state.days) == KEEP_DAYS
+
+
+def test_state_round_trips_through_its_compact_changelog_form():
+    state = build([click("u1", at(0), action="like"), purchase("u1", at(1), amount=12.34, discount=1.0),
+                   ticket("u1", at(2), csat=2), purchase("u1", at(3), status="refunded")])
+    doc = orjson.loads(orjson.dumps(state.to_dict()))
+    assert UserState.from_dict(doc) == state
+    assert all(isinstance(v, float) for b in UserState.from_dict(doc).days.values() for v in b)
+    assert [1, 1, 1, 1] == doc["d"][0][1:]  # active, 1 click, 1 session, 1 interaction; zeros trimmed
