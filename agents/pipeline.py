@@ -24,6 +24,7 @@ import structlog
 from streams.app import Wiring
 from streams.contracts import ContractError, decode, decode_event
 from streams.engine import EngineConfig, PartitionEngine, PartitionState
+from streams.features import feature_vector
 from streams.labels import SCORE
 from streams.metrics import render as render_metrics
 
@@ -289,6 +290,18 @@ def register(wiring: Wiring) -> PipelineShell:
     async def debug_digest(web: Any, request: Any) -> Any:
         # On request only: it serialises every user, too costly for the polled status page.
         return web.json({"feature_digest": feature_digest(wiring.user_table.data.values())})
+
+    @app.page("/debug/features/")
+    async def debug_features(web: Any, request: Any) -> Any:
+        # Every user's feature vector at its partition's watermark (the state holds exactly the
+        # events up to it): what tests compare with a recomputation from the raw events.
+        out = {}
+        for uid, user in wiring.user_table.data.items():
+            engine = shell.engines.get(user.partition)
+            if engine is not None and engine.state.released_until >= user.last_key[0]:
+                t = engine.state.released_until
+                out[uid] = {"t": t, "features": feature_vector(user, t)}
+        return web.json(out)
 
     @app.page("/debug/users/")
     async def debug_users(web: Any, request: Any) -> Any:

@@ -2,14 +2,19 @@
 worker that was never interrupted: nothing lost, nothing counted twice."""
 
 import asyncio
+import math
 import signal
 import time
+import urllib.request
+
+import orjson
 
 import pytest
 
 from streams.demo import feature_digest, start_worker, stop_process, wait_until, worker_status
 from streams.produce import produce
-from streams.simulator import SimConfig, serialise, simulate
+from streams.simulator import SimConfig, as_events, serialise, simulate
+from tests.feature_reference import reference_features
 
 pytestmark = pytest.mark.integration
 
@@ -57,5 +62,16 @@ def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(settings_f
     survivor = start_worker(crash_settings, tmp_path / "survivor.log")
     try:
         assert drained_table(crash_settings, timeout_s=300) == expected
+        # And the restarted worker's features equal a brute-force recomputation from the raw events.
+        with urllib.request.urlopen(f"http://{crash_settings.web_host}:{crash_settings.web_port}/debug/features/",
+                                    timeout=60) as r:
+            served = orjson.loads(r.read())
     finally:
         stop_process(survivor)
+    by_user = {}
+    for e in as_events(events):
+        by_user.setdefault(e.user_id, []).append(e)
+    assert len(served) == cfg.users
+    for uid, doc in served.items():
+        reference = reference_features(by_user[uid], doc["t"])
+        assert all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) for a, b in zip(doc["features"], reference)), uid
