@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/engine_throughput.py [--users 1500 --days 90 --runs 3]
 
-Feeds a simulated population through one PartitionEngine per partition (4) in event-time order,
-exactly as the agent would after decoding, and reports the median events/s of several runs and
+Feeds a simulated population through one PartitionEngine per partition (4; users routed as
+Kafka would) in event-time order, exactly as the agent would after decoding (streams/evaluation.py), and reports the median events/s of several runs and
 the mean/max serialised (changelog) size of a user's state at the end.
 """
 
@@ -11,29 +11,22 @@ from __future__ import annotations
 
 import statistics
 import time
-import zlib
 
 import orjson
 
 from common import population_args  # bench/common.py (run as a script: its directory is on the path)
 from streams.contracts import Event
-from streams.engine import EngineConfig, PartitionEngine, PartitionState
+from streams.engine import EngineConfig
+from streams.evaluation import OfflineRun
 from streams.settings import Settings
 from streams.simulator import SimConfig, as_events, simulate
 
 
 def run_once(events: list[Event], partitions: int) -> tuple[float, dict]:
-    cfg = EngineConfig.from_settings(Settings())
-    users: dict = {}
-    engines = [PartitionEngine(p, cfg, PartitionState(p), users) for p in range(partitions)]
-    offsets = [0] * partitions
-    route = [zlib.crc32(e.user_id.encode()) % partitions for e in events]
+    run = OfflineRun(EngineConfig.from_settings(Settings()), partitions=partitions)
     start = time.perf_counter()
-    for e, p in zip(events, route):
-        offsets[p] += 1
-        engines[p].offer(e.kind, offsets[p], e, None)
-        engines[p].drain()
-    return len(events) / (time.perf_counter() - start), users
+    run.feed(events)
+    return len(events) / (time.perf_counter() - start), run.users
 
 
 def main() -> None:

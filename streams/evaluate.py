@@ -107,7 +107,7 @@ def evaluate(files: list[Path], alerts_dir: Path, settings: Settings, truth_path
                    "alerts_dir": str(alerts_dir), "horizon_days": settings.label_horizon_days},
         "point_in_time": {"cuts": per_cut, "pooled": _curves(labels, scores)},
         "progressive": run.progressive().summary(thresholds),
-        "alerts": _alert_figures(treated, control, activity, horizon, [n for n, _ in settings.alert_tiers]),
+        "alerts": _alerts_against_events(treated, control, activity, horizon, [n for n, _ in settings.alert_tiers]),
     }
     if truth_path is not None:
         truth = read_truth(truth_path)
@@ -115,7 +115,7 @@ def evaluate(files: list[Path], alerts_dir: Path, settings: Settings, truth_path
     return summary
 
 
-def _alert_figures(treated: list[dict[str, Any]], control: list[dict[str, Any]], activity: dict[str, list[int]],
+def _alerts_against_events(treated: list[dict[str, Any]], control: list[dict[str, Any]], activity: dict[str, list[int]],
                    horizon: int, tiers: list[str]) -> dict[str, Any]:
     per_day: dict[str, Counter[str]] = defaultdict(Counter)
     for a in treated:
