@@ -10,7 +10,6 @@ crash or rebalance; re-applied ones are recognised by the per-user ordering key.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import time
 from typing import Any
@@ -22,7 +21,7 @@ from faust.types import TP
 import structlog
 
 from streams.app import Wiring
-from streams.contracts import ContractError, decode, decode_event
+from streams.contracts import ContractError, dead_letter, decode, decode_event
 from streams.engine import EngineConfig, PartitionEngine, PartitionState
 from streams.features import feature_vector
 from streams.labels import SCORE
@@ -31,14 +30,6 @@ from streams.metrics import render as render_metrics
 log = structlog.get_logger(__name__)
 
 Outgoing = tuple[str, "bytes | None", bytes, "int | None", "float | None"]  # topic, key, value, partition, ts
-
-
-def _payload_text(raw: Any) -> str:
-    data = raw if isinstance(raw, bytes) else (b"" if raw is None else str(raw).encode())
-    try:
-        return data.decode()
-    except UnicodeDecodeError:
-        return "base64:" + base64.b64encode(data).decode()
 
 
 class PipelineShell:
@@ -205,8 +196,7 @@ class PipelineShell:
 
     def _dead_letter(self, event: Any, reason: str, detail: str) -> Outgoing:
         msg = event.message
-        doc = {"schema": "dead_letter.v1", "reason": reason, "detail": detail[:1000], "source_topic": msg.topic,
-               "source_partition": msg.partition, "source_offset": msg.offset, "payload": _payload_text(msg.value)}
+        doc = dead_letter(reason, detail, msg.topic, msg.partition, msg.offset, msg.value)
         self.totals["dead_letters_sent"] += 1
         log.warning("dead_letter", reason=reason, detail=detail[:200], topic=msg.topic,
                     partition=msg.partition, offset=msg.offset)

@@ -17,28 +17,14 @@ from typing import Any
 
 import orjson
 import structlog
-from kafka import KafkaConsumer, TopicPartition
 
 from streams.broker import EmbeddedBroker, create_topics, free_port
 from streams.contracts import INPUT_KINDS
-from streams.demo import start_worker, stop_process, wait_until, worker_status
+from streams.demo import start_worker, stop_process, topic_records, wait_until, worker_status
 from streams.replay import Replay, TopicRange, partition_ends
 from streams.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-
-def topic_records(settings: Settings, topic: str, timeout_s: float = 3.0) -> list[tuple[int, int, bytes]]:
-    """Every record of ``topic`` as (partition, offset, value), in partition then offset order."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False,
-                             consumer_timeout_ms=int(timeout_s * 1000))
-    try:
-        consumer.assign([TopicPartition(topic, p) for p in range(settings.partitions)])
-        consumer.seek_to_beginning()
-        out = [(r.partition, r.offset, r.value) for r in consumer]
-    finally:
-        consumer.close()
-    return sorted(out)
 
 
 def _drained(statuses: list[dict[str, Any] | None], expected: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import dataclass
 from functools import cache
@@ -79,6 +80,18 @@ def decode_event(kind: str, raw: bytes) -> Event:
     """Decode and validate one input record, or raise ContractError."""
     doc = decode(kind, raw)
     return Event(kind, doc["event_id"], doc["user_id"], doc["ts"], doc)
+
+
+def dead_letter(reason: str, detail: str, source_topic: str, source_partition: int, source_offset: int,
+                payload: Any) -> dict[str, Any]:
+    """A dead_letter.v1 document; the payload as UTF-8 text if it decodes, else base64 with a prefix."""
+    data = payload if isinstance(payload, bytes) else (b"" if payload is None else str(payload).encode())
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        text = "base64:" + base64.b64encode(data).decode()
+    return {"schema": "dead_letter.v1", "reason": reason, "detail": detail[:1000], "source_topic": source_topic,
+            "source_partition": source_partition, "source_offset": source_offset, "payload": text}
 
 
 def encode(doc: dict[str, Any]) -> bytes:

@@ -116,17 +116,23 @@ def wait_processed(settings: Settings, expected: int, timeout_s: float) -> dict[
     return worker_status(settings) or last
 
 
-def topic_messages(settings: Settings, topic: str, timeout_s: float = 3.0) -> Iterator[dict[str, Any]]:
-    """Every message currently on ``topic`` (all partitions), decoded."""
+def topic_records(settings: Settings, topic: str, timeout_s: float = 3.0) -> list[tuple[int, int, bytes]]:
+    """Every record of ``topic`` as (partition, offset, value), in partition then offset order."""
     consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False,
                              consumer_timeout_ms=int(timeout_s * 1000))
     try:
         consumer.assign([TopicPartition(topic, p) for p in range(settings.partitions)])
         consumer.seek_to_beginning()
-        for record in consumer:
-            yield orjson.loads(record.value)
+        out = [(r.partition, r.offset, r.value) for r in consumer]
     finally:
         consumer.close()
+    return sorted(out)
+
+
+def topic_messages(settings: Settings, topic: str, timeout_s: float = 3.0) -> Iterator[dict[str, Any]]:
+    """Every message currently on ``topic`` (all partitions), decoded."""
+    for _, _, value in topic_records(settings, topic, timeout_s):
+        yield orjson.loads(value)
 
 
 def _show_alert(doc: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ import structlog
 from confluent_kafka import KafkaException, Producer
 
 from streams.compat import true_end_offsets
+from streams.contracts import dead_letter
 from streams.evaluation import kafka_partition
 from streams.settings import Settings
 from streams.sources import (KindMapping, SourceRecord, count_lines, kind_of_file, kind_of_topic, load_mapping, merged,
@@ -184,8 +185,7 @@ class Replay:
     def _dead_letter(self, r: SourceRecord, partitions: dict[str, int], stats: ReplayStats) -> tuple[str, int, bytes, bytes]:
         reason, detail = r.error or ("invalid", "")
         stats.invalid[reason] = stats.invalid.get(reason, 0) + 1
-        doc = {"schema": "dead_letter.v1", "reason": reason, "detail": detail[:1000], "source_topic": f"file:{r.origin}",
-               "source_partition": 0, "source_offset": r.position, "payload": r.value.decode("utf-8", "replace")}
+        doc = dead_letter(reason, detail, f"file:{r.origin}", 0, r.position, r.value)
         topic = self.settings.topic_dead_letter
         key = f"{r.origin}:{r.position}"
         return topic, kafka_partition(key, partitions[topic]), key.encode(), orjson.dumps(doc)

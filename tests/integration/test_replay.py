@@ -5,7 +5,8 @@ from dataclasses import replace
 import orjson
 import pytest
 
-from streams.backfill import backfill, topic_records
+from streams.backfill import backfill
+from streams.demo import topic_records
 from streams.broker import EmbeddedBroker, create_topics
 from streams.evaluation import kafka_partition
 from streams.replay import Replay, TopicRange

@@ -61,3 +61,13 @@ def test_outcomes_decode_and_bad_ones_are_rejected_with_a_reason():
     with pytest.raises(contracts.ContractError) as err:
         contracts.decode("outreach_outcome", b"{not json")
     assert err.value.reason == "undecodable"
+
+
+def test_dead_letters_carry_text_payloads_as_text_and_others_as_base64():
+    schema = jsonschema.Draft202012Validator(contracts.load_schema("dead_letter"))
+    text = contracts.dead_letter("invalid", "x" * 2000, "file:a.jsonl", 0, 7, b'{"ts": "soon"}')
+    binary = contracts.dead_letter("undecodable", "not JSON", "t", 1, 2, b"\xff\xfe")
+    for doc in (text, binary):
+        schema.validate(doc)
+    assert text["payload"] == '{"ts": "soon"}' and len(text["detail"]) == 1000
+    assert binary["payload"] == "base64://4="
