@@ -1,11 +1,13 @@
-"""Feature-store update throughput (single core, no broker) and bytes of state per user.
+"""Feature-store update throughput (single core, no broker), cost of a feature vector, and bytes of
+state per user.
 
     .venv/bin/python bench/feature_throughput.py [--users 1500 --days 90 --runs 3]
 
 Folds a simulated population's events (in event-time order) into per-user states with
 ``apply_event`` only: the feature store's own cost, without reordering, labels or scoring (the
-engine benchmark measures all of it together). Then reports the serialised (changelog) size of
-the users' feature state, and of their whole state including the pending label snapshots.
+engine benchmark measures all of it together). Then times ``feature_vector`` for every user at the
+end, and reports the serialised (changelog) size of the users' feature state, and of their whole
+state including the pending label snapshots.
 """
 
 from __future__ import annotations
@@ -16,10 +18,8 @@ import time
 import orjson
 
 from common import population_args  # bench/common.py (run as a script: its directory is on the path)
-from streams.features import UserState, apply_event
+from streams.features import UserState, apply_event, feature_state_bytes, feature_vector
 from streams.simulator import SimConfig, as_events, simulate
-
-LABEL_AND_ALERT_FIELDS = ("p", "lsd", "nd", "rd", "t", "at", "oa", "un", "ep")
 
 
 def run_once(events: list) -> tuple[float, dict[str, UserState]]:
@@ -33,17 +33,26 @@ def run_once(events: list) -> tuple[float, dict[str, UserState]]:
     return len(events) / (time.perf_counter() - start), users
 
 
+def vector_us(users: dict[str, UserState], t: int) -> float:
+    start = time.perf_counter()
+    for user in users.values():
+        feature_vector(user, t)
+    return (time.perf_counter() - start) / len(users) * 1e6
+
+
 def main() -> None:
     args = population_args(users=1500)
     events = as_events(simulate(SimConfig(users=args.users, days=args.days, bad_rate=0.0))[0])
-    rates, users = [], {}
+    end = max(e.ts for e in events)
+    rates, vector_costs, users = [], [], {}
     for _ in range(args.runs):
         rate, users = run_once(events)
         rates.append(round(rate))
-    feature_bytes = [len(orjson.dumps({k: v for k, v in u.to_dict().items() if k not in LABEL_AND_ALERT_FIELDS}))
-                     for u in users.values()]
+        vector_costs.append(round(vector_us(users, end), 1))
+    feature_bytes = [feature_state_bytes(u) for u in users.values()]
     print(orjson.dumps({"events": len(events), "users": len(users), "runs": rates,
                         "median_events_per_s": statistics.median(rates),
+                        "feature_vector_us_runs": vector_costs, "median_feature_vector_us": statistics.median(vector_costs),
                         "feature_state_bytes_per_user_mean": round(statistics.fmean(feature_bytes)),
                         "feature_state_bytes_per_user_max": max(feature_bytes)}).decode())
 

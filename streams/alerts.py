@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.features import CATALOG, DRIVERS, FEATURE_INDEX
+from streams.catalog import CATALOG, DRIVERS, FEATURE_INDEX
 from streams.scoring import Score
 
 Tiers = tuple[tuple[str, float], ...]

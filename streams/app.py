@@ -10,6 +10,10 @@ import faust
 from streams import codecs, compat
 from streams.settings import Settings
 
+# The stored form of the tables (UserState.to_dict, the pickled model's inputs). A change gets new
+# table names, so a new worker never misreads an old changelog; it rebuilds state from the inputs.
+STATE_FORMAT = 2
+
 
 @dataclass
 class Wiring:
@@ -45,8 +49,8 @@ def create_app(settings: Settings) -> Wiring:
         **extra,
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    user_table = app.Table("user-state", partitions=settings.partitions)
-    partition_table = app.Table("partition-state", partitions=settings.partitions)
+    user_table = app.Table(f"user-state-v{STATE_FORMAT}", partitions=settings.partitions)
+    partition_table = app.Table(f"partition-state-v{STATE_FORMAT}", partitions=settings.partitions)
     # Faust derives table serializers from model types; ours are plain classes with orjson codecs.
     # The changelog topic (made at registration with the JSON default) is rebuilt with them, so
     # that recovery decodes what send_changelog encoded.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from streams.features import UserState
+from streams.features import UserState, compact_numbers
 
 # pending entry layout: [t_ms, returned (0/1), features, served score, 1 if the model served it]
 T, RETURNED, FEATURES, SCORE, BY_MODEL = range(5)
@@ -18,7 +18,7 @@ T, RETURNED, FEATURES, SCORE, BY_MODEL = range(5)
 
 def add_snapshot(state: UserState, t: int, features: list[float], max_pending: int, score: float = 0.0,
                  by_model: bool = False) -> None:
-    state.pending.append([t, 0, features, round(score, 6), int(by_model)])
+    state.pending.append([t, 0, compact_numbers(features), round(score, 6), int(by_model)])
     del state.pending[:-max_pending]
 
 

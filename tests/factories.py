@@ -22,9 +22,10 @@ def _event(kind: str, doc: dict[str, Any]) -> Event:
     return Event(kind, doc["event_id"], doc["user_id"], doc["ts"], doc)
 
 
-def click(user: str, ts: int, session: str = "s1", action: str = "view", event_id: str | None = None) -> Event:
+def click(user: str, ts: int, session: str = "s1", action: str = "view", event_id: str | None = None,
+          category: str = "home") -> Event:
     return _event("click", {"event_id": event_id or f"c{next(_ids)}", "user_id": user, "ts": ts,
-                            "session_id": session, "action": action, "page": "/home/1", "category": "home"})
+                            "session_id": session, "action": action, "page": f"/{category}/1", "category": category})
 
 
 def purchase(user: str, ts: int, amount: float = 20.0, discount: float = 0.0, status: str = "completed",
@@ -35,9 +36,9 @@ def purchase(user: str, ts: int, amount: float = 20.0, discount: float = 0.0, st
 
 
 def ticket(user: str, ts: int, status: str = "opened", ticket_id: str = "t1", csat: int | None = None,
-           event_id: str | None = None) -> Event:
+           event_id: str | None = None, category: str = "complaint") -> Event:
     doc = {"event_id": event_id or f"t{next(_ids)}", "user_id": user, "ts": ts, "ticket_id": ticket_id,
-           "status": status, "category": "complaint", "priority": "high"}
+           "status": status, "category": category, "priority": "high"}
     if csat is not None:
         doc["csat"] = csat
     return _event("support_ticket", doc)

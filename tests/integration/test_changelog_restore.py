@@ -7,7 +7,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from streams.compat import true_end_offsets
-from streams.demo import feature_digest, run_worker_on, start_worker, stop_process, wait_until, worker_status
+from streams.app import STATE_FORMAT
+from streams.demo import (
+    feature_digest, run_worker_on, start_worker, stop_process, topic_records, wait_until, worker_status,
+)
 from streams.simulator import SimConfig, serialise, simulate
 
 pytestmark = pytest.mark.integration
@@ -49,6 +52,9 @@ def test_tables_restored_after_restart_hold_every_update(settings_for, tmp_path)
     before = run_worker_on(settings, records, tmp_path / "first.log", timeout_s=300)
     applied = sum(p["counters"]["applied"] for p in before["partitions"].values())
     assert before["table"]["events_applied"] == applied > len(records) * 0.9
+    # Writes are coalesced: a user's burst of events costs one changelog record per flush, not one per event.
+    writes = len(topic_records(settings, f"{settings.app_id}-user-state-v{STATE_FORMAT}-changelog"))
+    assert 150 <= writes < applied / 5, (writes, applied)
 
     second = start_worker(settings, tmp_path / "second.log")
     try:

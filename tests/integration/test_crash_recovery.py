@@ -74,4 +74,6 @@ def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(settings_f
     assert len(served) == cfg.users
     for uid, doc in served.items():
         reference = reference_features(by_user[uid], doc["t"])
-        assert all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) for a, b in zip(doc["features"], reference)), uid
+        # Equal up to the last of the 4 rounded decimals (sums in another order may round apart).
+        assert len(doc["features"]) == len(reference), uid
+        assert all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1.5e-4) for a, b in zip(doc["features"], reference)), uid

@@ -21,24 +21,30 @@ HOUR = 3_600_000
 @st.composite
 def history(draw):
     """One user's events over up to 120 days, plus the arrival order: jittered within the
-    lateness, with some events delivered twice."""
+    lateness, with some events delivered twice. Events cluster (minutes apart) often enough to
+    form multi-click sessions, and categories outnumber what the state remembers."""
     n = draw(st.integers(1, 60))
-    events = []
+    events, times = [], []
     for i in range(n):
-        # Never exactly at midnight: a snapshot at a day boundary is then unambiguous (events before it).
-        ts = T0 + draw(st.integers(0, 119)) * DAY_MS + draw(st.integers(1, DAY_MS - 1))
+        if times and draw(st.booleans()):  # close to an earlier event: same session or just past its gap
+            ts = draw(st.sampled_from(times)) + draw(st.integers(1, 2400)) * 1000
+        else:
+            ts = T0 + draw(st.integers(0, 119)) * DAY_MS + draw(st.integers(0, DAY_MS - 1))
+        if ts % DAY_MS == 0:  # never exactly at midnight: a day-boundary snapshot then holds only earlier events
+            ts += 1
+        times.append(ts)
         kind = draw(st.sampled_from(["click", "click", "click", "purchase", "ticket"]))
         if kind == "click":
-            events.append(click("u", ts, session=f"s{draw(st.integers(0, 5))}",
-                                action=draw(st.sampled_from(["view", "like", "error", "search"])), event_id=f"e{i}"))
+            events.append(click("u", ts, action=draw(st.sampled_from(["view", "like", "error", "search"])),
+                                category=f"c{draw(st.integers(0, 20))}", event_id=f"e{i}"))
         elif kind == "purchase":
             events.append(purchase("u", ts, amount=float(draw(st.integers(1, 300))),
                                    discount=float(draw(st.sampled_from([0, 0, 5]))),
                                    status=draw(st.sampled_from(["completed", "completed", "refunded"])), event_id=f"e{i}"))
         else:
-            events.append(ticket("u", ts, status=draw(st.sampled_from(["opened", "resolved", "reopened", "closed"])),
-                                 ticket_id=f"t{draw(st.integers(0, 3))}", csat=draw(st.sampled_from([None, 1, 5])),
-                                 event_id=f"e{i}"))
+            events.append(ticket("u", ts, status=draw(st.sampled_from(["opened", "responded", "resolved", "reopened", "closed"])),
+                                 ticket_id=f"t{draw(st.integers(0, 20))}", csat=draw(st.sampled_from([None, 1, 5])),
+                                 category=draw(st.sampled_from(["complaint", "billing", "question"])), event_id=f"e{i}"))
     # Each delivery (an event, or a redelivered copy) arrives up to half the lateness after its event time.
     deliveries = events + draw(st.lists(st.sampled_from(events), max_size=8))
     arrival_at = [e.ts + draw(st.integers(0, CFG.lateness_ms // 2)) for e in deliveries]
@@ -47,7 +53,8 @@ def history(draw):
 
 
 def close(a, b):
-    return all(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9) for x, y in zip(a, b)) and len(a) == len(b)
+    """Equal up to the last of the 4 rounded decimals (sums in another order may round apart)."""
+    return len(a) == len(b) and all(math.isclose(x, y, rel_tol=1e-9, abs_tol=1.5e-4) for x, y in zip(a, b))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

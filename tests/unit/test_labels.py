@@ -1,3 +1,5 @@
+import orjson
+
 from streams import labels
 from streams.features import UserState
 from streams.settings import DAY_MS
@@ -39,3 +41,10 @@ def test_pending_snapshots_are_bounded():
     for d in range(100):
         labels.add_snapshot(s, T + d * DAY_MS, [float(d)], max_pending=32)
     assert len(s.pending) == 32 and s.pending[0][0] == T + 68 * DAY_MS
+
+
+def test_snapshot_features_are_stored_compactly_and_survive_the_changelog():
+    state = UserState("u1", 0)
+    labels.add_snapshot(state, 0, [3.0, 0.5, 1e20, 0.0], max_pending=4)
+    assert state.pending[0][labels.FEATURES] == [3, 0.5, 1e20, 0]
+    assert orjson.loads(orjson.dumps(state.to_dict()))["p"][0][labels.FEATURES] == [3, 0.5, 1e20, 0]
