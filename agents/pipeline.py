@@ -23,7 +23,7 @@ import structlog
 from streams.app import Wiring
 from streams.contracts import ContractError, dead_letter, decode, decode_event
 from streams.engine import EngineConfig, PartitionEngine, PartitionState
-from streams.features import feature_vector
+from streams.features import feature_values
 from streams.labels import SCORE
 from streams.metrics import render as render_metrics
 
@@ -283,14 +283,14 @@ def register(wiring: Wiring) -> PipelineShell:
 
     @app.page("/debug/features/")
     async def debug_features(web: Any, request: Any) -> Any:
-        # Every user's feature vector at its partition's watermark (the state holds exactly the
+        # Every user's features by name at its partition's watermark (the state holds exactly the
         # events up to it): what tests compare with a recomputation from the raw events.
         out = {}
         for uid, user in wiring.user_table.data.items():
             engine = shell.engines.get(user.partition)
             if engine is not None and engine.state.released_until >= user.last_key[0]:
                 t = engine.state.released_until
-                out[uid] = {"t": t, "features": feature_vector(user, t)}
+                out[uid] = {"t": t, "features": feature_values(user, t)}
         return web.json(out)
 
     @app.page("/debug/users/")

@@ -1,12 +1,16 @@
 """Which online model? Progressive and point-in-time quality of each model kind on the simulator.
 
     .venv/bin/python bench/model_comparison.py [--users 3000 --days 120 --seed 7 --kinds logreg,arf]
+        [--logreg-step 0.002] [--only former|name,name,...]
 
 Runs the simulated population through the pure engine (one engine per partition, users routed as
 Kafka would) once per model kind, with everything else at the defaults, and prints one JSON line
 per kind: progressive figures of the served scores, point-in-time ROC AUC at cuts on days 60, 75
 and 90 (users active in the 30 days before the cut, and all known users), the heuristic's AUC at
 the same cuts, alert precision against the simulator's ground truth, and the run's speed.
+
+Experiments (docs/model.md): ``--logreg-step`` overrides the logistic regression's SGD step;
+``--only`` gives the model only some features (``former``: the 21 it had before the full catalog).
 """
 
 from __future__ import annotations
@@ -16,13 +20,29 @@ import time
 from dataclasses import replace
 
 import orjson
+from river import compose
 
+from streams import scoring
 from streams.engine import EngineConfig
 from streams.evaluation import OfflineRun, activity_index, point_in_time
 from streams.report import alert_figures
 from streams.scoring import MODEL_KINDS
 from streams.settings import DAY_MS, Settings
 from streams.simulator import SimConfig, as_events, simulate
+
+
+FORMER_FEATURES = (
+    "recency_days", "recency_ratio", "typical_gap_days", "active_days_7", "active_days_30", "log_clicks_7",
+    "log_clicks_30", "sessions_30", "click_trend_7", "interactions_30", "errors_30", "purchases_30", "log_spend_30",
+    "days_since_purchase", "refunds_30", "discount_share_30", "tickets_30", "open_tickets", "low_csat",
+    "log_spend_90", "log_tenure_days",
+)
+
+
+def restrict_model_inputs(names: set[str]) -> None:
+    """Every model sees only these features (an experiment: the engine still computes all)."""
+    make = scoring._learner
+    scoring._learner = lambda kind, seed: compose.Select(*sorted(names)) | make(kind, seed)
 
 
 def main() -> None:
@@ -32,7 +52,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--kinds", default=",".join(MODEL_KINDS))
     ap.add_argument("--cut-days", default="60,75,90")
+    ap.add_argument("--logreg-step", type=float, default=scoring.LOGREG_LEARNING_RATE)
+    ap.add_argument("--only", default="", help="'former' or comma-separated feature names")
     args = ap.parse_args()
+    scoring.LOGREG_LEARNING_RATE = args.logreg_step
+    if args.only:
+        restrict_model_inputs(set(FORMER_FEATURES if args.only == "former" else args.only.split(",")))
 
     raw, truths = simulate(SimConfig(users=args.users, days=args.days, seed=args.seed, bad_rate=0.0))
     events = as_events(raw)
