@@ -8,7 +8,8 @@ import pytest
 from streams.codecs import PartitionStateCodec, UserStateCodec
 from streams.contracts import INPUT_KINDS
 from streams.engine import EngineConfig, PartitionEngine, PartitionState
-from streams.features import UserState, apply_event, feature_vector
+from streams.evaluation import OfflineRun
+from streams.features import UserState, apply_event, feature_values, feature_vector
 from streams.settings import DAY_MS, Settings
 from streams.simulator import SimConfig, as_events, simulate
 from tests.factories import at, click, purchase, ticket
@@ -79,6 +80,23 @@ def test_arrival_order_within_lateness_does_not_change_anything(population, refe
     shuffled.finish()
     assert shuffled.dead == []
     assert shuffled.fingerprint() == in_order.fingerprint()
+
+
+def test_a_users_features_depend_only_on_that_users_events(population):
+    """Same events, same per-user order: the same features, whatever the partitioning, the other
+    users sharing a partition (and so its watermark), or no engine at all."""
+    drained = replace(CFG, drain_when_idle=True)  # else each partition holds back its last hour
+    one = OfflineRun(drained, partitions=1).feed(population)
+    four = OfflineRun(drained, partitions=4).feed(population)
+    end = max(e.ts for e in population) + DAY_MS
+    assert one.users.keys() == four.users.keys() and len(one.users) == 60
+    for uid, user in one.users.items():
+        assert feature_values(user, end) == feature_values(four.users[uid], end), uid
+    for uid in sorted(one.users)[:5]:
+        alone = UserState(uid)
+        for e in sorted((e for e in population if e.user_id == uid), key=lambda e: e.sort_key):
+            apply_event(alone, e)
+        assert feature_values(alone, end) == feature_values(one.users[uid], end), uid
 
 
 def test_duplicates_are_not_counted_twice(population, reference):
