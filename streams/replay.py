@@ -3,7 +3,8 @@
 Records are produced in the merged event-time order of streams/sources.py, keyed by user_id to
 the partition Kafka's default partitioner would choose (murmur2; explicit, so every client agrees),
 with the event time as the record timestamp. Invalid records go to the dead-letter topic
-(dead_letter.v1, ``source_topic = "file:<path>"``, ``source_offset`` = line number) and are counted.
+(dead_letter.v1, ``source_topic = "file:<path>"``, ``source_offset`` = line number; for a topic
+range the source topic, partition and offset) and are counted.
 
 Resume: the first run records the end offsets of every target partition in a checkpoint file;
 a rerun over the same files (same sizes and mtimes) reads the current ends, and skips, per
@@ -185,7 +186,7 @@ class Replay:
     def _dead_letter(self, r: SourceRecord, partitions: dict[str, int], stats: ReplayStats) -> tuple[str, int, bytes, bytes]:
         reason, detail = r.error or ("invalid", "")
         stats.invalid[reason] = stats.invalid.get(reason, 0) + 1
-        doc = dead_letter(reason, detail, f"file:{r.origin}", 0, r.position, r.value)
+        doc = dead_letter(reason, detail, *r.dead_letter_source, r.position, r.value)
         topic = self.settings.topic_dead_letter
         key = f"{r.origin}:{r.position}"
         return topic, kafka_partition(key, partitions[topic]), key.encode(), orjson.dumps(doc)

@@ -80,6 +80,13 @@ class SourceRecord:
     ts: int = -1
     event_id: str = ""
     error: tuple[str, str] | None = None  # (reason, detail) for the dead-letter topic
+    source_topic: str = ""  # set for topic sources (origin is then "<topic>/<partition>")
+    source_partition: int = 0
+
+    @property
+    def dead_letter_source(self) -> tuple[str, int]:
+        """(source_topic, source_partition) as dead_letter.v1 names them: the topic, or file:<path>."""
+        return (self.source_topic, self.source_partition) if self.source_topic else (f"file:{self.origin}", 0)
 
 
 def _to_ms(value: Any, unit: str) -> Any:
@@ -231,12 +238,10 @@ def read_topic_partition(consumer_factory: Any, topic: str, partition: int, kind
                     continue
                 raw = msg.value or b""
                 try:
-                    doc = orjson.loads(raw)
+                    r = _record(kind, origin, msg.offset, raw, orjson.loads(raw), mapping, False)
                 except orjson.JSONDecodeError as exc:
-                    yield (*last, source_index, msg.offset), SourceRecord(kind, origin, msg.offset, raw,
-                                                                         error=("undecodable", f"not JSON: {exc}"))
-                    continue
-                r = _record(kind, origin, msg.offset, raw, doc, mapping, False)
+                    r = SourceRecord(kind, origin, msg.offset, raw, error=("undecodable", f"not JSON: {exc}"))
+                r.source_topic, r.source_partition = topic, partition
                 if r.error is None:
                     last = (r.ts, rank, r.event_id)
                 yield (*last, source_index, msg.offset), r

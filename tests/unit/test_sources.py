@@ -5,7 +5,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.sources import count_lines, kind_of_file, load_mapping, merged
+from streams.sources import KindMapping, count_lines, kind_of_file, load_mapping, merged, read_topic_partition
 from tests.golden import INPUTS
 
 
@@ -66,3 +66,41 @@ def test_a_mapping_for_an_unknown_kind_is_refused(tmp_path):
     bad.write_text("[clicks]\nts_unit = 'ms'\n")
     with pytest.raises(ValueError, match="unknown kinds"):
         load_mapping(bad)
+
+
+class _OnePartition:
+    """Just enough of a KafkaConsumer to serve fixed records of one partition."""
+
+    def __init__(self, values):
+        self.values, self.at = values, 0
+
+    def assign(self, tps):
+        (self.tp,) = tps
+
+    def seek(self, tp, offset):
+        self.at = offset
+
+    def poll(self, timeout_ms, max_records):
+        from types import SimpleNamespace
+
+        batch = [SimpleNamespace(offset=o, timestamp=0, value=v) for o, v in enumerate(self.values) if o >= self.at]
+        self.at = len(self.values)
+        return {self.tp: batch} if batch else {}
+
+    def position(self, tp):
+        return self.at
+
+    def close(self):
+        pass
+
+
+def test_bad_records_of_a_topic_range_name_their_topic_and_partition():
+    good = next(r.value for r in merged([(INPUTS[0], "click")], {}) if r.error is None)
+    consumer = _OnePartition([good, b"not json", b'{"event_id": "x"}'])
+    records = [r for _, r in read_topic_partition(lambda: consumer, "src.clicks", 2, "click", KindMapping(), 0, 3,
+                                                  None, None, 0)]
+    assert [r.error and r.error[0] for r in records] == [None, "undecodable", "invalid"]
+    assert {r.dead_letter_source for r in records} == {("src.clicks", 2)}
+    assert [r.position for r in records] == [0, 1, 2]
+    file_record = next(iter(merged([(INPUTS[0], "click")], {})))
+    assert file_record.dead_letter_source == (f"file:{INPUTS[0]}", 0)
