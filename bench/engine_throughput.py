@@ -3,8 +3,9 @@
     .venv/bin/python bench/engine_throughput.py [--users 1500 --days 90 --runs 3]
 
 Feeds a simulated population through one PartitionEngine per partition (4; users routed as
-Kafka would) in event-time order, exactly as the agent would after decoding (streams/evaluation.py), and reports the median events/s of several runs and
-the mean/max serialised (changelog) size of a user's state at the end.
+Kafka would) in event-time order, exactly as the agent would after decoding
+(streams/evaluation.py), and reports the median events/s of several runs and the mean/max
+serialised (changelog) size of a user's state at the end.
 """
 
 from __future__ import annotations
