@@ -16,9 +16,11 @@ run: $(STAMP)
 	$(VENV)/bin/churnguard demo
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 unit: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q tests/unit
 
 integration: $(STAMP)

@@ -1,1 +1,3 @@
-"""Faust agents: wire topics and tables to the pure core in streams/."""
+"""Faust agents: wire topics and tables to the pure core (streams.core) through the Kafka shell
+(streams.kafka). Thin by design; only the CLI's worker command imports them.
+"""

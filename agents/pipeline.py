@@ -20,12 +20,12 @@ from faust.exceptions import ProducerSendError
 from faust.types import TP
 import structlog
 
-from streams.app import Wiring
+from streams.kafka.app import Wiring
 from streams.contracts import ContractError, dead_letter, decode, decode_event
-from streams.engine import EngineConfig, PartitionEngine, PartitionState
-from streams.features import feature_values
-from streams.labels import SCORE
-from streams.metrics import render as render_metrics
+from streams.core.engine import PartitionEngine, PartitionState
+from streams.core.features import feature_values
+from streams.core.labels import SCORE
+from streams.kafka.metrics import render as render_metrics
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +37,7 @@ class PipelineShell:
         self.w = wiring
         s = wiring.settings
         self.kind_of_topic = {s.topic_clicks: "click", s.topic_purchases: "purchase", s.topic_tickets: "support_ticket"}
-        self.cfg = EngineConfig.from_settings(s)
+        self.cfg = s.engine_config()
         self.engines: dict[int, PartitionEngine] = {}
         self.stream: faust.StreamT | None = None
         self.rejected: list[tuple[Any, str, str]] = []  # decode failures: (event, reason, detail)

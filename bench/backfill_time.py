@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 
 from common import population_args, simulated_files  # bench/common.py (run as a script: its directory is on the path)
-from streams.backfill import backfill
+from streams.offline.backfill import backfill
 from streams.settings import Settings
 
 

@@ -6,8 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from streams.files import write_events
-from streams.simulator import SimConfig, serialise, simulate
+from streams.offline.sources import write_events
+from streams.offline.simulator import SimConfig, serialise, simulate
 
 
 def population_args(users: int, days: int = 90, runs: int = 3) -> argparse.Namespace:

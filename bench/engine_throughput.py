@@ -4,7 +4,7 @@
 
 Feeds a simulated population through one PartitionEngine per partition (4; users routed as
 Kafka would) in event-time order, exactly as the agent would after decoding
-(streams/evaluation.py), and reports the median events/s of several runs and the mean/max
+(streams/offline/runner.py), and reports the median events/s of several runs and the mean/max
 serialised (changelog) size of a user's state at the end.
 """
 
@@ -16,15 +16,14 @@ import time
 import orjson
 
 from common import population_args  # bench/common.py (run as a script: its directory is on the path)
-from streams.contracts import Event
-from streams.engine import EngineConfig
-from streams.evaluation import OfflineRun
+from streams.core.events import Event
+from streams.offline.runner import OfflineRun
 from streams.settings import Settings
-from streams.simulator import SimConfig, as_events, simulate
+from streams.offline.simulator import SimConfig, as_events, simulate
 
 
 def run_once(events: list[Event], partitions: int) -> tuple[float, dict]:
-    run = OfflineRun(EngineConfig.from_settings(Settings()), partitions=partitions)
+    run = OfflineRun(Settings().engine_config(), partitions=partitions)
     start = time.perf_counter()
     run.feed(events)
     return len(events) / (time.perf_counter() - start), run.users

@@ -18,8 +18,8 @@ import time
 import orjson
 
 from common import population_args  # bench/common.py (run as a script: its directory is on the path)
-from streams.features import UserState, apply_event, feature_state_bytes, feature_vector
-from streams.simulator import SimConfig, as_events, simulate
+from streams.core.features import UserState, apply_event, feature_state_bytes, feature_vector
+from streams.offline.simulator import SimConfig, as_events, simulate
 
 
 def run_once(events: list) -> tuple[float, dict[str, UserState]]:

@@ -22,13 +22,14 @@ from dataclasses import replace
 import orjson
 from river import compose
 
-from streams import scoring
-from streams.engine import EngineConfig
-from streams.evaluation import OfflineRun, activity_index, point_in_time
-from streams.report import alert_figures
-from streams.scoring import MODEL_KINDS
-from streams.settings import DAY_MS, Settings
-from streams.simulator import SimConfig, as_events, simulate
+from streams.core import scoring
+from streams.offline.evaluation import activity_index, point_in_time
+from streams.offline.runner import OfflineRun
+from streams.offline.evaluation import alert_figures
+from streams.core.scoring import MODEL_KINDS
+from streams.settings import Settings
+from streams.core.events import DAY_MS
+from streams.offline.simulator import SimConfig, as_events, simulate
 
 
 FORMER_FEATURES = (
@@ -66,7 +67,7 @@ def main() -> None:
     activity = activity_index(events)
     truth = {t.user_id: t.to_dict() for t in truths}
     settings = Settings()
-    base = EngineConfig.from_settings(settings)
+    base = settings.engine_config()
     tiers = tuple(name for name, _ in settings.alert_tiers)
     thresholds = [t for _, t in settings.alert_tiers]
     for kind in args.kinds.split(","):

@@ -18,8 +18,9 @@ from pathlib import Path
 import orjson
 
 from common import population_args, simulated_files  # bench/common.py (run as a script: its directory is on the path)
-from streams.broker import EmbeddedBroker, create_topics
-from streams.replay import Replay
+from streams.kafka.broker import EmbeddedBroker
+from streams.kafka.admin import create_topics
+from streams.offline.replay import Replay
 from streams.settings import Settings
 
 

@@ -20,11 +20,12 @@ from pathlib import Path
 import orjson
 
 from common import population_args  # bench/common.py (run as a script: its directory is on the path)
-from streams.broker import EmbeddedBroker, create_topics, free_port
-from streams.demo import start_worker, stop_process, wait_until, worker_status
-from streams.produce import produce
+from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.kafka.admin import create_topics
+from streams.offline.workers import start_worker, stop_process, wait_until, worker_status
+from streams.kafka.produce import produce
 from streams.settings import Settings
-from streams.simulator import SimConfig, serialise, simulate
+from streams.offline.simulator import SimConfig, serialise, simulate
 
 
 def run_once(records: list, workdir: Path) -> float:

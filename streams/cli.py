@@ -25,7 +25,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
-    from streams.broker import EmbeddedBroker, create_topics
+    from streams.kafka.broker import EmbeddedBroker
+    from streams.kafka.admin import create_topics
 
     broker = EmbeddedBroker(args.port)
     bootstrap = broker.start()
@@ -40,7 +41,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from streams.broker import create_topics
+    from streams.kafka.admin import create_topics
 
     create_topics(_settings(args))
     return 0
@@ -50,13 +51,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
     from agents.pipeline import register
-    from streams.app import create_app
+    from streams.kafka.app import create_app
 
     settings = _settings(args)
     if not settings.broker:
         log.error("no_broker", hint="set CHURNGUARD_BROKER=host:port or pass --broker")
         return 2
-    from streams.broker import create_topics
+    from streams.kafka.admin import create_topics
 
     create_topics(settings)  # idempotent: only missing topics are created
     wiring = create_app(settings)
@@ -68,8 +69,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from streams.files import write_events, write_truth
-    from streams.simulator import SimConfig, serialise, simulate
+    from streams.offline.sources import write_events, write_truth
+    from streams.offline.simulator import SimConfig, serialise, simulate
 
     cfg = SimConfig(users=args.users, days=args.days, seed=args.seed, bad_rate=args.bad_rate)
     events, truths = simulate(cfg)
@@ -77,8 +78,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     write_truth(out / "ground_truth.jsonl", truths)
     if args.to_topics:
-        from streams.broker import create_topics
-        from streams.produce import produce
+        from streams.kafka.admin import create_topics
+        from streams.kafka.produce import produce
 
         settings = _settings(args)
         create_topics(settings)
@@ -96,7 +97,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if bool(files) == bool(args.from_topic):
         log.error("replay_source", hint="give files, or --from-topic (with --source-broker), not both")
         return 2
-    from streams.replay import Replay, TopicRange
+    from streams.offline.replay import Replay, TopicRange
 
     source_broker = args.source_broker or settings.broker
     if args.from_topic and not source_broker:
@@ -105,7 +106,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     topic_range = (TopicRange(source_broker, tuple(args.from_topic), args.start, args.end)
                    if args.from_topic else None)
     if args.backfill:
-        from streams.backfill import backfill
+        from streams.offline.backfill import backfill
 
         backfill(settings, files, Path(args.out), workers=args.workers, kind=args.kind, mapping=args.mapping,
                  topic_range=topic_range)
@@ -113,7 +114,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not settings.broker:
         log.error("no_broker", hint="set CHURNGUARD_BROKER=host:port, pass --broker, or use --backfill")
         return 2
-    from streams.broker import create_topics
+    from streams.kafka.admin import create_topics
 
     create_topics(settings)
     Replay(settings, files, args.kind, args.mapping, speed=args.speed, topic_range=topic_range).run()
@@ -121,7 +122,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from streams.evaluate import write_report
+    from streams.offline.report import write_report
 
     summary = write_report([Path(f) for f in args.files], Path(args.alerts_dir), Path(args.out), Settings.from_env(),
                            Path(args.truth) if args.truth else None)
@@ -131,7 +132,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from streams.demo import run_demo
+    from streams.offline.demo import run_demo
 
     return run_demo(users=args.users, days=args.days, seed=args.seed, out=Path(args.out))
 
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", help="range start: offset, epoch ms or ISO 8601 time (inclusive)")
     p.add_argument("--end", help="range end: offset, epoch ms or ISO 8601 time (exclusive; default: the end now)")
     p.add_argument("--kind", choices=["click", "purchase", "support_ticket"], help="kind of every file")
-    p.add_argument("--mapping", help="TOML field mapping for exports (see streams/sources.py)")
+    p.add_argument("--mapping", help="TOML field mapping for exports (see streams/offline/sources.py)")
     p.add_argument("--speed", type=float, default=0.0, help="pace at N x event time (default: as fast as possible)")
     p.add_argument("--backfill", action="store_true",
                    help="then run workers on a fresh app id to completion and write their outputs to --out "

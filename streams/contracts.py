@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -12,10 +11,9 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
-SCHEMA_DIR = Path(os.environ.get("CHURNGUARD_SCHEMA_DIR", Path(__file__).resolve().parent.parent / "schemas"))
+from streams.core.events import Event
 
-# Input event kinds, in the order that breaks event-time ties (see Event.sort_key).
-INPUT_KINDS = ("purchase", "support_ticket", "click")
+SCHEMA_DIR = Path(os.environ.get("CHURNGUARD_SCHEMA_DIR", Path(__file__).resolve().parent.parent / "schemas"))
 
 
 class ContractError(ValueError):
@@ -48,22 +46,6 @@ def validate(name: str, doc: Any, version: int = 1) -> None:
         error = next(v.iter_errors(doc))
         path = "/".join(str(p) for p in error.instance_path)
         raise ContractError("invalid", f"{path or '(document)'}: {error.message}")
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """A validated input event. ``data`` is the contract's document as received."""
-
-    kind: str
-    event_id: str
-    user_id: str
-    ts: int
-    data: dict[str, Any]
-
-    @property
-    def sort_key(self) -> tuple[int, int, str]:
-        # Total order used everywhere (reorder buffer, dedupe frontier): replays see the same order.
-        return (self.ts, INPUT_KINDS.index(self.kind), self.event_id)
 
 
 def decode(name: str, raw: bytes) -> dict[str, Any]:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from dataclasses import dataclass, field, fields
 from typing import Mapping
 
-DAY_MS = 86_400_000
+from streams.core.alerts import ActionTable, AlertPolicy
+from streams.core.engine import EngineConfig
+from streams.core.events import DAY_MS
+
 
 
 def _parse_tiers(text: str) -> tuple[tuple[str, float], ...]:
@@ -26,7 +30,7 @@ def _parse_tiers(text: str) -> tuple[tuple[str, float], ...]:
 class Settings:
     # Broker: a bootstrap address; empty means "start the embedded broker" for commands that can.
     broker: str = ""
-    # "tansu" turns on the embedded broker's compatibility code (streams/compat.py); "kafka" is real Kafka.
+    # "tansu" turns on the embedded broker's compatibility code (streams/kafka/compat.py); "kafka" is real Kafka.
     broker_flavor: str = "kafka"
     app_id: str = "churnguard"
     topic_clicks: str = "churnguard.clicks.v1"
@@ -67,7 +71,7 @@ class Settings:
     actions_file: str = str(Path(__file__).resolve().parent.parent / "deploy" / "actions.toml")
     # The River model scores once it has learned this many labels (of both classes); the heuristic before.
     model_min_labels: int = 2000
-    # logreg | logreg_balanced | hat | arf (streams/scoring.py; the evidence: docs/model.md)
+    # logreg | logreg_balanced | hat | arf (streams/core/scoring.py; the evidence: docs/model.md)
     model_kind: str = "logreg"
     # I/O batching only (never logic): flush state/acks after this many events or this many seconds.
     flush_every_events: int = 2000
@@ -85,6 +89,16 @@ class Settings:
     @property
     def label_horizon_ms(self) -> int:
         return self.label_horizon_days * DAY_MS
+
+    def engine_config(self) -> EngineConfig:
+        """What the pure engine needs of these settings (reads the action table file)."""
+        policy = AlertPolicy(
+            self.alert_tiers, self.alert_rearm_margin, self.alert_cooldown_days * DAY_MS, self.alert_max_per_period,
+            self.alert_cap_period_days * DAY_MS, self.alert_base_value, self.holdout_share, self.holdout_salt,
+            load_action_table(self.actions_file))
+        return EngineConfig(self.label_horizon_ms, self.allowed_lateness_ms,
+                            self.label_horizon_ms + self.track_after_silence_days * DAY_MS, self.model_min_labels,
+                            policy, self.model_kind, self.drain_when_idle)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
@@ -116,3 +130,7 @@ class Settings:
                 value = ",".join(f"{n}:{t}" for n, t in value)
             out[f"CHURNGUARD_{f.name.upper()}"] = str(value)
         return out
+
+
+def load_action_table(path: str | Path) -> ActionTable:
+    return ActionTable.parse(tomllib.loads(Path(path).read_text()), str(path))

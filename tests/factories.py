@@ -5,8 +5,9 @@ from __future__ import annotations
 from itertools import count
 from typing import Any
 
-from streams.contracts import Event, validate
-from streams.settings import DAY_MS
+from streams.contracts import validate
+from streams.core.events import Event
+from streams.core.events import DAY_MS
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 HOUR = 3_600_000

@@ -1,18 +1,18 @@
 """Features recomputed from a user's full event list, without buckets, eviction or incremental
 state: the reference the incremental feature store is checked against. Written from the
-feature catalog's definitions (streams/catalog.py, docs/features.md), not from its code paths."""
+feature catalog's definitions (streams/core/catalog.py, docs/features.md), not from its code paths."""
 
 from __future__ import annotations
 
 import math
 
-from streams.catalog import ACTIVITY_WINDOWS, FEATURE_NAMES
-from streams.contracts import Event
-from streams.features import (
+from streams.core.catalog import ACTIVITY_WINDOWS, FEATURE_NAMES
+from streams.core.events import Event
+from streams.core.features import (
     DEFAULT_GAP_DAYS, DEFAULT_PURCHASE_GAP_DAYS, ERROR_ACTIONS, FEATURE_DECIMALS, GAP_EWMA_ALPHA, INTERACTION_ACTIONS,
     MAX_CATEGORIES, MAX_OPEN_TICKETS, MIN_GAP_DAYS, NO_EVENT_DAYS, SESSION_GAP_MS, lifecycle_stage,
 )
-from streams.settings import DAY_MS
+from streams.core.events import DAY_MS
 
 HOUR = 3_600_000
 

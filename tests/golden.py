@@ -13,11 +13,10 @@ from pathlib import Path
 
 import orjson
 
-from streams.contracts import Event
-from streams.engine import EngineConfig
-from streams.evaluation import OfflineRun
+from streams.core.events import Event
+from streams.offline.runner import OfflineRun
 from streams.settings import Settings
-from streams.sources import kind_of_file, merged
+from streams.offline.sources import kind_of_file, merged
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
 INPUTS = [GOLDEN / "clicks.jsonl", GOLDEN / "purchases.jsonl", GOLDEN / "tickets.jsonl"]
@@ -40,7 +39,7 @@ def offline_alerts() -> list[bytes]:
         if r.error is None:
             doc = orjson.loads(r.value)
             events.append(Event(r.kind, doc["event_id"], doc["user_id"], doc["ts"], doc))
-    cfg = replace(EngineConfig.from_settings(Settings()), drain_when_idle=True)
+    cfg = replace(Settings().engine_config(), drain_when_idle=True)
     return canonical(OfflineRun(cfg).feed(events).alerts)
 
 

@@ -2,7 +2,8 @@ from dataclasses import replace
 
 import pytest
 
-from streams.broker import EmbeddedBroker, create_topics, free_port
+from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.kafka.admin import create_topics
 from streams.settings import Settings
 
 

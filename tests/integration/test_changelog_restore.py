@@ -6,12 +6,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
-from streams.compat import true_end_offsets
-from streams.app import STATE_FORMAT
-from streams.demo import (
-    feature_digest, run_worker_on, start_worker, stop_process, topic_records, wait_until, worker_status,
-)
-from streams.simulator import SimConfig, serialise, simulate
+from streams.kafka.compat import true_end_offsets
+from streams.kafka.app import STATE_FORMAT
+from streams.offline.workers import feature_digest, run_worker_on, start_worker, stop_process, wait_until, worker_status
+from streams.kafka.admin import topic_records
+from streams.offline.simulator import SimConfig, serialise, simulate
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ import orjson
 
 import pytest
 
-from streams.demo import feature_digest, start_worker, stop_process, wait_until, worker_status
-from streams.produce import produce
-from streams.simulator import SimConfig, as_events, serialise, simulate
+from streams.offline.workers import feature_digest, start_worker, stop_process, wait_until, worker_status
+from streams.kafka.produce import produce
+from streams.offline.simulator import SimConfig, as_events, serialise, simulate
 from tests.feature_reference import reference_values
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,10 @@ import orjson
 import pytest
 
 from streams import contracts
-from streams.demo import run_worker_on, topic_messages
-from streams.report import alert_figures
-from streams.simulator import SimConfig, serialise, simulate
+from streams.offline.workers import run_worker_on
+from streams.kafka.admin import topic_messages
+from streams.offline.evaluation import alert_figures
+from streams.offline.simulator import SimConfig, serialise, simulate
 
 pytestmark = pytest.mark.integration
 

@@ -5,13 +5,14 @@ from dataclasses import replace
 import orjson
 import pytest
 
-from streams.backfill import backfill
-from streams.demo import topic_records
-from streams.broker import EmbeddedBroker, create_topics
-from streams.evaluation import kafka_partition
-from streams.replay import Replay, TopicRange
+from streams.offline.backfill import backfill
+from streams.kafka.admin import topic_records
+from streams.kafka.broker import EmbeddedBroker
+from streams.kafka.admin import create_topics
+from streams.kafka.partitioner import kafka_partition
+from streams.offline.replay import Replay, TopicRange
 from streams.settings import Settings
-from streams.sources import kind_of_file, merged
+from streams.offline.sources import kind_of_file, merged
 from tests.golden import INPUTS, canonical, expected_alerts
 
 pytestmark = pytest.mark.integration

@@ -3,7 +3,7 @@ import orjson
 import pytest
 
 from streams import contracts
-from streams.simulator import SimConfig, serialise, simulate
+from streams.offline.simulator import SimConfig, serialise, simulate
 
 SCHEMAS = ["click", "purchase", "support_ticket", "outreach_alert", "outreach_outcome", "model_quality", "dead_letter"]
 

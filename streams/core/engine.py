@@ -1,0 +1,251 @@
+"""One partition's event-time engine. Pure: no I/O and no wall clock.
+
+The shell (agents/) offers decoded events with an opaque token, then drains the outputs: alerts
+to send, dead letters, tokens that are settled (safe to ack once the dirty state has been
+written), and which state is dirty. The engine coordinates small collaborators, each with one job:
+
+- DuplicateFilter (dedupe.py): is this a copy of an event already taken?
+- Watermark (watermark.py): how far event time has safely progressed;
+- ReorderBuffer (reorder.py): events wait there until the watermark passes them;
+- features.apply_event: the user's windowed state; labels/feedback: activity closes horizons;
+- DueIndex (schedule.py): which users are due at each day boundary (labels, win-back, rescores);
+- Learner (learning.py): released labels -> model, quality figures, drift;
+- Snapshotter (snapshots.py): score, pending label and alert decision at a snapshot.
+
+Determinism: events are released to the per-user state in one total order (event time, kind,
+event id) once the partition's watermark passes them, and daily work happens at day boundaries
+in event time, interleaved with events in that same order. So the outputs depend only on the set
+of events each partition receives, not on arrival order or batching, as long as nothing arrives
+later than the allowed lateness.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any, Callable, MutableMapping
+
+from streams.core import feedback, labels
+from streams.core.alerts import AlertPolicy
+from streams.core.counters import Counters
+from streams.core.dedupe import DuplicateFilter, users_ahead
+from streams.core.events import DAY_MS, Event
+from streams.core.features import UserState, apply_event, is_activity
+from streams.core.learning import Learner
+from streams.core.reorder import ReorderBuffer
+from streams.core.schedule import DueIndex, next_rescore_day
+from streams.core.scoring import ChurnModel
+from streams.core.snapshots import Snapshotter
+from streams.core.watermark import Watermark
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    horizon_ms: int
+    lateness_ms: int
+    track_ms: int
+    min_labels: int
+    policy: AlertPolicy
+    model_kind: str = "logreg"
+    drain_when_idle: bool = False
+
+    @property
+    def max_pending(self) -> int:
+        return self.horizon_ms // DAY_MS + 2
+
+
+@dataclass
+class PartitionState:
+    """Durable per-partition state (a row of the partition table)."""
+
+    partition: int
+    source_max_ts: dict[str, int] = field(default_factory=dict)
+    max_seen_offset: dict[str, int] = field(default_factory=dict)
+    released_until: int = -1  # every event with ts <= this has been applied or rejected
+    next_boundary: int = -1   # next day boundary (ms) whose daily work is due
+    model: bytes = b""
+    counters: dict[str, int] = field(default_factory=dict)
+    epoch: int = 0  # flush sequence number; user states written in the same flush carry it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"p": self.partition, "smt": self.source_max_ts, "mso": self.max_seen_offset,
+                "ru": self.released_until, "nb": self.next_boundary,
+                "m": base64.b64encode(self.model).decode(), "c": self.counters, "ep": self.epoch}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PartitionState":
+        return cls(d["p"], d["smt"], d["mso"], d["ru"], d["nb"], base64.b64decode(d["m"]), d["c"], d["ep"])
+
+
+@dataclass
+class Outputs:
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    quality: list[dict[str, Any]] = field(default_factory=list)  # model_quality.v1 documents (no emitted_at)
+    dead_letters: list[tuple[Any, str, str]] = field(default_factory=list)  # (token, reason, detail)
+    settled: list[Any] = field(default_factory=list)
+    dirty_users: set[str] = field(default_factory=set)
+
+    def take(self) -> "Outputs":
+        """Everything collected so far; this object starts empty again (collaborators keep
+        references to its lists, so they are cleared in place)."""
+        taken = Outputs(list(self.alerts), list(self.quality), list(self.dead_letters), list(self.settled),
+                        set(self.dirty_users))
+        for collected in (self.alerts, self.quality, self.dead_letters, self.settled, self.dirty_users):
+            collected.clear()
+        return taken
+
+
+class PartitionEngine:
+    def __init__(self, partition: int, cfg: EngineConfig, state: PartitionState,
+                 users: MutableMapping[str, UserState]) -> None:
+        self.partition = partition
+        self.cfg = cfg
+        self.state = state
+        self.users = users
+        self.out = Outputs()
+        self.counters = Counters(state.counters)
+        self.model = ChurnModel.from_bytes(state.model) if state.model else ChurnModel(
+            partition, cfg.min_labels, cfg.model_kind)
+        mine = [u for u in users.values() if u.partition == partition]
+        self.due = DueIndex(mine)
+        ahead = users_ahead(mine, state.epoch)
+        self.dedupe = DuplicateFilter(state.max_seen_offset, users, ahead)
+        state.epoch = max([state.epoch, *(users[u].epoch for u in ahead)])
+        self.clock = Watermark(state, cfg.lateness_ms, cfg.drain_when_idle)
+        self.buffer = ReorderBuffer()
+        self.learner = Learner(partition, self.model, cfg.horizon_ms, [t for _, t in cfg.policy.tiers],
+                               self.counters, self.out.quality)
+        self.snapshots = Snapshotter(self.model, cfg.policy, cfg.max_pending, self.counters, self.out.alerts)
+        # Called with (engine, boundary) at each day boundary before its work, when the state holds
+        # exactly the events before it: how point-in-time evaluation (streams/offline/evaluation.py) looks.
+        self.boundary_observers: list[Callable[[PartitionEngine, int], None]] = []
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def offer(self, kind: str, offset: int, event: Event, token: Any) -> None:
+        duplicate = self.dedupe.is_duplicate(kind, offset, event, event.event_id in self.buffer)
+        self.clock.idle.discard(kind)
+        if duplicate:
+            self.counters.add("duplicates")
+            self.out.settled.append(token)
+            return
+        if event.ts <= self.state.released_until:
+            # Not applied (an applied one would be a duplicate, above), so it is late, even when
+            # redelivered: never drop it silently. One dead-lettered as late before a restart is
+            # dead-lettered again (at-least-once).
+            self.counters.add("late")
+            self.out.dead_letters.append((token, "late", f"ts {event.ts} <= watermark {self.state.released_until}"))
+            return
+        self.buffer.push(event, token)
+        self.clock.observe(kind, event.ts)
+        self._advance()
+
+    def offer_outcome(self, offset: int, outcome: dict[str, Any], token: Any) -> None:
+        """A downstream outcome (see streams/core/feedback.py): applied at once, counted once."""
+        seen = self.state.max_seen_offset
+        if offset > seen.get("outcome", -1):
+            seen["outcome"] = offset
+            self.counters.add(f"outcome_{outcome['status']}")
+        uid = outcome["user_id"]
+        user = self.users.get(uid)
+        if user is None:
+            user = self.users[uid] = UserState(uid, self.partition)
+        if feedback.apply_outcome(user, outcome["status"]):
+            self.out.dirty_users.add(uid)
+        self.out.settled.append(token)
+
+    @property
+    def buffered(self) -> int:
+        return len(self.buffer)
+
+    @property
+    def idle(self) -> set[str]:
+        return self.clock.idle
+
+    def set_idle(self, idle: set[str]) -> None:
+        """The shell's verdict on which sources are idle (caught up and quiet). Idle sources stop
+        holding the watermark back; that is how event time advances when a topic goes quiet."""
+        if self.clock.set_idle(idle):
+            self._advance()
+
+    def watermark(self) -> int:
+        return self.clock.current()
+
+    def drain(self) -> Outputs:
+        return self.out.take()
+
+    def begin_flush(self, dirty_users: set[str]) -> None:
+        """Stamp the partition state and the users about to be written with a new epoch, and
+        serialise the model into the partition state."""
+        self.state.epoch += 1
+        for uid in dirty_users:
+            self.users[uid].epoch = self.state.epoch
+        if self.learner.dirty:
+            self.state.model = self.model.to_bytes()
+            self.learner.dirty = False
+
+    # -- event-time progress ------------------------------------------------------------------
+
+    def _advance(self) -> None:
+        wm = self.clock.current()
+        if wm <= self.state.released_until:
+            return
+        for event, token in self.buffer.pop_through(wm):
+            self._run_boundaries_until(event.ts)
+            self._apply(event)
+            self.out.settled.append(token)
+        self._run_boundaries_until(wm)
+        self.state.released_until = wm
+
+    def _run_boundaries_until(self, ts: int) -> None:
+        st = self.state
+        if st.next_boundary < 0:
+            st.next_boundary = (ts // DAY_MS + 1) * DAY_MS
+        while st.next_boundary <= ts:
+            for observe in self.boundary_observers:
+                observe(self, st.next_boundary)
+            self._daily(st.next_boundary)
+            st.next_boundary += DAY_MS
+
+    def _apply(self, event: Event) -> None:
+        user = self.users.get(event.user_id)
+        if user is None:
+            user = self.users[event.user_id] = UserState(event.user_id, self.partition)
+        day = event.ts // DAY_MS
+        active = is_activity(event)
+        if active:
+            labels.mark_activity(user, event.ts, self.cfg.horizon_ms)
+            for level in feedback.returned(user, event.ts, self.cfg.horizon_ms):
+                self.counters.add(feedback.winback_counter(self.cfg.policy, user.user_id, level, "returned"))
+        apply_event(user, event)
+        self.counters.add("applied")
+        if active:
+            user.rescore_day = next_rescore_day(user.last_activity_ts, user.gap_ewma_days, day)
+            if day > user.last_snapshot_day:
+                self.snapshots.take(user, event.ts)
+        elif event.kind == "support_ticket":
+            # A ticket changes the risk without being activity: rescore at the next boundary.
+            user.rescore_day = day + 1
+        self.due.reschedule(user, self.cfg.horizon_ms)
+        self.out.dirty_users.add(user.user_id)
+
+    def _daily(self, boundary: int) -> None:
+        """Work at a day boundary for the users due then (streams/core/schedule.py): release labels
+        whose horizon ended and learn them, close expired win-back windows, rescore silent users."""
+        day = boundary // DAY_MS
+        for uid in self.due.pop(day):
+            user = self.users[uid]
+            user.next_due_day = -1
+            self.learner.release(user, boundary)
+            for level in feedback.lost(user, boundary, self.cfg.horizon_ms):
+                self.counters.add(feedback.winback_counter(self.cfg.policy, user.user_id, level, "lost"))
+            if 0 <= user.rescore_day <= day:
+                if boundary - user.last_activity_ts > self.cfg.track_ms:
+                    user.rescore_day = -1  # gone: rescored again when they come back
+                else:
+                    if user.last_snapshot_day < day:
+                        self.snapshots.take(user, boundary)
+                    user.rescore_day = next_rescore_day(user.last_activity_ts, user.gap_ewma_days, day)
+            self.due.reschedule(user, self.cfg.horizon_ms)
+            self.out.dirty_users.add(uid)
+        self.learner.end_boundary(boundary)

@@ -1,0 +1,384 @@
+"""Per-user windowed state and the feature vector it yields, in event time, with bounded memory.
+
+State is at most ``KEEP_DAYS`` daily buckets of counters plus a few scalars and capped lists, so
+its size does not grow with the number of events (docs/features.md has the byte budget). Every
+feature is a plain function of the user's own events in the order they are applied; the caller
+applies them in event-time order without duplicates (streams/core/engine.py). Names, units and
+windows: streams/core/catalog.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from streams.core.catalog import ACTIVITY_WINDOWS, LIFECYCLE_STAGES
+from streams.core.events import Event
+from streams.core.events import DAY_MS
+
+KEEP_DAYS = 90  # the longest window
+RECENT_IDS = 32
+MAX_OPEN_TICKETS = 16
+MAX_CATEGORIES = 16
+SESSION_GAP_MS = 30 * 60_000  # a click more than 30 minutes after the previous one starts a session
+DEFAULT_GAP_DAYS = 3.0
+DEFAULT_PURCHASE_GAP_DAYS = 14.0
+GAP_EWMA_ALPHA = 0.3
+MIN_GAP_DAYS = 0.5  # floor of a typical gap in the recency ratios
+NO_EVENT_DAYS = 90.0  # a recency when there is nothing to be recent about
+TENURE_NEW_DAYS, TENURE_GROWTH_DAYS, DORMANT_DAYS = 14, 60, 30
+FEATURE_DECIMALS = 4  # features are rounded: stable across summation order, compact in snapshots
+
+# Daily bucket layout, commonest first: a bucket is stored without its trailing zeros.
+(CLICKS, SESSIONS, INTERACTIONS, ERRORS, BOUNCES, PURCHASES, SPEND, DISCOUNTED, REFUNDS, TICKETS_OPENED,
+ COMPLAINT, BILLING, TECHNICAL, CANCELLATION, REOPENED, RESPONSES, RESPONSE_MS, RESOLUTIONS,
+ RESOLUTION_MS) = range(19)
+BUCKET_WIDTH = 19
+INTERACTION_ACTIONS = frozenset({"like", "comment", "share", "favourite", "review", "add_to_cart"})
+ERROR_ACTIONS = frozenset({"error", "slow_page"})
+TICKET_CATEGORY_SLOTS = {"complaint": COMPLAINT, "billing": BILLING, "technical": TECHNICAL,
+                         "cancellation": CANCELLATION}
+
+# Bucket ages (today - day) fall into disjoint ranges; every window is a union of ranges.
+_RANGE_ENDS = (1, 7, 14, 30, 60, 90)  # ranges [0,1) [1,7) [7,14) [14,30) [30,60) [60,90)
+_RANGE_OF_AGE = [next(i for i, end in enumerate(_RANGE_ENDS) if age < end) for age in range(90)]
+_ZERO = [0.0] * BUCKET_WIDTH
+
+
+@dataclass(slots=True)
+class UserState:
+    user_id: str
+    partition: int = -1
+    first_ts: int = -1
+    # recency and rhythm
+    last_activity_ts: int = -1
+    last_active_day: int = -1
+    gap_ewma_days: float = DEFAULT_GAP_DAYS
+    last_click_ts: int = -1
+    session_start_ts: int = -1
+    session_single: bool = False  # the current session has one click so far (a bounce unless another comes)
+    session_gap_ewma_days: float = DEFAULT_GAP_DAYS
+    last_purchase_ts: int = -1
+    purchase_gap_ewma_days: float = DEFAULT_PURCHASE_GAP_DAYS
+    # lifetime totals
+    lifetime_purchases: int = 0
+    lifetime_spend: float = 0.0
+    lifetime_refunds: int = 0
+    last_csat: int = 0
+    csat_sum: int = 0
+    csat_count: int = 0
+    # day index -> bucket (list of BUCKET_WIDTH floats)
+    days: dict[int, list[float]] = field(default_factory=dict)
+    categories: dict[str, int] = field(default_factory=dict)  # category -> last day seen (MAX_CATEGORIES latest)
+    open_tickets: list[list[Any]] = field(default_factory=list)  # [ticket_id, (re)opened at, responded 0/1]
+    # Dedupe/ordering: the sort key of the last applied event and the ids of the latest few.
+    last_key: tuple[int, int, str] = (-1, -1, "")
+    recent_ids: list[str] = field(default_factory=list)
+    events_applied: int = 0
+    # Labelling and alerting state (streams/core/labels.py, streams/core/alerts.py, streams/core/engine.py).
+    pending: list[list[Any]] = field(default_factory=list)
+    last_snapshot_day: int = -1
+    next_due_day: int = -1  # the day boundary at which the engine next visits this user (-1: none)
+    rescore_day: int = -1  # the day boundary at which a silent user is next rescored (streams/core/schedule.py)
+    tier: int = 0  # index into the settings' tiers + 1; 0 = below every tier
+    alert_times: list[int] = field(default_factory=list)  # event times of the latest alerts
+    open_alerts: list[list[int]] = field(default_factory=list)  # [ts, level] awaiting their win-back verdict
+    unsubscribed: bool = False  # set by an 'unsubscribed' outcome: no further alerts
+    epoch: int = 0  # the partition flush that last wrote this state (see engine.PartitionEngine)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "u": self.user_id, "pt": self.partition, "f": self.first_ts,
+            "la": self.last_activity_ts, "lad": self.last_active_day, "g": self.gap_ewma_days,
+            "lc": self.last_click_ts, "ss": self.session_start_ts, "s1": self.session_single,
+            "sg": self.session_gap_ewma_days, "lp": self.last_purchase_ts, "pg": self.purchase_gap_ewma_days,
+            "np": self.lifetime_purchases, "sp": self.lifetime_spend, "nr": self.lifetime_refunds,
+            "cs": self.last_csat, "css": self.csat_sum, "csn": self.csat_count,
+            "d": [_pack(day, b) for day, b in self.days.items()], "c": self.categories, "ot": self.open_tickets,
+            "lk": list(self.last_key), "ri": self.recent_ids, "n": self.events_applied, "p": self.pending,
+            "lsd": self.last_snapshot_day, "nd": self.next_due_day, "rd": self.rescore_day, "t": self.tier,
+            "at": self.alert_times, "oa": self.open_alerts, "un": self.unsubscribed, "ep": self.epoch,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "UserState":
+        return cls(
+            user_id=d["u"], partition=d["pt"], first_ts=d["f"],
+            last_activity_ts=d["la"], last_active_day=d["lad"], gap_ewma_days=d["g"],
+            last_click_ts=d["lc"], session_start_ts=d["ss"], session_single=d["s1"],
+            session_gap_ewma_days=d["sg"], last_purchase_ts=d["lp"], purchase_gap_ewma_days=d["pg"],
+            lifetime_purchases=d["np"], lifetime_spend=d["sp"], lifetime_refunds=d["nr"],
+            last_csat=d["cs"], csat_sum=d["css"], csat_count=d["csn"],
+            days={row[0]: _unpack(row) for row in d["d"]}, categories=d["c"], open_tickets=d["ot"],
+            last_key=tuple(d["lk"]), recent_ids=d["ri"], events_applied=d["n"], pending=d["p"],  # type: ignore[arg-type]
+            last_snapshot_day=d["lsd"], next_due_day=d["nd"], rescore_day=d["rd"], tier=d["t"],
+            alert_times=d["at"], open_alerts=d["oa"], unsubscribed=d["un"], epoch=d["ep"],
+        )
+
+
+LABEL_AND_ALERT_KEYS = frozenset({"p", "lsd", "nd", "rd", "t", "at", "oa", "un", "ep"})
+
+
+def feature_state_bytes(state: UserState) -> int:
+    """Changelog bytes of the feature store's part of a user's state (without labels and alerts)."""
+    return len(orjson.dumps({k: v for k, v in state.to_dict().items() if k not in LABEL_AND_ALERT_KEYS}))
+
+
+def compact_numbers(values: list[float]) -> list[float]:
+    """Whole numbers as ints, so JSON writes ``3`` instead of ``3.0``; only those a 64-bit JSON
+    integer holds exactly (the contract sets no maximum amount)."""
+    return [int(v) if v.is_integer() and abs(v) < 2**53 else v for v in values]
+
+
+def _pack(day: int, bucket: list[float]) -> list[float]:
+    """[day, *bucket] for the changelog, without trailing zeros and with whole numbers as ints:
+    most days hold a few clicks, so this keeps a bucket to ~15 bytes of JSON instead of ~80."""
+    values = compact_numbers(bucket)
+    while values and values[-1] == 0:
+        values.pop()
+    return [day, *values]
+
+
+def _unpack(row: list[float]) -> list[float]:
+    return [float(v) for v in row[1:]] + [0.0] * (BUCKET_WIDTH - len(row) + 1)
+
+
+def is_activity(event: Event) -> bool:
+    """Activity for recency and labels: clicks and completed purchases (tickets alone are not)."""
+    return event.kind == "click" or (event.kind == "purchase" and event.data["status"] == "completed")
+
+
+def _ewma(current: float, sample: float) -> float:
+    return current + GAP_EWMA_ALPHA * (sample - current)
+
+
+def _bucket(state: UserState, day: int) -> list[float]:
+    bucket = state.days.get(day)
+    if bucket is None:
+        bucket = state.days[day] = [0.0] * BUCKET_WIDTH
+        if len(state.days) > KEEP_DAYS:
+            horizon = day - KEEP_DAYS
+            for old in [d for d in state.days if d <= horizon]:
+                del state.days[old]
+    return bucket
+
+
+def _apply_click(state: UserState, bucket: list[float], ts: int, day: int, data: dict[str, Any]) -> None:
+    bucket[CLICKS] += 1
+    if state.last_click_ts < 0 or ts - state.last_click_ts > SESSION_GAP_MS:
+        if state.session_start_ts >= 0:
+            state.session_gap_ewma_days = _ewma(state.session_gap_ewma_days, (ts - state.session_start_ts) / DAY_MS)
+        state.session_start_ts = ts
+        state.session_single = True
+        bucket[SESSIONS] += 1
+        bucket[BOUNCES] += 1  # until a second click arrives
+    elif state.session_single:
+        state.session_single = False
+        start = state.days.get(state.session_start_ts // DAY_MS)
+        if start is not None:  # gone only if the session began beyond the 90-day windows
+            start[BOUNCES] -= 1
+    state.last_click_ts = ts
+    action = data["action"]
+    if action in INTERACTION_ACTIONS:
+        bucket[INTERACTIONS] += 1
+    elif action in ERROR_ACTIONS:
+        bucket[ERRORS] += 1
+    category = data.get("category")
+    if category:
+        categories = state.categories
+        if category not in categories and len(categories) >= MAX_CATEGORIES:
+            del categories[min(categories, key=categories.__getitem__)]  # the least recently seen
+        categories[category] = day
+
+
+def _apply_purchase(state: UserState, bucket: list[float], ts: int, data: dict[str, Any]) -> None:
+    if data["status"] != "completed":
+        bucket[REFUNDS] += 1
+        state.lifetime_refunds += 1
+        return
+    amount = data["amount"]
+    bucket[PURCHASES] += 1
+    bucket[SPEND] += amount
+    if data.get("discount", 0) > 0:
+        bucket[DISCOUNTED] += 1
+    if state.last_purchase_ts >= 0:
+        state.purchase_gap_ewma_days = _ewma(state.purchase_gap_ewma_days, (ts - state.last_purchase_ts) / DAY_MS)
+    state.last_purchase_ts = ts
+    state.lifetime_purchases += 1
+    state.lifetime_spend += amount
+
+
+def _apply_ticket(state: UserState, bucket: list[float], ts: int, data: dict[str, Any]) -> None:
+    status, ticket_id = data["status"], data["ticket_id"]
+    episode = next((t for t in state.open_tickets if t[0] == ticket_id), None)
+    if status in ("opened", "reopened"):
+        if status == "opened":
+            bucket[TICKETS_OPENED] += 1
+            slot = TICKET_CATEGORY_SLOTS.get(data["category"])
+            if slot is not None:
+                bucket[slot] += 1
+        else:
+            bucket[REOPENED] += 1
+        if episode is None:
+            state.open_tickets.append([ticket_id, ts, 0])
+            del state.open_tickets[:-MAX_OPEN_TICKETS]
+    elif episode is not None:
+        if status == "responded":
+            if not episode[2]:
+                episode[2] = 1
+                bucket[RESPONSES] += 1
+                bucket[RESPONSE_MS] += ts - episode[1]
+        else:  # resolved or closed: the episode ends at the first of them
+            bucket[RESOLUTIONS] += 1
+            bucket[RESOLUTION_MS] += ts - episode[1]
+            state.open_tickets.remove(episode)
+    csat = data.get("csat")
+    if csat is not None:
+        state.last_csat = csat
+        state.csat_sum += csat
+        state.csat_count += 1
+
+
+def apply_event(state: UserState, event: Event) -> None:
+    """Fold one event into the state. The caller guarantees event-time order and no duplicates."""
+    ts = event.ts
+    day = ts // DAY_MS
+    bucket = _bucket(state, day)
+    if state.first_ts < 0:
+        state.first_ts = ts
+    if event.kind == "click":
+        _apply_click(state, bucket, ts, day, event.data)
+    elif event.kind == "purchase":
+        _apply_purchase(state, bucket, ts, event.data)
+    else:
+        _apply_ticket(state, bucket, ts, event.data)
+    if is_activity(event):
+        if day > state.last_active_day:
+            if state.last_active_day >= 0:
+                state.gap_ewma_days = _ewma(state.gap_ewma_days, day - state.last_active_day)
+            state.last_active_day = day
+        state.last_activity_ts = ts
+    state.last_key = event.sort_key
+    state.recent_ids.append(event.event_id)
+    del state.recent_ids[:-RECENT_IDS]
+    state.events_applied += 1
+
+
+def spend_90(state: UserState, t: int) -> float:
+    """Spend on completed purchases in the 90 days up to t: the user's value estimate."""
+    lo = t // DAY_MS - 89
+    return sum(b[SPEND] for d, b in state.days.items() if d >= lo)
+
+
+def lifecycle_stage(tenure_days: float, recency_days: float, active_days_30: float, active_days_prior_30: float) -> str:
+    """The first rule that holds: dormant (no activity for 30 days, or none ever), new (first 14
+    days), declining (active days in the last 30 fewer than half those in the 30 before), growth
+    (first 60 days, or active days up at least 1.5x + 2 on the 30 before), else active."""
+    if recency_days >= DORMANT_DAYS:
+        return "dormant"
+    if tenure_days < TENURE_NEW_DAYS:
+        return "new"
+    if active_days_30 < active_days_prior_30 / 2:
+        return "declining"
+    if tenure_days < TENURE_GROWTH_DAYS or active_days_30 >= 1.5 * active_days_prior_30 + 2:
+        return "growth"
+    return "active"
+
+
+def _add(a: list[float], b: list[float]) -> list[float]:
+    return [x + y for x, y in zip(a, b)]
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else 0.0
+
+
+_ACTIVITY_NAMES = {days: tuple(f"{prefix}_{days}" for prefix in (
+    "active_days", "log_clicks", "sessions", "pages_per_session", "bounce_rate", "interactions", "categories", "errors"))
+    for days in ACTIVITY_WINDOWS}
+_STAGE_NAMES = {stage: f"stage_{stage}" for stage in LIFECYCLE_STAGES}
+
+
+def feature_values(state: UserState, t: int) -> dict[str, float]:
+    """Features at event time ``t`` by name, in catalog order (the state must hold no event after
+    t). Values are rounded to FEATURE_DECIMALS."""
+    today = t // DAY_MS
+    groups: list[list[list[float]]] = [[], [], [], [], [], []]
+    for d, b in state.days.items():
+        age = today - d
+        if 0 <= age < 90:
+            groups[_RANGE_OF_AGE[age]].append(b)
+    sums = [list(map(sum, zip(*g))) if g else _ZERO for g in groups]
+    active = [sum(1 for b in g if b[CLICKS] or b[PURCHASES]) for g in groups]
+    window = {1: sums[0]}
+    window[7] = _add(window[1], sums[1])
+    window[30] = _add(_add(window[7], sums[2]), sums[3])
+    window[90] = _add(_add(window[30], sums[4]), sums[5])
+    active_in = {1: active[0], 7: active[0] + active[1], 30: sum(active[:4]), 90: sum(active)}
+    prior_7, prior_30 = sums[2], sums[4]
+    seen_days = list(state.categories.values())
+
+    f: dict[str, float] = {}
+    recency = (t - state.last_activity_ts) / DAY_MS if state.last_activity_ts >= 0 else NO_EVENT_DAYS
+    since_session = (t - state.session_start_ts) / DAY_MS if state.session_start_ts >= 0 else NO_EVENT_DAYS
+    since_purchase = min((t - state.last_purchase_ts) / DAY_MS, NO_EVENT_DAYS) if state.last_purchase_ts >= 0 else NO_EVENT_DAYS
+    f["recency_days"] = (recency)
+    f["typical_gap_days"] = (state.gap_ewma_days)
+    f["recency_ratio"] = (recency / max(state.gap_ewma_days, MIN_GAP_DAYS))
+    f["days_since_session"] = (since_session)
+    f["typical_session_gap_days"] = (state.session_gap_ewma_days)
+    f["session_recency_ratio"] = (since_session / max(state.session_gap_ewma_days, MIN_GAP_DAYS))
+    f["days_since_purchase"] = (since_purchase)
+    f["typical_purchase_gap_days"] = (state.purchase_gap_ewma_days)
+    f["purchase_recency_ratio"] = (since_purchase / max(state.purchase_gap_ewma_days, MIN_GAP_DAYS))
+    for days in ACTIVITY_WINDOWS:
+        w = window[days]
+        clicks, sessions = w[CLICKS], w[SESSIONS]
+        n = _ACTIVITY_NAMES[days]
+        f[n[0]] = float(active_in[days])
+        f[n[1]] = (math.log1p(clicks))
+        f[n[2]] = sessions
+        f[n[3]] = (_ratio(clicks, sessions))
+        f[n[4]] = (_ratio(w[BOUNCES], sessions))
+        f[n[5]] = w[INTERACTIONS]
+        f[n[6]] = float(sum(1 for seen in seen_days if seen > today - days))
+        f[n[7]] = w[ERRORS]
+    w30, w90 = window[30], window[90]
+    f["purchases_30"], f["purchases_90"] = w30[PURCHASES], w90[PURCHASES]
+    f["log_spend_30"], f["log_spend_90"] = (math.log1p(w30[SPEND])), (math.log1p(w90[SPEND]))
+    f["aov_30"], f["aov_90"] = (_ratio(w30[SPEND], w30[PURCHASES])), (_ratio(w90[SPEND], w90[PURCHASES]))
+    f["discount_share_30"] = (_ratio(w30[DISCOUNTED], w30[PURCHASES]))
+    f["discount_share_90"] = (_ratio(w90[DISCOUNTED], w90[PURCHASES]))
+    f["refunds_30"], f["refunds_90"] = w30[REFUNDS], w90[REFUNDS]
+    f["lifetime_purchases"] = float(state.lifetime_purchases)
+    f["log_lifetime_spend"] = (math.log1p(state.lifetime_spend))
+    f["lifetime_refunds"] = float(state.lifetime_refunds)
+    f["tickets_7"], f["tickets_30"], f["tickets_90"] = window[7][TICKETS_OPENED], w30[TICKETS_OPENED], w90[TICKETS_OPENED]
+    f["open_tickets"] = float(len(state.open_tickets))
+    f["oldest_open_ticket_days"] = ((t - min(e[1] for e in state.open_tickets)) / DAY_MS) if state.open_tickets else 0.0
+    f["first_response_hours_90"] = (_ratio(w90[RESPONSE_MS], w90[RESPONSES]) / 3_600_000)
+    f["resolution_hours_90"] = (_ratio(w90[RESOLUTION_MS], w90[RESOLUTIONS]) / 3_600_000)
+    f["reopened_90"] = w90[REOPENED]
+    f["complaint_tickets_90"], f["billing_tickets_90"] = w90[COMPLAINT], w90[BILLING]
+    f["technical_tickets_90"], f["cancellation_tickets_90"] = w90[TECHNICAL], w90[CANCELLATION]
+    f["last_csat"] = float(state.last_csat)
+    f["mean_csat"] = (_ratio(state.csat_sum, state.csat_count))
+    f["low_csat"] = 1.0 if 0 < state.last_csat <= 2 else 0.0
+    f["click_trend_7"] = (math.log((window[7][CLICKS] + 1.0) / (prior_7[CLICKS] + 1.0)))
+    f["click_trend_30"] = (math.log((w30[CLICKS] + 1.0) / (prior_30[CLICKS] + 1.0)))
+    f["spend_trend_7"] = (math.log((window[7][SPEND] + 1.0) / (prior_7[SPEND] + 1.0)))
+    f["spend_trend_30"] = (math.log((w30[SPEND] + 1.0) / (prior_30[SPEND] + 1.0)))
+    tenure = max(t - state.first_ts, 0) / DAY_MS if state.first_ts >= 0 else 0.0
+    f["log_tenure_days"] = (math.log1p(tenure))
+    stage = lifecycle_stage(tenure, recency, active_in[30], active[4])
+    for name, key in _STAGE_NAMES.items():
+        f[key] = 1.0 if stage == name else 0.0
+    return {name: round(value, FEATURE_DECIMALS) for name, value in f.items()}
+
+
+def feature_vector(state: UserState, t: int) -> list[float]:
+    """Features at event time ``t`` in catalog order (the model's input order)."""
+    return list(feature_values(state, t).values())

@@ -1,0 +1,66 @@
+"""Topic administration and whole-topic reads: creating the topics, true end offsets, reading a topic."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Iterator
+
+import orjson
+import structlog
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from streams.kafka.compat import true_end_offsets
+from streams.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def create_topics(settings: Settings) -> None:
+    """Create the input, outcome, alert, holdout and dead-letter topics. All have the same partition
+    count: inputs and outcomes are keyed by user and must be co-partitioned."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.broker, client_id=f"{settings.app_id}-admin")
+    try:
+        wanted = [*settings.input_topics, settings.topic_outcomes, settings.topic_alerts, settings.topic_model_quality, settings.topic_holdout, settings.topic_dead_letter]
+        existing = set(admin.list_topics())
+        new = [NewTopic(name, settings.partitions, 1) for name in wanted if name not in existing]
+        if new:
+            try:
+                admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+            log.info("topics_created", topics=[t.name for t in new], partitions=settings.partitions)
+    finally:
+        admin.close()
+
+
+def partition_ends(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> end offset (last offset + 1), read from fetch responses (streams/kafka/compat.py)."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        reported = consumer.end_offsets(tps)
+    finally:
+        consumer.close()
+    ends = asyncio.run(true_end_offsets(settings.broker, reported))
+    return {(tp.topic, tp.partition): end for tp, end in ends.items()}
+
+
+def topic_records(settings: Settings, topic: str, timeout_s: float = 3.0) -> list[tuple[int, int, bytes]]:
+    """Every record of ``topic`` as (partition, offset, value), in partition then offset order."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False,
+                             consumer_timeout_ms=int(timeout_s * 1000))
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(settings.partitions)])
+        consumer.seek_to_beginning()
+        out = [(r.partition, r.offset, r.value) for r in consumer]
+    finally:
+        consumer.close()
+    return sorted(out)
+
+
+def topic_messages(settings: Settings, topic: str, timeout_s: float = 3.0) -> Iterator[dict[str, Any]]:
+    """Every message currently on ``topic`` (all partitions), decoded."""
+    for _, _, value in topic_records(settings, topic, timeout_s):
+        yield orjson.loads(value)

@@ -1,0 +1,68 @@
+"""The Faust app: broker, topics and tables from the settings. Agents are wired in agents/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import faust
+
+from streams.kafka import codecs, compat
+from streams.settings import Settings
+
+# The stored form of the tables (UserState.to_dict, the pickled model's inputs). A change gets new
+# table names, so a new worker never misreads an old changelog; it rebuilds state from the inputs.
+STATE_FORMAT = 2
+
+
+@dataclass
+class Wiring:
+    app: faust.App
+    settings: Settings
+    source: faust.TopicT
+    user_table: faust.Table
+    partition_table: faust.Table
+
+
+def create_app(settings: Settings) -> Wiring:
+    codecs.register()
+    extra = {}
+    if settings.broker_flavor == "tansu":
+        compat.enable(settings.broker)
+        extra.update(compat.FAUST_SETTINGS)
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.broker}",
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_disable_leader=True,
+        # Our engine holds events unacked until the watermark releases them; waiting for
+        # "empty" on rebalance would stall. Unacked events are simply redelivered.
+        stream_wait_empty=False,
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        web_port=settings.web_port,
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        datadir=settings.data_dir,
+        **extra,
+    )
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    user_table = app.Table(f"user-state-v{STATE_FORMAT}", partitions=settings.partitions)
+    partition_table = app.Table(f"partition-state-v{STATE_FORMAT}", partitions=settings.partitions)
+    # Faust derives table serializers from model types; ours are plain classes with orjson codecs.
+    # The changelog topic (made at registration with the JSON default) is rebuilt with them, so
+    # that recovery decodes what send_changelog encoded.
+    for table, value_codec in ((user_table, "cg_user_state"), (partition_table, "cg_partition_state")):
+        table.key_serializer = "cg_utf8"
+        table.value_serializer = value_codec
+        table.changelog_topic = table._new_changelog_topic()
+    return Wiring(
+        app=app,
+        settings=settings,
+        # Outcomes share the agent with the inputs: same partitions, same worker, same user state.
+        source=app.topic(*settings.input_topics, settings.topic_outcomes, **raw),
+        user_table=user_table,
+        partition_table=partition_table,
+    )

@@ -1,0 +1,284 @@
+"""Event files and topic ranges in and out. Replay sources: exported files (JSONL or CSV) or topic
+ranges read into validated input records, merged into one deterministic event-time order, with a
+field mapping for exports whose names differ from our contracts. Also the JSONL files the
+simulator writes (one per kind, names that ``kind_of_file`` reads back) and ground-truth files.
+
+Mapping file (TOML), one table per input kind, every key optional:
+
+    [click]
+    fields = { user_id = "customer", ts = "event_time", event_id = "id" }  # contract field = source field
+    ts_unit = "iso8601"            # ms (default) | s | iso8601
+    defaults = { action = "view" } # contract fields the export lacks
+
+CSV cells are strings; they are converted to the types the contract (schemas/) gives each field,
+and empty cells are treated as absent. Records that still do not satisfy the contract come out
+with the reason, for the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import io
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import orjson
+
+from streams.contracts import ContractError, load_schema, validate, validator
+from streams.core.events import INPUT_KINDS
+
+# What write_events names each kind's file; kind_of_file reads the kind back from the name.
+FILE_STEM_OF_KIND = {"click": "clicks", "purchase": "purchases", "support_ticket": "tickets"}
+FILE_PREFIXES = (("click", "click"), ("purchase", "purchase"), ("support_ticket", "support_ticket"),
+                 ("ticket", "support_ticket"))
+
+
+@dataclass(frozen=True)
+class KindMapping:
+    fields: dict[str, str] = field(default_factory=dict)  # contract field -> source field
+    ts_unit: str = "ms"
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def identity(self) -> bool:
+        return not self.fields and self.ts_unit == "ms" and not self.defaults
+
+
+Mapping = dict[str, KindMapping]
+
+
+def load_mapping(path: str | Path | None) -> Mapping:
+    if path is None:
+        return {}
+    doc = tomllib.loads(Path(path).read_text())
+    unknown = set(doc) - set(INPUT_KINDS)
+    if unknown:
+        raise ValueError(f"{path}: unknown kinds {sorted(unknown)}; expected some of {INPUT_KINDS}")
+    out = {}
+    for kind, table in doc.items():
+        unit = table.get("ts_unit", "ms")
+        if unit not in ("ms", "s", "iso8601"):
+            raise ValueError(f"{path}: [{kind}] ts_unit must be ms, s or iso8601, not {unit!r}")
+        out[kind] = KindMapping(dict(table.get("fields", {})), unit, dict(table.get("defaults", {})))
+    return out
+
+
+def kind_of_file(path: Path) -> str:
+    name = path.name.lower()
+    for prefix, kind in FILE_PREFIXES:
+        if name.startswith(prefix):
+            return kind
+    raise ValueError(f"{path}: cannot tell the event kind from the name; pass --kind")
+
+
+@dataclass(slots=True)
+class SourceRecord:
+    kind: str
+    origin: str  # file path (or topic/partition for topic sources)
+    position: int  # 0-based line (or offset)
+    value: bytes  # the contract document to produce, or the raw input if invalid
+    user_id: str = ""
+    ts: int = -1
+    event_id: str = ""
+    error: tuple[str, str] | None = None  # (reason, detail) for the dead-letter topic
+    source_topic: str = ""  # set for topic sources (origin is then "<topic>/<partition>")
+    source_partition: int = 0
+
+    @property
+    def dead_letter_source(self) -> tuple[str, int]:
+        """(source_topic, source_partition) as dead_letter.v1 names them: the topic, or file:<path>."""
+        return (self.source_topic, self.source_partition) if self.source_topic else (f"file:{self.origin}", 0)
+
+
+def _to_ms(value: Any, unit: str) -> Any:
+    if unit == "iso8601" and isinstance(value, str):
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    if unit == "s" and isinstance(value, (int, float, str)) and value != "":
+        return int(round(float(value) * 1000))
+    return value
+
+
+def _coerce(value: str, prop: dict[str, Any]) -> Any:
+    kind = prop.get("type")
+    try:
+        if kind == "integer":
+            return int(value) if value.lstrip("-").isdigit() else int(float(value))
+        if kind == "number":
+            return float(value)
+        if kind == "boolean":
+            return value.strip().lower() in ("1", "true", "yes")
+    except ValueError:
+        pass
+    return value  # the validator reports it
+
+
+def normalise(kind: str, doc: dict[str, Any], mapping: KindMapping, from_text: bool) -> dict[str, Any]:
+    """Rename, convert time and (for text sources) types, so that ``doc`` speaks our contract."""
+    props = load_schema(kind)["properties"]
+    out = dict(mapping.defaults)
+    renamed = {source: target for target, source in mapping.fields.items()}
+    for name, value in doc.items():
+        target = renamed.get(name, name)
+        if target not in props or (from_text and value == ""):
+            continue
+        out[target] = _coerce(value, props[target]) if from_text and isinstance(value, str) else value
+    if "ts" in out:
+        out["ts"] = _to_ms(out["ts"], mapping.ts_unit)
+    return out
+
+
+def _record(kind: str, origin: str, position: int, raw: bytes, doc: Any, mapping: KindMapping,
+            from_text: bool) -> SourceRecord:
+    try:
+        if not isinstance(doc, dict):
+            raise ContractError("invalid", "not a JSON object")
+        if not (mapping.identity and not from_text):
+            doc = normalise(kind, doc, mapping, from_text)
+            raw = orjson.dumps(doc)
+        validate(kind, doc)
+    except (ContractError, ValueError, TypeError, OverflowError) as exc:
+        reason = exc.reason if isinstance(exc, ContractError) else "invalid"
+        return SourceRecord(kind, origin, position, raw, error=(reason, str(exc)))
+    return SourceRecord(kind, origin, position, raw, doc["user_id"], doc["ts"], doc["event_id"])
+
+
+Keyed = tuple[tuple[Any, ...], SourceRecord]
+
+
+def read_file(path: Path, kind: str, mapping: KindMapping, file_index: int = 0) -> Iterator[Keyed]:
+    """The file's records, each with its merge key: (ts, kind rank, event id, file index, line).
+    An invalid record takes the key of the valid record before it in its file, so it keeps its place."""
+    origin = str(path)
+    rank = INPUT_KINDS.index(kind)
+    last: tuple[Any, ...] = (-1, rank, "")
+    if path.suffix.lower() == ".csv":
+        with open(path, newline="", encoding="utf-8") as f:
+            for i, row in enumerate(csv.DictReader(f)):
+                text = io.StringIO()
+                csv.writer(text).writerow(row.values())
+                r = _record(kind, origin, i, text.getvalue().rstrip("\r\n").encode(), row, mapping, True)
+                if r.error is None:
+                    last = (r.ts, rank, r.event_id)
+                yield (*last, file_index, i), r
+        return
+    fast = validator(kind).is_valid if mapping.identity else None
+    loads = orjson.loads
+    with open(path, "rb") as f:
+        for i, line in enumerate(f):
+            line = line.rstrip(b"\r\n")
+            if not line.strip():
+                continue
+            try:
+                doc = loads(line)
+            except orjson.JSONDecodeError as exc:
+                yield (*last, file_index, i), SourceRecord(kind, origin, i, line, error=("undecodable", f"not JSON: {exc}"))
+                continue
+            if fast is not None and type(doc) is dict and fast(doc):
+                # The hot path: a valid record in our contract's own format, produced as read.
+                r = SourceRecord(kind, origin, i, line, doc["user_id"], doc["ts"], doc["event_id"])
+            else:
+                r = _record(kind, origin, i, line, doc, mapping, False)
+            if r.error is None:
+                last = (r.ts, rank, r.event_id)
+            yield (*last, file_index, i), r
+
+
+def merged(files: Iterable[tuple[Path, str]], mapping: Mapping) -> Iterator[SourceRecord]:
+    """All files' records in one order: event time, kind, event id (each file is expected in time
+    order, as exports are; the order is deterministic either way)."""
+    streams = [read_file(path, kind, mapping.get(kind, KindMapping()), i) for i, (path, kind) in enumerate(files)]
+    # Keys are unique (file index, line), so tuples never compare the records themselves.
+    for _, record in heapq.merge(*streams):
+        yield record
+
+
+def count_lines(paths: Iterable[Path]) -> int:
+    """Records to expect (for progress): non-empty lines, minus CSV headers."""
+    total = 0
+    for path in paths:
+        with open(path, "rb") as f:
+            total += sum(1 for line in f if line.strip())
+        if path.suffix.lower() == ".csv":
+            total -= 1
+    return total
+
+
+def kind_of_topic(topic: str) -> str:
+    name = topic.lower()
+    for needle, kind in (("click", "click"), ("purchase", "purchase"), ("ticket", "support_ticket")):
+        if needle in name:
+            return kind
+    raise ValueError(f"{topic}: cannot tell the event kind from the topic name; pass --kind")
+
+
+def read_topic_partition(consumer_factory: Any, topic: str, partition: int, kind: str, mapping: KindMapping,
+                         start: int, end: int, ts_from: int | None, ts_to: int | None,
+                         source_index: int) -> Iterator[Keyed]:
+    """Records of one source partition in offset order, offsets [start, end), optionally only those
+    whose record timestamp is in [ts_from, ts_to)."""
+    from kafka import TopicPartition
+
+    if start >= end:
+        return
+    tp = TopicPartition(topic, partition)
+    consumer = consumer_factory()
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        origin = f"{topic}/{partition}"
+        rank = INPUT_KINDS.index(kind)
+        last: tuple[Any, ...] = (-1, rank, "")
+        while True:
+            batch = consumer.poll(timeout_ms=1000, max_records=5000).get(tp, [])
+            if not batch and consumer.position(tp) >= end:
+                return
+            for msg in batch:
+                if msg.offset >= end:
+                    return
+                if (ts_from is not None and msg.timestamp < ts_from) or (ts_to is not None and msg.timestamp >= ts_to):
+                    continue
+                raw = msg.value or b""
+                try:
+                    r = _record(kind, origin, msg.offset, raw, orjson.loads(raw), mapping, False)
+                except orjson.JSONDecodeError as exc:
+                    r = SourceRecord(kind, origin, msg.offset, raw, error=("undecodable", f"not JSON: {exc}"))
+                r.source_topic, r.source_partition = topic, partition
+                if r.error is None:
+                    last = (r.ts, rank, r.event_id)
+                yield (*last, source_index, msg.offset), r
+                if msg.offset + 1 >= end:
+                    return
+    finally:
+        consumer.close()
+
+
+def write_events(directory: Path, records: Iterable[tuple[str, str, int, bytes]]) -> dict[str, int]:
+    """One JSONL file per input topic (clicks.jsonl, purchases.jsonl, tickets.jsonl), in event-time order."""
+    directory.mkdir(parents=True, exist_ok=True)
+    handles = {kind: open(directory / f"{name}.jsonl", "wb") for kind, name in FILE_STEM_OF_KIND.items()}
+    counts = dict.fromkeys(FILE_STEM_OF_KIND, 0)
+    try:
+        for kind, _, _, value in records:
+            handles[kind].write(value + b"\n")
+            counts[kind] += 1
+    finally:
+        for h in handles.values():
+            h.close()
+    return counts
+
+
+def write_truth(path: Path, truths: Iterable[Any]) -> None:
+    """One JSON line per ground-truth record (objects with ``to_dict()``, e.g. the simulator's Truth)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        for t in truths:
+            f.write(orjson.dumps(t.to_dict()) + b"\n")
+
+
+def read_truth(path: Path) -> dict[str, dict[str, Any]]:
+    with open(path, "rb") as f:
+        return {d["user_id"]: d for d in map(orjson.loads, f)}

@@ -1,0 +1,26 @@
+from streams.core.counters import Counters
+from streams.core.events import DAY_MS
+from streams.core.features import UserState
+from streams.core.labels import add_snapshot
+from streams.core.learning import Learner
+from streams.core.scoring import ChurnModel
+
+H = 30 * DAY_MS
+
+
+def test_released_labels_are_learned_counted_and_published_once_per_boundary():
+    model, counters, published = ChurnModel(0, min_labels=10), Counters({}), []
+    learner = Learner(0, model, H, [0.6, 0.9], counters, published)
+    user = UserState("u", 0)
+    add_snapshot(user, 0, [1.0] * 79, max_pending=10, score=0.7)
+    add_snapshot(user, DAY_MS, [2.0] * 79, max_pending=10, score=0.2)
+    user.pending[1][1] = 1  # the user came back after the second snapshot
+    learner.release(user, H)  # only the first horizon has ended
+    learner.end_boundary(H)
+    assert model.labels == [0, 1] and counters.values == {"labels_1": 1} and learner.dirty
+    assert [d["event"] for d in published] == ["quality"] and published[0]["labels"]["released"] == 1
+    learner.end_boundary(H + DAY_MS)  # nothing released: nothing published
+    assert len(published) == 1
+    learner.release(user, H + DAY_MS)
+    learner.end_boundary(H + DAY_MS)
+    assert model.labels == [1, 1] and published[-1]["progressive"]["n"] == 2 and user.pending == []
