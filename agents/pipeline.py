@@ -233,7 +233,7 @@ def feature_digest(users: Any) -> str:
     h = hashlib.sha256()
     for user in sorted(users, key=lambda u: u.user_id):
         doc = user.to_dict()
-        doc.pop("t"), doc.pop("at"), doc.pop("oa"), doc.pop("ep")
+        doc.pop("t"), doc.pop("at"), doc.pop("oa"), doc.pop("ep"), doc.pop("rl")
         doc["p"] = [snap[:SCORE] for snap in doc["p"]]
         h.update(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
     return h.hexdigest()

@@ -33,7 +33,7 @@ from streams.core.events import DAY_MS, Event
 from streams.core.features import UserState, apply_event, is_activity
 from streams.core.learning import Learner
 from streams.core.reorder import ReorderBuffer
-from streams.core.schedule import DueIndex, next_rescore_day
+from streams.core.schedule import DueIndex, next_due_day, next_rescore_day
 from streams.core.scoring import ChurnModel
 from streams.core.snapshots import Snapshotter
 from streams.core.watermark import Watermark
@@ -107,8 +107,12 @@ class PartitionEngine:
         self.model = ChurnModel.from_bytes(state.model) if state.model else ChurnModel(
             partition, cfg.min_labels, cfg.model_kind)
         mine = [u for u in users.values() if u.partition == partition]
-        self.due = DueIndex(mine)
         ahead = users_ahead(mine, state.epoch)
+        for uid in ahead:
+            # Written by a flush whose partition state was lost: its releases never reached the model.
+            if labels.unlearn(users[uid], state.epoch):
+                users[uid].next_due_day = next_due_day(users[uid], cfg.horizon_ms)
+        self.due = DueIndex(mine)
         self.dedupe = DuplicateFilter(state.max_seen_offset, users, ahead)
         state.epoch = max([state.epoch, *(users[u].epoch for u in ahead)])
         self.clock = Watermark(state, cfg.lateness_ms, cfg.drain_when_idle)
@@ -212,6 +216,7 @@ class PartitionEngine:
         if user is None:
             user = self.users[event.user_id] = UserState(event.user_id, self.partition)
         day = event.ts // DAY_MS
+        labels.forget_released(user, self.state.epoch)
         active = is_activity(event)
         if active:
             labels.mark_activity(user, event.ts, self.cfg.horizon_ms)
@@ -236,7 +241,8 @@ class PartitionEngine:
         for uid in self.due.pop(day):
             user = self.users[uid]
             user.next_due_day = -1
-            self.learner.release(user, boundary)
+            labels.forget_released(user, self.state.epoch)
+            self.learner.release(user, boundary, self.state.epoch + 1)
             for level in feedback.lost(user, boundary, self.cfg.horizon_ms):
                 self.counters.add(feedback.winback_counter(self.cfg.policy, user.user_id, level, "lost"))
             if 0 <= user.rescore_day <= day:

@@ -80,6 +80,7 @@ class UserState:
     events_applied: int = 0
     # Labelling and alerting state (streams/core/labels.py, streams/core/alerts.py, streams/core/engine.py).
     pending: list[list[Any]] = field(default_factory=list)
+    released: list[list[Any]] = field(default_factory=list)  # labels released, until their flush completes
     last_snapshot_day: int = -1
     next_due_day: int = -1  # the day boundary at which the engine next visits this user (-1: none)
     rescore_day: int = -1  # the day boundary at which a silent user is next rescored (streams/core/schedule.py)
@@ -99,6 +100,7 @@ class UserState:
             "cs": self.last_csat, "css": self.csat_sum, "csn": self.csat_count,
             "d": [_pack(day, b) for day, b in self.days.items()], "c": self.categories, "ot": self.open_tickets,
             "lk": list(self.last_key), "ri": self.recent_ids, "n": self.events_applied, "p": self.pending,
+            "rl": self.released,
             "lsd": self.last_snapshot_day, "nd": self.next_due_day, "rd": self.rescore_day, "t": self.tier,
             "at": self.alert_times, "oa": self.open_alerts, "un": self.unsubscribed, "ep": self.epoch,
         }
@@ -114,12 +116,13 @@ class UserState:
             last_csat=d["cs"], csat_sum=d["css"], csat_count=d["csn"],
             days={row[0]: _unpack(row) for row in d["d"]}, categories=d["c"], open_tickets=d["ot"],
             last_key=tuple(d["lk"]), recent_ids=d["ri"], events_applied=d["n"], pending=d["p"],  # type: ignore[arg-type]
+            released=d.get("rl", []),
             last_snapshot_day=d["lsd"], next_due_day=d["nd"], rescore_day=d["rd"], tier=d["t"],
             alert_times=d["at"], open_alerts=d["oa"], unsubscribed=d["un"], epoch=d["ep"],
         )
 
 
-LABEL_AND_ALERT_KEYS = frozenset({"p", "lsd", "nd", "rd", "t", "at", "oa", "un", "ep"})
+LABEL_AND_ALERT_KEYS = frozenset({"p", "rl", "lsd", "nd", "rd", "t", "at", "oa", "un", "ep"})
 
 
 def feature_state_bytes(state: UserState) -> int:

@@ -4,6 +4,13 @@ A snapshot taken at t is labelled 1 (churned) if the user shows no activity in (
 Every label is released at the same delay, when event time passes t + H, whatever the outcome:
 releasing 0s early (when the user comes back) and 1s only after H teaches the learner tenure
 instead of churn.
+
+Crash safety: the model lives in the partition state, the pending snapshots in the user state, and
+the two are written one after the other. A released snapshot therefore moves to the user's
+``released`` journal, tagged with the flush that will persist the release, until a later visit
+finds that flush complete. If the worker died after writing the user but before the partition
+state (the model then never learned the label), ``unlearn`` puts it back into ``pending`` and the
+label is released again, at the same boundary and in the same order as it was the first time.
 """
 
 from __future__ import annotations
@@ -12,8 +19,9 @@ from typing import Iterator
 
 from streams.core.features import UserState, compact_numbers
 
-# pending entry layout: [t_ms, returned (0/1), features, served score, 1 if the model served it]
-T, RETURNED, FEATURES, SCORE, BY_MODEL = range(5)
+# pending entry layout: [t_ms, returned (0/1), features, served score, 1 if the model served it];
+# released entries carry the flush epoch that persists their release as a sixth item.
+T, RETURNED, FEATURES, SCORE, BY_MODEL, EPOCH = range(6)
 
 
 def add_snapshot(state: UserState, t: int, features: list[float], max_pending: int, score: float = 0.0,
@@ -29,12 +37,32 @@ def mark_activity(state: UserState, ts: int, horizon_ms: int) -> None:
             snap[RETURNED] = 1
 
 
-def release_due(state: UserState, now: int, horizon_ms: int) -> Iterator[tuple[int, list[float], int, float, bool]]:
-    """Yield (t, features, label, served score, by model) for snapshots whose horizon ended at or before ``now``."""
+def release_due(state: UserState, now: int, horizon_ms: int,
+                epoch: int = 0) -> Iterator[tuple[int, list[float], int, float, bool]]:
+    """Yield (t, features, label, served score, by model) for snapshots whose horizon ended at or
+    before ``now``; each moves to the ``released`` journal, tagged with the flush ``epoch`` that will
+    persist the release."""
     keep = []
     for snap in state.pending:
         if snap[T] + horizon_ms <= now:
             yield snap[T], snap[FEATURES], 0 if snap[RETURNED] else 1, snap[SCORE], bool(snap[BY_MODEL])
+            state.released.append([*snap[:EPOCH], epoch])
         else:
             keep.append(snap)
     state.pending[:] = keep
+
+
+def forget_released(state: UserState, complete_epoch: int) -> None:
+    """Drop journal entries whose release was persisted by a flush that has completed."""
+    if state.released:
+        state.released[:] = [snap for snap in state.released if snap[EPOCH] > complete_epoch]
+
+
+def unlearn(state: UserState, complete_epoch: int) -> int:
+    """After a restart from partition state ``complete_epoch``: releases persisted by later flushes
+    never reached the model, so they go back to ``pending``. Returns how many."""
+    lost = [snap[:EPOCH] for snap in state.released if snap[EPOCH] > complete_epoch]
+    if lost:
+        state.pending[:] = sorted([*lost, *state.pending], key=lambda snap: snap[T])
+        state.released.clear()
+    return len(lost)

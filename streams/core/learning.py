@@ -24,9 +24,10 @@ class Learner:
         self.dirty = False  # learned since the model was last serialised
         self.released = 0  # labels released at the current day boundary
 
-    def release(self, user: UserState, boundary: int) -> None:
-        """Learn every label of ``user`` whose horizon ended by ``boundary``."""
-        for _, features, label, served, by_model in labels.release_due(user, boundary, self.horizon_ms):
+    def release(self, user: UserState, boundary: int, epoch: int) -> None:
+        """Learn every label of ``user`` whose horizon ended by ``boundary``; ``epoch`` is the flush
+        that will persist the model and the release (streams/core/labels.py, crash safety)."""
+        for _, features, label, served, by_model in labels.release_due(user, boundary, self.horizon_ms, epoch):
             if self.model.quality.update(label, served, by_model):
                 self._publish("drift", boundary)
             self.model.learn(features, label)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import faust
 
-from streams.kafka import codecs, compat
+from streams.kafka import codecs, compat, offsets
 from streams.settings import Settings
 
 # The stored form of the tables (UserState.to_dict, the pickled model's inputs). A change gets new
@@ -26,6 +26,7 @@ class Wiring:
 
 def create_app(settings: Settings) -> Wiring:
     codecs.register()
+    offsets.install()
     extra = {}
     if settings.broker_flavor == "tansu":
         compat.enable(settings.broker)

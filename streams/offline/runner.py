@@ -17,6 +17,8 @@ from streams.core.quality import ScoreHistogram
 from streams.core.scoring import heuristic_risk
 from streams.kafka.partitioner import kafka_partition
 
+FLUSH_EVERY_EVENTS = 2000
+
 
 @dataclass
 class CutScores:
@@ -58,11 +60,18 @@ class OfflineRun:
             self._offsets[p] += 1
             engine = self.engines[p]
             engine.offer(event.kind, self._offsets[p], event, None)
-            self.alerts += engine.drain().alerts
+            self._drain(engine)
         for engine in self.engines:
             engine.set_idle(set(INPUT_KINDS))
-            self.alerts += engine.drain().alerts
+            self._drain(engine)
         return self
+
+    def _drain(self, engine: PartitionEngine) -> None:
+        out = engine.drain()
+        self.alerts += out.alerts
+        if self._offsets[engine.partition] % FLUSH_EVERY_EVENTS == 0:
+            # As the worker does: a flush lets the engine forget journals of completed flushes.
+            engine.begin_flush(out.dirty_users)
 
     def progressive(self) -> ScoreHistogram:
         total = ScoreHistogram()

@@ -15,12 +15,28 @@ def test_released_labels_are_learned_counted_and_published_once_per_boundary():
     add_snapshot(user, 0, [1.0] * 79, max_pending=10, score=0.7)
     add_snapshot(user, DAY_MS, [2.0] * 79, max_pending=10, score=0.2)
     user.pending[1][1] = 1  # the user came back after the second snapshot
-    learner.release(user, H)  # only the first horizon has ended
+    learner.release(user, H, epoch=1)  # only the first horizon has ended
     learner.end_boundary(H)
     assert model.labels == [0, 1] and counters.values == {"labels_1": 1} and learner.dirty
     assert [d["event"] for d in published] == ["quality"] and published[0]["labels"]["released"] == 1
     learner.end_boundary(H + DAY_MS)  # nothing released: nothing published
     assert len(published) == 1
-    learner.release(user, H + DAY_MS)
+    learner.release(user, H + DAY_MS, epoch=2)
     learner.end_boundary(H + DAY_MS)
     assert model.labels == [1, 1] and published[-1]["progressive"]["n"] == 2 and user.pending == []
+    assert [snap[-1] for snap in user.released] == [1, 2]  # journal, until those flushes complete
+
+
+def test_releases_of_a_lost_flush_go_back_to_pending_and_completed_ones_are_forgotten():
+    from streams.core.labels import forget_released, release_due, unlearn
+
+    user = UserState("u", 0)
+    for day in range(3):
+        add_snapshot(user, day * DAY_MS, [float(day)], max_pending=10)
+    list(release_due(user, H, H, epoch=4))
+    list(release_due(user, H + DAY_MS, H, epoch=5))
+    assert [s[0] for s in user.pending] == [2 * DAY_MS]
+    forget_released(user, 4)
+    assert [s[-1] for s in user.released] == [5]
+    assert unlearn(user, 4) == 1  # the partition state of flush 5 never landed
+    assert [s[0] for s in user.pending] == [DAY_MS, 2 * DAY_MS] and user.released == []
