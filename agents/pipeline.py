@@ -24,6 +24,7 @@ from streams.kafka.app import Wiring
 from streams.contracts import ContractError, dead_letter, decode, decode_event
 from streams.core.engine import PartitionEngine, PartitionState
 from streams.core.features import feature_values
+from streams.kafka.partitioner import kafka_partition
 from streams.core.labels import SCORE
 from streams.kafka.metrics import render as render_metrics
 
@@ -42,11 +43,13 @@ class PipelineShell:
         self.stream: faust.StreamT | None = None
         self.rejected: list[tuple[Any, str, str]] = []  # decode failures: (event, reason, detail)
         self.unflushed = 0
-        self.totals = {"received": 0, "outcomes_received": 0, "alerts_sent": 0, "holdout_recorded": 0, "dead_letters_sent": 0, "flushes": 0}
+        self.totals = {"received": 0, "outcomes_received": 0, "alerts_sent": 0, "holdout_recorded": 0,
+                       "dead_letters_sent": 0, "dead_letters_failed": 0, "offset_gaps": 0, "flushes": 0}
         self.last_seen: dict[TP, float] = {}
         self.started: dict[int, float] = {}
         self.last_offset: dict[TP, int] = {}
         self.source_positions: dict[str, dict[str, int | None]] = {}
+        self.resumed_at: dict[int, float] = {}
         self._lock = asyncio.Lock()
 
     def engine(self, partition: int) -> PartitionEngine:
@@ -63,6 +66,7 @@ class PipelineShell:
     def on_event(self, event: faust.EventT) -> None:
         msg = event.message
         self.unflushed += 1
+        self._track_position(msg)
         if msg.topic == self.w.settings.topic_outcomes:
             self.on_outcome(event)
             return
@@ -71,11 +75,20 @@ class PipelineShell:
         try:
             decoded = decode_event(kind, msg.value)
         except ContractError as exc:
-            self.rejected.append((event, exc.reason, exc.detail))
+            self.reject(event, exc.reason, exc.detail, field=exc.field, rule=exc.rule)
             return
-        self.last_seen[msg.tp] = time.monotonic()
-        self.last_offset[msg.tp] = msg.offset
-        self.engine(msg.partition).offer(kind, msg.offset, decoded, event)
+        if not self._on_its_partition(event, decoded.user_id):
+            return
+        record_ts = round(msg.timestamp * 1000) if msg.timestamp else -1
+        engine = self.engine(msg.partition)
+        if kind in engine.idle:
+            self._resumed(msg.partition, engine)
+        try:
+            engine.offer(kind, msg.offset, decoded, event, record_ts)
+        except Exception as exc:  # a bug must cost one record, not the worker: it is dead-lettered
+            self.reject(event, "internal_error", f"{type(exc).__name__}: {exc}", rule=type(exc).__name__)
+            log.error("engine_failed", error=type(exc).__name__, user_id=decoded.user_id, event_id=decoded.event_id,
+                      topic=msg.topic, partition=msg.partition, offset=msg.offset)
 
     def on_outcome(self, event: faust.EventT) -> None:
         msg = event.message
@@ -83,27 +96,67 @@ class PipelineShell:
         try:
             outcome = decode("outreach_outcome", msg.value)
         except ContractError as exc:
-            self.rejected.append((event, exc.reason, exc.detail))
+            self.reject(event, exc.reason, exc.detail, field=exc.field, rule=exc.rule)
             return
-        self.engine(msg.partition).offer_outcome(msg.offset, outcome, event)
+        if self._on_its_partition(event, outcome["user_id"]):
+            self.engine(msg.partition).offer_outcome(msg.offset, outcome, event)
+
+    def reject(self, event: Any, reason: str, detail: str, field: str = "", rule: str = "") -> None:
+        """To the dead-letter topic at the next flush. The log names the record and the rule it
+        broke, never its content (the dead letter itself carries the payload)."""
+        msg = event.message
+        self.rejected.append((event, reason, detail))
+        log.warning("dead_letter", reason=reason, field=field or None, rule=rule or None, topic=msg.topic,
+                    partition=msg.partition, offset=msg.offset)
+
+    def _on_its_partition(self, event: Any, user_id: str) -> bool:
+        """A record must be on the partition its user_id hashes to (the key the producer should have
+        used), or the user's state would be split between partitions."""
+        msg = event.message
+        expected = kafka_partition(user_id, self.w.settings.partitions)
+        if msg.partition == expected:
+            return True
+        self.reject(event, "wrong_partition", f"user_id hashes to partition {expected} of {self.w.settings.partitions}; "
+                    "key records by user_id with the default partitioner", rule="partition")
+        return False
+
+    def _track_position(self, msg: Any) -> None:
+        """Every record counts for idleness, valid or not (a bad last record must not keep its
+        source from ever being idle); a jump in offsets is logged (records never delivered)."""
+        tp = msg.tp
+        last = self.last_offset.get(tp)
+        if last is not None and msg.offset > last + 1:
+            self.totals["offset_gaps"] += 1
+            log.warning("input_offset_gap", topic=msg.topic, partition=msg.partition, after=last, next=msg.offset)
+        if last is None or msg.offset > last:
+            self.last_offset[tp] = msg.offset
+        self.last_seen[tp] = time.monotonic()
+
+    def _resumed(self, partition: int, engine: PartitionEngine) -> None:
+        """A source that was idle has records again: the partition's other sources must prove they
+        are quiet afresh, or a burst after a quiet period would run ahead of a source whose records
+        are just arriving, and make them late."""
+        self.resumed_at[partition] = time.monotonic()
+        engine.set_idle(set())
 
     async def update_idle(self) -> None:
-        """A source partition is idle when it is caught up and nothing arrived from it for
-        ``source_idle_s``. Caught up: the last offset we received is the last one the broker has
-        (fetch high watermark), or, for a partition we received nothing from since we took it
-        over, its committed offset (where redelivery starts) is at the high watermark. Not the
-        fetch position: that runs ahead into records still buffered on their way to the agent,
-        and declaring their source idle would let the watermark pass them. Wall clock here only decides
-        liveness when a topic goes quiet; a replayed backlog is never idle, so replays stay
-        deterministic."""
+        """A source partition is idle when it is caught up and nothing arrived from it, and no source
+        of the partition resumed, for ``source_idle_s``. Caught up: the last offset we received is
+        the last one the broker has (fetch high watermark), or, for a partition we received nothing
+        from since we took it over, its committed offset (where redelivery starts) is at the high
+        watermark. Not the fetch position: that runs ahead into records still buffered on their
+        way to the agent, and declaring their source idle would let the watermark pass them. Wall
+        clock here only decides liveness when a topic goes quiet; a replayed backlog is never
+        idle, so replays stay deterministic."""
         now = time.monotonic()
         idle_s = self.w.settings.source_idle_s
         consumer = self.w.app.consumer
         for partition, engine in list(self.engines.items()):
             idle = set()
+            quiet_since = max(self.started[partition], self.resumed_at.get(partition, 0.0))
             for topic, kind in self.kind_of_topic.items():
                 tp = TP(topic, partition)
-                if now - self.last_seen.get(tp, self.started[partition]) < idle_s:
+                if now - max(self.last_seen.get(tp, quiet_since), quiet_since) < idle_s:
                     continue
                 highwater = consumer.highwater(tp)
                 last = self.last_offset.get(tp)
@@ -129,25 +182,61 @@ class PipelineShell:
         of coalesced writes); Faust still flushes that producer before it commits offsets.
         """
         async with self._lock:
-            phases, to_ack = self._collect()
+            phases, dead, to_ack = self._collect()
             send = self.w.app.producer.send
-            for phase in phases:
+            for i, phase in enumerate(phases):
                 futures = [await send(topic, key, value, partition, timestamp, None)
                            for topic, key, value, partition, timestamp in phase]
+                if i == 0:
+                    await self._send_dead_letters(dead)
                 await asyncio.gather(*futures)
             if self.stream is not None:
                 for event in to_ack:
                     await self.stream.ack(event)
 
-    def _collect(self) -> tuple[list[list[Outgoing]], list[Any]]:
+    async def _send_dead_letters(self, dead: list[tuple[Any, dict[str, Any]]]) -> None:
+        """Dead letters are bounded (streams/contracts.py), but one that still cannot be sent must
+        not stop the worker: it is sent again without its payload, and if that fails too, logged
+        (with the record's position) and counted."""
+        topic = self.w.settings.topic_dead_letter
+        keys = []
+        for event, _ in dead:
+            key = event.message.key
+            keys.append(key if key is None or len(key) <= 1024 else hashlib.sha256(key).hexdigest().encode())
+        failed = await self._send_all(topic, [(key, doc) for key, (_, doc) in zip(keys, dead)])
+        retried = await self._send_all(topic, [(keys[i], {**dead[i][1], "payload": "", "payload_truncated": True})
+                                               for i in failed])
+        self.totals["dead_letters_sent"] += len(dead) - len(retried)
+        self.totals["dead_letters_failed"] += len(retried)
+        for i in retried:
+            msg = dead[failed[i]][0].message
+            log.error("dead_letter_not_sent", reason=dead[failed[i]][1]["reason"], topic=msg.topic,
+                      partition=msg.partition, offset=msg.offset)
+
+    async def _send_all(self, topic: str, records: list[tuple[Any, dict[str, Any]]]) -> list[int]:
+        """Send the records; the indexes of those that failed."""
+        send = self.w.app.producer.send
+        futures: list[Any] = []
+        for key, doc in records:
+            try:
+                futures.append(await send(topic, key, orjson.dumps(doc), None, None, None))
+            except Exception as exc:  # e.g. larger than the producer's request limit
+                futures.append(exc)
+        waiting = [f for f in futures if not isinstance(f, BaseException)]
+        results = iter(await asyncio.gather(*waiting, return_exceptions=True))
+        outcomes = [f if isinstance(f, BaseException) else next(results) for f in futures]
+        return [i for i, outcome in enumerate(outcomes) if isinstance(outcome, BaseException)]
+
+    def _collect(self) -> tuple[list[list[Outgoing]], list[tuple[Any, dict[str, Any]]], list[Any]]:
         settings = self.w.settings
         effects: list[Outgoing] = []
+        dead: list[tuple[Any, dict[str, Any]]] = []
         user_states: list[Outgoing] = []
         partition_states: list[Outgoing] = []
         to_ack: list[Any] = []
         now_ms = int(time.time() * 1000)  # emission time: metadata, never logic
         for event, reason, detail in self.rejected:
-            effects.append(self._dead_letter(event, reason, detail))
+            dead.append((event, self._dead_letter(event, reason, detail)))
             to_ack.append(event)
         self.rejected = []
         user_changelog = self.w.user_table.changelog_topic.get_topic_name()
@@ -168,7 +257,9 @@ class PipelineShell:
                                 doc["ts"] / 1000))
                 self._log_quality(doc)
             for event, reason, detail in out.dead_letters:
-                effects.append(self._dead_letter(event, reason, detail))
+                msg = event.message
+                log.warning("dead_letter", reason=reason, topic=msg.topic, partition=msg.partition, offset=msg.offset)
+                dead.append((event, self._dead_letter(event, reason, detail)))
                 to_ack.append(event)
             engine.begin_flush(out.dirty_users)
             for uid in out.dirty_users:
@@ -180,7 +271,7 @@ class PipelineShell:
             to_ack.extend(out.settled)
         self.unflushed = 0
         self.totals["flushes"] += 1
-        return [effects, user_states, partition_states], to_ack
+        return [effects, user_states, partition_states], dead, to_ack
 
     @staticmethod
     def _log_quality(doc: dict[str, Any]) -> None:
@@ -194,13 +285,10 @@ class PipelineShell:
         else:
             log.info("model_quality", **fields)
 
-    def _dead_letter(self, event: Any, reason: str, detail: str) -> Outgoing:
+    @staticmethod
+    def _dead_letter(event: Any, reason: str, detail: str) -> dict[str, Any]:
         msg = event.message
-        doc = dead_letter(reason, detail, msg.topic, msg.partition, msg.offset, msg.value)
-        self.totals["dead_letters_sent"] += 1
-        log.warning("dead_letter", reason=reason, detail=detail[:200], topic=msg.topic,
-                    partition=msg.partition, offset=msg.offset)
-        return (self.w.settings.topic_dead_letter, msg.key, orjson.dumps(doc), None, None)
+        return dead_letter(reason, detail, msg.topic, msg.partition, msg.offset, msg.value)
 
     def drop(self, partitions: set[int]) -> None:
         for p in partitions:

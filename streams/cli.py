@@ -57,9 +57,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not settings.broker:
         log.error("no_broker", hint="set CHURNGUARD_BROKER=host:port or pass --broker")
         return 2
-    from streams.kafka.admin import create_topics
+    from streams.kafka.admin import co_partitioning_problems, create_topics
 
     create_topics(settings)  # idempotent: only missing topics are created
+    problems = co_partitioning_problems(settings)
+    if problems:
+        log.error("topics_not_co_partitioned", problems=problems)
+        return 2
     wiring = create_app(settings)
     register(wiring)
     log.info("worker_starting", broker=settings.broker, app_id=settings.app_id, flavor=settings.broker_flavor,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 from functools import cache
 from pathlib import Path
@@ -16,13 +17,23 @@ from streams.core.events import Event
 SCHEMA_DIR = Path(os.environ.get("CHURNGUARD_SCHEMA_DIR", Path(__file__).resolve().parent.parent / "schemas"))
 
 
-class ContractError(ValueError):
-    """A message that does not satisfy its contract; ``reason`` is 'undecodable' or 'invalid'."""
+# A dead letter keeps at most this much of the record (the producer's request limit is 1 MiB).
+MAX_DEAD_LETTER_PAYLOAD_BYTES = 65_536
+MAX_DEAD_LETTER_DETAIL = 1000
 
-    def __init__(self, reason: str, detail: str) -> None:
+
+class ContractError(ValueError):
+    """A message that does not satisfy its contract; ``reason`` is 'undecodable' or 'invalid'.
+
+    ``detail`` may quote the offending value (it goes into the dead letter, beside the payload);
+    ``field`` and ``rule`` never do: they are what logs may carry."""
+
+    def __init__(self, reason: str, detail: str, field: str = "", rule: str = "") -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.field = field
+        self.rule = rule
 
 
 def schema_path(name: str, version: int = 1) -> Path:
@@ -44,8 +55,9 @@ def validate(name: str, doc: Any, version: int = 1) -> None:
     v = validator(name, version)
     if not v.is_valid(doc):  # the fast path; the error is built only for invalid documents
         error = next(v.iter_errors(doc))
-        path = "/".join(str(p) for p in error.instance_path)
-        raise ContractError("invalid", f"{path or '(document)'}: {error.message}")
+        path = "/".join(str(p) for p in error.instance_path) or "(document)"
+        rule = str(error.schema_path[-1]) if error.schema_path else ""
+        raise ContractError("invalid", f"{path}: {error.message}", path, rule)
 
 
 def decode(name: str, raw: bytes) -> dict[str, Any]:
@@ -53,27 +65,33 @@ def decode(name: str, raw: bytes) -> dict[str, Any]:
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ContractError("undecodable", f"not JSON: {exc}") from None
+        raise ContractError("undecodable", f"not JSON: {exc}", rule="json") from None
     validate(name, doc)
     return doc  # type: ignore[no-any-return]
 
 
 def decode_event(kind: str, raw: bytes) -> Event:
-    """Decode and validate one input record, or raise ContractError."""
+    """Decode and validate one input record, or raise ContractError. JSON Schema counts 1.7e12 as an
+    integer; event time is made one here, so the core only ever sees int milliseconds."""
     doc = decode(kind, raw)
-    return Event(kind, doc["event_id"], doc["user_id"], doc["ts"], doc)
+    return Event(kind, doc["event_id"], doc["user_id"], int(doc["ts"]), doc)
 
 
 def dead_letter(reason: str, detail: str, source_topic: str, source_partition: int, source_offset: int,
                 payload: Any) -> dict[str, Any]:
-    """A dead_letter.v1 document; the payload as UTF-8 text if it decodes, else base64 with a prefix."""
+    """A dead_letter.v1 document, bounded in size: the payload as UTF-8 text if it decodes, else
+    base64 with a prefix; at most MAX_DEAD_LETTER_PAYLOAD_BYTES of it, with the full length and
+    SHA-256 recorded, so that any record can be dead-lettered."""
     data = payload if isinstance(payload, bytes) else (b"" if payload is None else str(payload).encode())
+    kept = data[:MAX_DEAD_LETTER_PAYLOAD_BYTES]
     try:
-        text = data.decode()
+        text = kept.decode()
     except UnicodeDecodeError:
-        text = "base64:" + base64.b64encode(data).decode()
-    return {"schema": "dead_letter.v1", "reason": reason, "detail": detail[:1000], "source_topic": source_topic,
-            "source_partition": source_partition, "source_offset": source_offset, "payload": text}
+        text = "base64:" + base64.b64encode(kept).decode()
+    return {"schema": "dead_letter.v1", "reason": reason, "detail": detail[:MAX_DEAD_LETTER_DETAIL],
+            "source_topic": source_topic, "source_partition": source_partition, "source_offset": source_offset,
+            "payload": text, "payload_bytes": len(data), "payload_sha256": hashlib.sha256(data).hexdigest(),
+            "payload_truncated": len(kept) < len(data)}
 
 
 def encode(doc: dict[str, Any]) -> bytes:

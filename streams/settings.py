@@ -46,6 +46,9 @@ class Settings:
     label_horizon_days: int = 30
     # How far behind the partition's event-time frontier an event may arrive and still count.
     allowed_lateness_ms: int = 3_600_000
+    # An event dated more than this after its record's broker timestamp is dead-lettered as
+    # 'future' (a bad clock must not move event time); keep it below the allowed lateness.
+    max_clock_skew_ms: int = 300_000
     # A caught-up source partition with no record for this long (wall clock) stops holding the
     # watermark back (liveness when a topic goes quiet; a replayed backlog is never idle).
     source_idle_s: float = 5.0
@@ -98,7 +101,7 @@ class Settings:
             load_action_table(self.actions_file))
         return EngineConfig(self.label_horizon_ms, self.allowed_lateness_ms,
                             self.label_horizon_ms + self.track_after_silence_days * DAY_MS, self.model_min_labels,
-                            policy, self.model_kind, self.drain_when_idle)
+                            policy, self.model_kind, self.drain_when_idle, self.max_clock_skew_ms)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> "Settings":

@@ -1,19 +1,46 @@
-"""Recognising events the partition has already taken: redeliveries after a restart or rebalance,
-and copies still waiting in the reorder buffer. Pure.
+"""Recognising events the partition has already taken. Pure.
 
-An event is a duplicate when its user has already applied something at or after its ordering key
-(or the same event id waits in the buffer) and there is evidence it is a copy: its offset was
-seen before, the id is still in the buffer, the user's state was written ahead of the partition
-state by a flush the partition state did not record (a crash between the two), or the id is
-among the user's latest applied ids.
+Two kinds of copies, counted apart:
+- **duplicates**: a record that repeats a (user_id, event_id) the partition has seen, whatever its
+  event time (a producer retry, an upstream replay, an export listing one event twice). Each user
+  remembers the ids of their events applied within ``ID_HORIZON_MS`` of event time before their
+  latest one (at most ``MAX_IDS``, as 64-bit hashes), and ids waiting in the reorder buffer are
+  known per user. Two users' events never collide, whatever their ids.
+- **redelivered**: the partition's own input again after a restart or rebalance (an offset at or
+  below the highest one it has taken) that its user has already passed: applied or dead-lettered
+  before the user's latest applied event. Also every event at or before the latest one of a user
+  whose state was written ahead of the partition state (a crash between the two writes).
+An event that is neither, but older than its user's latest applied event, is late (the engine
+dead-letters it), never applied out of order.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Iterable, Mapping
 
-from streams.core.events import Event
+from streams.core.events import DAY_MS, Event
 from streams.core.features import UserState
+
+ID_HORIZON_MS = DAY_MS
+MAX_IDS = 256
+
+
+def id_hash(event_id: str) -> str:
+    """64 bits of the id (16 hex characters in the changelog instead of up to 128)."""
+    return hashlib.blake2b(event_id.encode(), digest_size=8).digest().hex()
+
+
+def remember(user: UserState, event: Event) -> None:
+    """Record an applied event's id; forget ids beyond the horizon or the cap (oldest first)."""
+    seen = user.seen_ids
+    seen[id_hash(event.event_id)] = event.ts
+    horizon = event.ts - ID_HORIZON_MS
+    while seen:
+        oldest = next(iter(seen))
+        if seen[oldest] >= horizon and len(seen) <= MAX_IDS:
+            break
+        del seen[oldest]
 
 
 class DuplicateFilter:
@@ -23,16 +50,17 @@ class DuplicateFilter:
         # Users written by a flush whose partition state was lost: whatever they applied is a duplicate.
         self.ahead = set(ahead)
 
-    def is_duplicate(self, kind: str, offset: int, event: Event, buffered: bool) -> bool:
-        """Record the offset as seen; True if ``event`` is a copy of one already taken."""
+    def classify(self, kind: str, offset: int, event: Event, buffered: bool) -> str:
+        """Record the offset as seen; '' for a new event, else 'duplicate' or 'redelivered'."""
         redelivered = offset <= self.max_seen_offset.get(kind, -1)
         if not redelivered:
             self.max_seen_offset[kind] = offset
         user = self.users.get(event.user_id)
-        if (user is not None and event.sort_key <= user.last_key) or buffered:
-            return (redelivered or buffered or event.user_id in self.ahead
-                    or event.event_id in user.recent_ids)  # type: ignore[union-attr]
-        return False
+        if buffered or (user is not None and id_hash(event.event_id) in user.seen_ids):
+            return "redelivered" if redelivered else "duplicate"
+        if user is not None and event.sort_key <= user.last_key and (redelivered or event.user_id in self.ahead):
+            return "redelivered"
+        return ""
 
 
 def users_ahead(users: Iterable[UserState], partition_epoch: int) -> set[str]:

@@ -28,7 +28,7 @@ from typing import Any, Callable, MutableMapping
 from streams.core import feedback, labels
 from streams.core.alerts import AlertPolicy
 from streams.core.counters import Counters
-from streams.core.dedupe import DuplicateFilter, users_ahead
+from streams.core.dedupe import DuplicateFilter, remember, users_ahead
 from streams.core.events import DAY_MS, Event
 from streams.core.features import UserState, apply_event, is_activity
 from streams.core.learning import Learner
@@ -48,6 +48,8 @@ class EngineConfig:
     policy: AlertPolicy
     model_kind: str = "logreg"
     drain_when_idle: bool = False
+    # An event more than this ahead of its record's broker timestamp is dead-lettered as 'future'.
+    max_skew_ms: int = 300_000
 
     @property
     def max_pending(self) -> int:
@@ -126,12 +128,20 @@ class PartitionEngine:
 
     # -- inputs -------------------------------------------------------------------------------
 
-    def offer(self, kind: str, offset: int, event: Event, token: Any) -> None:
-        duplicate = self.dedupe.is_duplicate(kind, offset, event, event.event_id in self.buffer)
+    def offer(self, kind: str, offset: int, event: Event, token: Any, record_ts: int = -1) -> None:
+        """An input event at ``offset`` of its source; ``record_ts``: the record's broker timestamp
+        (epoch ms; -1 if none). It bounds event time: it is part of the record, so replays of the
+        same records decide the same way."""
+        copy = self.dedupe.classify(kind, offset, event, (event.user_id, event.event_id) in self.buffer)
         self.clock.idle.discard(kind)
-        if duplicate:
-            self.counters.add("duplicates")
+        if copy:
+            self.counters.add("duplicates" if copy == "duplicate" else "redelivered")
             self.out.settled.append(token)
+            return
+        if record_ts >= 0 and event.ts > record_ts + self.cfg.max_skew_ms:
+            # A clock far ahead (a device, a bad default) must not move the watermark for good.
+            self.counters.add("future")
+            self.out.dead_letters.append((token, "future", f"ts {event.ts} > record timestamp {record_ts} + {self.cfg.max_skew_ms} ms"))
             return
         if event.ts <= self.state.released_until:
             # Not applied (an applied one would be a duplicate, above), so it is late, even when
@@ -206,6 +216,12 @@ class PartitionEngine:
         if st.next_boundary < 0:
             st.next_boundary = (ts // DAY_MS + 1) * DAY_MS
         while st.next_boundary <= ts:
+            if not self.boundary_observers:
+                # Days on which nobody is due do nothing: skip them (one event from 1970 and the
+                # next from today must not cost 20,000 empty days).
+                first_due = self.due.first_day()
+                last = ts // DAY_MS * DAY_MS
+                st.next_boundary = max(st.next_boundary, min(last, first_due * DAY_MS if first_due is not None else last))
             for observe in self.boundary_observers:
                 observe(self, st.next_boundary)
             self._daily(st.next_boundary)
@@ -223,6 +239,7 @@ class PartitionEngine:
             for level in feedback.returned(user, event.ts, self.cfg.horizon_ms):
                 self.counters.add(feedback.winback_counter(self.cfg.policy, user.user_id, level, "returned"))
         apply_event(user, event)
+        remember(user, event)
         self.counters.add("applied")
         if active:
             user.rescore_day = next_rescore_day(user.last_activity_ts, user.gap_ewma_days, day)

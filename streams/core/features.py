@@ -20,7 +20,6 @@ from streams.core.events import Event
 from streams.core.events import DAY_MS
 
 KEEP_DAYS = 90  # the longest window
-RECENT_IDS = 32
 MAX_OPEN_TICKETS = 16
 MAX_CATEGORIES = 16
 SESSION_GAP_MS = 30 * 60_000  # a click more than 30 minutes after the previous one starts a session
@@ -74,9 +73,10 @@ class UserState:
     days: dict[int, list[float]] = field(default_factory=dict)
     categories: dict[str, int] = field(default_factory=dict)  # category -> last day seen (MAX_CATEGORIES latest)
     open_tickets: list[list[Any]] = field(default_factory=list)  # [ticket_id, (re)opened at, responded 0/1]
-    # Dedupe/ordering: the sort key of the last applied event and the ids of the latest few.
+    # Ordering and dedupe: the sort key of the last applied event; hashed ids of recent ones -> ts
+    # (streams/core/dedupe.py).
     last_key: tuple[int, int, str] = (-1, -1, "")
-    recent_ids: list[str] = field(default_factory=list)
+    seen_ids: dict[str, int] = field(default_factory=dict)
     events_applied: int = 0
     # Labelling and alerting state (streams/core/labels.py, streams/core/alerts.py, streams/core/engine.py).
     pending: list[list[Any]] = field(default_factory=list)
@@ -99,7 +99,7 @@ class UserState:
             "np": self.lifetime_purchases, "sp": self.lifetime_spend, "nr": self.lifetime_refunds,
             "cs": self.last_csat, "css": self.csat_sum, "csn": self.csat_count,
             "d": [_pack(day, b) for day, b in self.days.items()], "c": self.categories, "ot": self.open_tickets,
-            "lk": list(self.last_key), "ri": self.recent_ids, "n": self.events_applied, "p": self.pending,
+            "lk": list(self.last_key), "si": self.seen_ids, "n": self.events_applied, "p": self.pending,
             "rl": self.released,
             "lsd": self.last_snapshot_day, "nd": self.next_due_day, "rd": self.rescore_day, "t": self.tier,
             "at": self.alert_times, "oa": self.open_alerts, "un": self.unsubscribed, "ep": self.epoch,
@@ -115,7 +115,7 @@ class UserState:
             lifetime_purchases=d["np"], lifetime_spend=d["sp"], lifetime_refunds=d["nr"],
             last_csat=d["cs"], csat_sum=d["css"], csat_count=d["csn"],
             days={row[0]: _unpack(row) for row in d["d"]}, categories=d["c"], open_tickets=d["ot"],
-            last_key=tuple(d["lk"]), recent_ids=d["ri"], events_applied=d["n"], pending=d["p"],  # type: ignore[arg-type]
+            last_key=tuple(d["lk"]), seen_ids=d["si"], events_applied=d["n"], pending=d["p"],  # type: ignore[arg-type]
             released=d.get("rl", []),
             last_snapshot_day=d["lsd"], next_due_day=d["nd"], rescore_day=d["rd"], tier=d["t"],
             alert_times=d["at"], open_alerts=d["oa"], unsubscribed=d["un"], epoch=d["ep"],
@@ -265,8 +265,6 @@ def apply_event(state: UserState, event: Event) -> None:
             state.last_active_day = day
         state.last_activity_ts = ts
     state.last_key = event.sort_key
-    state.recent_ids.append(event.event_id)
-    del state.recent_ids[:-RECENT_IDS]
     state.events_applied += 1
 
 

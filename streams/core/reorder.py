@@ -15,24 +15,24 @@ from streams.core.events import Event
 class ReorderBuffer:
     def __init__(self) -> None:
         self._heap: list[tuple[tuple[int, int, str], int, Event, Any]] = []
-        self._ids: set[str] = set()
+        self._ids: set[tuple[str, str]] = set()  # (user_id, event_id): ids are only unique per user
         self._seq = 0
 
     def __len__(self) -> int:
         return len(self._heap)
 
-    def __contains__(self, event_id: str) -> bool:
-        return event_id in self._ids
+    def __contains__(self, user_and_event_id: tuple[str, str]) -> bool:
+        return user_and_event_id in self._ids
 
     def push(self, event: Event, token: Any) -> None:
         self._seq += 1
         heapq.heappush(self._heap, (event.sort_key, self._seq, event, token))
-        self._ids.add(event.event_id)
+        self._ids.add((event.user_id, event.event_id))
 
     def pop_through(self, ts: int) -> Iterator[tuple[Event, Any]]:
         """Events with event time at or before ``ts``, in order, each with its token."""
         heap = self._heap
         while heap and heap[0][0][0] <= ts:
             _, _, event, token = heapq.heappop(heap)
-            self._ids.discard(event.event_id)
+            self._ids.discard((event.user_id, event.event_id))
             yield event, token

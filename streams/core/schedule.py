@@ -75,6 +75,10 @@ class DueIndex:
         if day >= 0:
             self._by_day.setdefault(day, set()).add(user.user_id)
 
+    def first_day(self) -> int | None:
+        """The earliest day anyone is due, if any."""
+        return min((day for day, due in self._by_day.items() if due), default=None)
+
     def pop(self, day: int) -> list[str]:
         """Take the users due at ``day``'s boundary out of the index, in a deterministic order."""
         return sorted(self._by_day.pop(day, ()))

@@ -35,6 +35,21 @@ def create_topics(settings: Settings) -> None:
         admin.close()
 
 
+def co_partitioning_problems(settings: Settings) -> list[str]:
+    """Input and outcome topics whose partition count is not ``settings.partitions``: a user's
+    records would land on a partition that another user's hash picks, and split their state."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False)
+    try:
+        problems = []
+        for topic in (*settings.input_topics, settings.topic_outcomes):
+            count = len(consumer.partitions_for_topic(topic) or ())
+            if count != settings.partitions:
+                problems.append(f"{topic} has {count} partitions, CHURNGUARD_PARTITIONS is {settings.partitions}")
+        return problems
+    finally:
+        consumer.close()
+
+
 def partition_ends(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
     """(topic, partition) -> end offset (last offset + 1), read from fetch responses (streams/kafka/compat.py)."""
     consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False)

@@ -42,13 +42,38 @@ def test_compiled_validators_agree_with_the_reference_validator():
 @pytest.mark.parametrize("doc", [
     {"event_id": "e", "user_id": "u", "ts": "2026-01-01", "session_id": "s", "action": "view", "page": "/"},
     {"event_id": "e", "user_id": "u", "ts": 1, "session_id": "s", "action": "teleport", "page": "/"},
-    {"event_id": "e", "user_id": "u", "ts": 1, "session_id": "s", "action": "view", "page": "/", "email": "x@y"},
     {"event_id": "", "user_id": "u", "ts": 1, "session_id": "s", "action": "view", "page": "/"},
+    {"event_id": "e", "user_id": "u", "ts": 1.5, "session_id": "s", "action": "view", "page": "/"},
+    {"event_id": "e", "user_id": "u", "ts": 10**17, "session_id": "s", "action": "view", "page": "/"},
 ])
 def test_invalid_clicks_are_rejected(doc):
     with pytest.raises(contracts.ContractError) as err:
         contracts.decode_event("click", orjson.dumps(doc))
     assert err.value.reason == "invalid"
+
+
+def test_unknown_fields_are_accepted_and_ignored_and_whole_float_times_become_integers():
+    # Forward compatibility: a producer that adds a field must not break the pipeline.
+    doc = {"event_id": "e", "user_id": "u", "ts": 1.7e12, "session_id": "s", "action": "view", "page": "/",
+           "experiment": {"arm": "b"}}
+    event = contracts.decode_event("click", orjson.dumps(doc))
+    assert event.ts == 1_700_000_000_000 and type(event.ts) is int
+
+
+def test_validation_errors_name_the_field_and_rule_without_the_value():
+    doc = {"event_id": "e", "user_id": "u", "ts": "alice@example.com", "session_id": "s", "action": "view", "page": "/"}
+    with pytest.raises(contracts.ContractError) as err:
+        contracts.decode_event("click", orjson.dumps(doc))
+    assert (err.value.field, err.value.rule) == ("ts", "type")
+    assert "alice" in err.value.detail  # the dead letter's detail may quote it; logs use field and rule only
+
+
+def test_dead_letters_are_bounded_whatever_the_record():
+    huge = b'{"event_id": "' + b"x" * 2_000_000 + b'"}'
+    doc = contracts.dead_letter("invalid", "y" * 10_000, "t", 0, 1, huge)
+    assert len(orjson.dumps(doc)) < 70_000
+    assert doc["payload_bytes"] == len(huge) and doc["payload_truncated"] and len(doc["payload_sha256"]) == 64
+    jsonschema.Draft202012Validator(contracts.load_schema("dead_letter")).validate(doc)
 
 
 def test_outcomes_decode_and_bad_ones_are_rejected_with_a_reason():

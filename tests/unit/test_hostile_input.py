@@ -1,0 +1,80 @@
+"""Hostile input is normal input: any record, valid by the schemas (extremes included) or mangled
+bytes, goes through decode -> validate -> engine without an exception, and ends applied, counted as
+a copy, or dead-lettered (bounded, valid against its own contract): the counts add up."""
+
+from dataclasses import replace
+
+import jsonschema
+import orjson
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from streams import contracts
+from streams.core.engine import PartitionEngine, PartitionState
+from streams.core.events import INPUT_KINDS
+from streams.settings import Settings
+from tests.schema_strategies import from_schema
+
+CFG = replace(Settings().engine_config(), drain_when_idle=True)  # all released at the end
+NOW = 1_767_225_600_000
+DEAD_LETTER = jsonschema.Draft202012Validator(contracts.load_schema("dead_letter"))
+
+
+def mangled(raw: bytes) -> st.SearchStrategy[bytes]:
+    return st.one_of(
+        st.integers(0, max(len(raw) - 1, 0)).map(lambda i: raw[:i]),  # truncated
+        st.tuples(st.integers(0, max(len(raw) - 1, 0)), st.binary(min_size=1, max_size=4)).map(
+            lambda t: raw[:t[0]] + t[1] + raw[t[0] + 1:]),  # bytes replaced
+        st.binary(max_size=64),  # noise
+        st.just(b"null"), st.just(b"[]"), st.just(b'"x"'), st.just(b"1e400"),
+        st.just(raw + b"x" * 70_000),  # larger than a dead letter keeps
+    )
+
+
+@st.composite
+def records(draw):
+    kind = draw(st.sampled_from(INPUT_KINDS))
+    doc = draw(from_schema(contracts.load_schema(kind)))
+    if draw(st.booleans()):  # a few users and ids, so that copies and collisions happen
+        doc["user_id"] = draw(st.sampled_from(["u1", "u2", "u3"]))
+        doc["event_id"] = draw(st.sampled_from(["e1", "e2", "e3", doc["event_id"]]))
+    if draw(st.booleans()):  # mostly near one time, so that events get applied, not only late
+        doc["ts"] = NOW + draw(st.integers(-3 * 86_400_000, 3 * 86_400_000))
+    raw = orjson.dumps(doc)
+    if draw(st.integers(0, 4)) == 0:
+        raw = draw(mangled(raw))
+    record_ts = draw(st.one_of(st.just(-1), st.just(doc["ts"]), st.integers(NOW - 86_400_000, NOW + 86_400_000)))
+    return kind, raw, record_ts
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(records(), min_size=1, max_size=60))
+def test_every_record_is_applied_copied_or_dead_lettered_without_an_exception(batch):
+    engine = PartitionEngine(0, CFG, PartitionState(0), {})
+    rejected, settled, dead = [], [], []
+    offsets = dict.fromkeys(INPUT_KINDS, 0)
+    for token, (kind, raw, record_ts) in enumerate(batch):
+        try:
+            event = contracts.decode_event(kind, raw)
+        except contracts.ContractError as exc:
+            doc = contracts.dead_letter(exc.reason, exc.detail, "t", 0, token, raw)
+            DEAD_LETTER.validate(doc)
+            assert len(orjson.dumps(doc)) < 80_000
+            assert exc.field == "" or exc.field.isascii()  # a path, never the value
+            rejected.append(token)
+            continue
+        engine.offer(kind, offsets[kind], event, token, record_ts)
+        offsets[kind] += 1
+        out = engine.drain()
+        settled += out.settled
+        dead += [t for t, _, _ in out.dead_letters]
+    engine.set_idle(set(INPUT_KINDS))
+    out = engine.drain()
+    settled += out.settled
+    dead += [t for t, _, _ in out.dead_letters]
+    counters = engine.state.counters
+    # Every record exactly once: rejected by its contract, or settled by the engine (applied or a
+    # copy), or dead-lettered by it (late, future).
+    assert sorted(rejected + settled + dead) == list(range(len(batch)))
+    taken = len(batch) - len(rejected)
+    assert counters.get("applied", 0) + counters.get("duplicates", 0) + counters.get("redelivered", 0) == len(settled)
+    assert counters.get("late", 0) + counters.get("future", 0) == len(dead) == taken - len(settled)
