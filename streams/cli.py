@@ -109,20 +109,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 2
     topic_range = (TopicRange(source_broker, tuple(args.from_topic), args.start, args.end)
                    if args.from_topic else None)
-    if args.backfill:
-        from streams.offline.backfill import backfill
+    from streams.offline.backfill import BackfillRejected, backfill
+    from streams.offline.replay import ReplayRefused
 
-        backfill(settings, files, Path(args.out), workers=args.workers, kind=args.kind, mapping=args.mapping,
-                 topic_range=topic_range)
+    try:
+        if args.backfill:
+            backfill(settings, files, Path(args.out), workers=args.workers, kind=args.kind, mapping=args.mapping,
+                     topic_range=topic_range, topic_prefix=args.topic_prefix)
+            return 0
+        if not settings.broker:
+            log.error("no_broker", hint="set CHURNGUARD_BROKER=host:port, pass --broker, or use --backfill")
+            return 2
+        from streams.kafka.admin import create_topics
+
+        create_topics(settings)
+        Replay(settings, files, args.kind, args.mapping, speed=args.speed, topic_range=topic_range).run()
         return 0
-    if not settings.broker:
-        log.error("no_broker", hint="set CHURNGUARD_BROKER=host:port, pass --broker, or use --backfill")
-        return 2
-    from streams.kafka.admin import create_topics
-
-    create_topics(settings)
-    Replay(settings, files, args.kind, args.mapping, speed=args.speed, topic_range=topic_range).run()
-    return 0
+    except (ReplayRefused, BackfillRejected) as exc:
+        log.error("replay_refused" if isinstance(exc, ReplayRefused) else "backfill_rejected", reason=str(exc))
+        return 3
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -182,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="then run workers on a fresh app id to completion and write their outputs to --out "
                         "(starts the embedded broker if no broker is configured)")
     p.add_argument("--workers", type=int, default=1, help="worker processes for --backfill")
+    p.add_argument("--topic-prefix", default=None,
+                   help="--backfill: prefix of the run's own topics (default <app_id>-backfill-<run>.); "
+                        "'' uses the configured topic names (the live ones: only when you mean it)")
     p.add_argument("--out", default="out/backfill", help="output directory for --backfill")
     p.add_argument("--broker")
     p.set_defaults(func=cmd_replay)

@@ -55,6 +55,9 @@ class Settings:
     # Backfill mode (finite input): once every source is idle, release everything received
     # instead of holding back the allowed lateness, so the run ends fully processed.
     drain_when_idle: bool = False
+    # A replay or backfill in which more than this share of the input is rejected (fails its
+    # contract; for a backfill also late or future) stops with an error saying why.
+    max_rejected_share: float = 0.01
     # Users silent for longer than H + this many days stop being rescored (they are gone).
     track_after_silence_days: int = 14
     alert_tiers: tuple[tuple[str, float], ...] = field(

@@ -35,6 +35,20 @@ def create_topics(settings: Settings) -> None:
         admin.close()
 
 
+def delete_app_topics(settings: Settings) -> None:
+    """Delete the settings' topics and the app's own (Faust's changelogs, ``<app_id>-...``): for runs
+    that made their own topics (a backfill), never for the live ones."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.broker, client_id=f"{settings.app_id}-admin")
+    try:
+        names = {getattr(settings, f) for f in settings.__dataclass_fields__ if f.startswith("topic_")}
+        doomed = [t for t in admin.list_topics() if t in names or t.startswith(f"{settings.app_id}-")]
+        if doomed:
+            admin.delete_topics(doomed)
+            log.info("topics_deleted", topics=sorted(doomed))
+    finally:
+        admin.close()
+
+
 def co_partitioning_problems(settings: Settings) -> list[str]:
     """Input and outcome topics whose partition count is not ``settings.partitions``: a user's
     records would land on a partition that another user's hash picks, and split their state."""

@@ -1,6 +1,10 @@
 """Backfill mode: replay files into the topics, run workers on a fresh app id until everything is
 processed and the watermark has drained, collect what they emitted, and summarise.
 
+Isolated: every run has its own topics (the configured names behind a per-run prefix) and its own
+application id, so a backfill against a cluster that carries live topics never reads or writes
+them (never the live outreach topic); a second run never sees the first run's records. The run's
+topics are deleted afterwards. Only an explicit ``topic_prefix=""`` uses the configured names.
 With no broker configured it starts the embedded one for the run (memory only: the outputs are
 written to ``out``). The workers start after the replay has finished producing, in
 ``drain_when_idle`` mode: they never see a topic go quiet before its input is complete, and once
@@ -10,21 +14,20 @@ partition count, not on timing or on how many workers share the partitions.
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 import structlog
 
-from streams.kafka.broker import EmbeddedBroker, free_port
-from streams.kafka.admin import create_topics
 from streams.core.events import INPUT_KINDS
-from streams.offline.workers import start_worker, stop_process, wait_until, worker_status
-from streams.kafka.admin import topic_records
+from streams.kafka.admin import create_topics, delete_app_topics, partition_ends, topic_records
+from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.offline.replay import Replay, TopicRange
-from streams.kafka.admin import partition_ends
+from streams.offline.workers import start_worker, stop_process, wait_until, worker_status
 from streams.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -39,8 +42,20 @@ def _drained(statuses: list[dict[str, Any] | None], expected: int) -> bool:
             and all(len(p["idle"]) == len(INPUT_KINDS) and p["buffered"] == 0 for p in partitions))
 
 
+class BackfillRejected(Exception):
+    """Too much of the input was rejected; the message says why, in one line."""
+
+
+def run_settings(settings: Settings, run_id: str, topic_prefix: str | None = None) -> Settings:
+    """The backfill run's own app id and topics: ``<app_id>-backfill-<run>.<topic>`` by default."""
+    prefix = f"{settings.app_id}-backfill-{run_id}." if topic_prefix is None else topic_prefix
+    topics = {f.name: prefix + getattr(settings, f.name) for f in fields(Settings) if f.name.startswith("topic_")}
+    return replace(settings, app_id=f"{settings.app_id}-backfill-{run_id}", drain_when_idle=True, **topics)
+
+
 def backfill(settings: Settings, files: list[Path], out: Path, workers: int = 1, kind: str | None = None,
-             mapping: str | None = None, timeout_s: float = 3600.0, topic_range: TopicRange | None = None) -> dict[str, Any]:
+             mapping: str | None = None, timeout_s: float = 3600.0, topic_range: TopicRange | None = None,
+             topic_prefix: str | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     broker = None
     if not settings.broker:
@@ -48,9 +63,10 @@ def backfill(settings: Settings, files: list[Path], out: Path, workers: int = 1,
         settings = replace(settings, broker=broker.start(), broker_flavor="tansu")
     started = time.monotonic()
     procs = []
+    # A name, not logic: unique per run so that runs never share topics.
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
+    settings = run_settings(settings, run_id, topic_prefix)
     try:
-        run_id = f"{int(time.time())}"
-        settings = replace(settings, app_id=f"{settings.app_id}-backfill-{run_id}", drain_when_idle=True)
         create_topics(settings)
         stats = Replay(settings, files, kind, mapping, checkpoint_dir=out, topic_range=topic_range).run()
         inputs = [settings.topic_clicks, settings.topic_purchases, settings.topic_tickets]
@@ -75,23 +91,36 @@ def backfill(settings: Settings, files: list[Path], out: Path, workers: int = 1,
             stop_process(proc)
         if broker is not None:
             broker.stop()
+        elif topic_prefix != "":
+            delete_app_topics(settings)
     summary["seconds"] = round(time.monotonic() - started, 1)
+    summary["rejected_share"] = round(summary["dead_letters"] / max(summary["replay"]["input_records"], 1), 6)
     (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     log.info("backfill_done", out=str(out), alerts=summary["alerts"], holdout=summary["holdout"],
              dead_letters=summary["dead_letters"], seconds=summary["seconds"])
+    if summary["rejected_share"] > settings.max_rejected_share:
+        raise BackfillRejected(
+            f"{summary['dead_letters']:,} of {summary['replay']['input_records']:,} input records were dead-lettered "
+            f"({summary['rejected_share']:.1%}: {', '.join(f'{n:,} {k}' for k, n in sorted(summary['dead_letter_reasons'].items()))}), "
+            f"more than CHURNGUARD_MAX_REJECTED_SHARE={settings.max_rejected_share}; outputs in {out}")
     return summary
 
 
 def _collect(settings: Settings, out: Path, statuses: list[dict[str, Any] | None], replay: dict[str, Any],
              expected: int) -> dict[str, Any]:
-    counts = {}
+    counts: dict[str, Any] = {}
+    reasons: dict[str, int] = {}
     for name, topic in (("alerts", settings.topic_alerts), ("holdout", settings.topic_holdout),
                         ("dead_letters", settings.topic_dead_letter), ("model_quality", settings.topic_model_quality)):
         records = topic_records(settings, topic)
         with open(out / f"{name}.jsonl", "wb") as f:
             for _, _, value in records:
                 f.write(value + b"\n")
+                if name == "dead_letters":
+                    reason = orjson.loads(value)["reason"]
+                    reasons[reason] = reasons.get(reason, 0) + 1
         counts[name] = len(records)
+    counts["dead_letter_reasons"] = reasons
     counters: dict[str, int] = {}
     for status in statuses:
         for part in (status or {}).get("partitions", {}).values():

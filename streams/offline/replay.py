@@ -17,7 +17,7 @@ possible by default, or paced at N x the speed of event time.
 from __future__ import annotations
 
 import hashlib
-import heapq
+import itertools
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -33,12 +33,20 @@ from streams.contracts import dead_letter
 from streams.kafka.partitioner import kafka_partition
 from streams.settings import Settings
 from streams.kafka.admin import partition_ends
-from streams.offline.sources import (KindMapping, SourceRecord, count_lines, kind_of_file, kind_of_topic, load_mapping, merged,
+from streams.offline.sources import (InputScan, KindMapping, SourceRecord, count_lines, kind_of_file, kind_of_topic, load_mapping, merged, sort_keyed,
                              read_topic_partition)
 
 log = structlog.get_logger(__name__)
 
 PROGRESS_EVERY_S = 5.0
+
+
+# More repeated (user_id, event_id) pairs than this share of the input is not redelivery noise.
+REPEATED_IDS_SHARE = 0.01
+
+
+class ReplayRefused(Exception):
+    """The input cannot be replayed as it is; the message says why, in one line."""
 
 
 @dataclass
@@ -47,14 +55,17 @@ class ReplayStats:
     invalid: dict[str, int] = field(default_factory=dict)  # reason -> records
     skipped: int = 0  # already sent by an interrupted run
     seconds: float = 0.0
+    scan: InputScan | None = None
 
     @property
     def records(self) -> int:
         return sum(self.produced.values())
 
     def to_dict(self) -> dict[str, Any]:
+        scan = self.scan or InputScan()
         return {"produced": self.produced, "invalid": self.invalid, "skipped_as_already_sent": self.skipped,
-                "seconds": round(self.seconds, 2),
+                "input_records": scan.records, "repeated_event_ids": scan.repeated_ids,
+                "event_time_range": [scan.first_ts, scan.last_ts], "seconds": round(self.seconds, 2),
                 "records_per_s": round(self.records / self.seconds) if self.seconds else None}
 
 
@@ -116,7 +127,8 @@ class TopicRange:
     def fingerprint(self) -> str:
         return hashlib.sha256(f"{self.broker}|{','.join(self.topics)}|{self.start}|{self.end}".encode()).hexdigest()[:16]
 
-    def records(self, kind: str | None, mapping: dict[str, KindMapping]) -> tuple[Iterator[SourceRecord], int]:
+    def records(self, kind: str | None, mapping: dict[str, KindMapping],
+                scan: InputScan | None = None) -> tuple[Iterator[SourceRecord], int]:
         from kafka import KafkaConsumer
 
         start_offset, ts_from = self.bound(self.start)
@@ -133,7 +145,7 @@ class TopicRange:
             k = kind or kind_of_topic(topic)
             streams.append(read_topic_partition(consumer, topic, partition, k, mapping.get(k, KindMapping()),
                                                 first, last, ts_from, ts_to, i))
-        return (record for _, record in heapq.merge(*streams)), total
+        return sort_keyed((item for stream in streams for item in stream), scan), total
 
 
 class Replay:
@@ -177,16 +189,36 @@ class Replay:
         key = f"{r.origin}:{r.position}"
         return topic, kafka_partition(key, partitions[topic]), key.encode(), orjson.dumps(doc)
 
+    def _judge(self, scan: InputScan) -> None:
+        """Refuse an input that is mostly rejected (a wrong mapping, the wrong file) before anything
+        is produced; say once if it repeats ids far more than redeliveries would."""
+        limit = self.settings.max_rejected_share
+        if scan.records and scan.rejected > limit * scan.records:
+            raise ReplayRefused(
+                f"{scan.rejected:,} of {scan.records:,} records ({scan.rejected / scan.records:.1%}) fail their contract "
+                f"({', '.join(f'{n:,} {reason}' for reason, n in sorted(scan.invalid.items()))}; first at "
+                f"{scan.first_invalid}), more than CHURNGUARD_MAX_REJECTED_SHARE={limit}; nothing was produced")
+        if scan.repeated_ids > REPEATED_IDS_SHARE * max(scan.records - scan.rejected, 1):
+            log.warning("input_repeats_event_ids", repeated=scan.repeated_ids, records=scan.records,
+                        hint="these records repeat a (user_id, event_id) of an earlier one and will be counted as "
+                             "duplicates, not applied; if the export has no unique event id, map one that is")
+
     def run(self, limit: int | None = None) -> ReplayStats:
         """Produce every record (or stop after ``limit`` new ones, e.g. to split a replay)."""
         stats = ReplayStats()
         ends = partition_ends(self.settings, self.targets)
         sent = self._already_sent(ends)
         partitions = {t: 1 + max(p for (topic, p) in ends if topic == t) for t in self.targets}
+        scan = InputScan()
         if self.topic_range is not None:
-            records, total = self.topic_range.records(self.kind, self.mapping)
+            records, total = self.topic_range.records(self.kind, self.mapping, scan)
         else:
-            records, total = merged(self.files, self.mapping), count_lines([p for p, _ in self.files])
+            records, total = merged(self.files, self.mapping, scan), count_lines([p for p, _ in self.files])
+        # Sorting reads the whole input before the first record comes out: judge it before producing.
+        first = next(records, None)
+        stats.scan = scan
+        self._judge(scan)
+        records = itertools.chain([first] if first is not None else [], records)
         progress = Progress(total)
         errors: list[str] = []
 

@@ -18,8 +18,11 @@ with the reason, for the dead-letter topic.
 from __future__ import annotations
 
 import csv
+import hashlib
 import heapq
 import io
+import pickle
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -89,6 +92,13 @@ class SourceRecord:
     source_partition: int = 0
 
     @property
+    def line_number(self) -> int:
+        """1-based line of a file record (a CSV header is line 1), or the offset of a topic record."""
+        if self.source_topic:
+            return self.position
+        return self.position + (2 if self.origin.lower().endswith(".csv") else 1)
+
+    @property
     def dead_letter_source(self) -> tuple[str, int]:
         """(source_topic, source_partition) as dead_letter.v1 names them: the topic, or file:<path>."""
         return (self.source_topic, self.source_partition) if self.source_topic else (f"file:{self.origin}", 0)
@@ -143,7 +153,7 @@ def _record(kind: str, origin: str, position: int, raw: bytes, doc: Any, mapping
     except (ContractError, ValueError, TypeError, OverflowError) as exc:
         reason = exc.reason if isinstance(exc, ContractError) else "invalid"
         return SourceRecord(kind, origin, position, raw, error=(reason, str(exc)))
-    return SourceRecord(kind, origin, position, raw, doc["user_id"], doc["ts"], doc["event_id"])
+    return SourceRecord(kind, origin, position, raw, doc["user_id"], int(doc["ts"]), doc["event_id"])
 
 
 Keyed = tuple[tuple[Any, ...], SourceRecord]
@@ -179,7 +189,7 @@ def read_file(path: Path, kind: str, mapping: KindMapping, file_index: int = 0) 
                 continue
             if fast is not None and type(doc) is dict and fast(doc):
                 # The hot path: a valid record in our contract's own format, produced as read.
-                r = SourceRecord(kind, origin, i, line, doc["user_id"], doc["ts"], doc["event_id"])
+                r = SourceRecord(kind, origin, i, line, doc["user_id"], int(doc["ts"]), doc["event_id"])
             else:
                 r = _record(kind, origin, i, line, doc, mapping, False)
             if r.error is None:
@@ -187,13 +197,89 @@ def read_file(path: Path, kind: str, mapping: KindMapping, file_index: int = 0) 
             yield (*last, file_index, i), r
 
 
-def merged(files: Iterable[tuple[Path, str]], mapping: Mapping) -> Iterator[SourceRecord]:
-    """All files' records in one order: event time, kind, event id (each file is expected in time
-    order, as exports are; the order is deterministic either way)."""
-    streams = [read_file(path, kind, mapping.get(kind, KindMapping()), i) for i, (path, kind) in enumerate(files)]
-    # Keys are unique (file index, line), so tuples never compare the records themselves.
-    for _, record in heapq.merge(*streams):
-        yield record
+@dataclass
+class InputScan:
+    """What reading the input found, complete before the first record comes out of ``merged``
+    (it reads everything to sort it): counts by outcome, repeated ids, the time range."""
+
+    records: int = 0
+    invalid: dict[str, int] = field(default_factory=dict)  # reason -> records
+    first_invalid: str = ""  # "<origin>:<line> (<reason>)" of the first record that failed
+    repeated_ids: int = 0  # valid records whose (user_id, event_id) an earlier record already had
+    first_ts: int | None = None
+    last_ts: int | None = None
+    _ids: set[bytes] = field(default_factory=set, repr=False)
+
+    def add(self, record: "SourceRecord") -> None:
+        self.records += 1
+        if record.error is not None:
+            reason = record.error[0]
+            self.invalid[reason] = self.invalid.get(reason, 0) + 1
+            if not self.first_invalid:
+                self.first_invalid = f"{record.origin}:{record.line_number} ({reason})"
+            return
+        key = hashlib.blake2b(f"{record.user_id}\x00{record.event_id}".encode(), digest_size=8).digest()
+        if key in self._ids:
+            self.repeated_ids += 1
+        else:
+            self._ids.add(key)
+        self.first_ts = record.ts if self.first_ts is None else min(self.first_ts, record.ts)
+        self.last_ts = record.ts if self.last_ts is None else max(self.last_ts, record.ts)
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.invalid.values())
+
+
+SORT_CHUNK_RECORDS = 200_000  # records sorted in memory at a time; more go to sorted runs on disk
+
+
+def merged(files: Iterable[tuple[Path, str]], mapping: Mapping, scan: InputScan | None = None,
+           chunk_records: int = SORT_CHUNK_RECORDS) -> Iterator[SourceRecord]:
+    """All files' records in one order: event time, kind, event id, then file and line, whatever
+    order the files are in (exports are often sorted by customer, not by time). Inputs larger than
+    ``chunk_records`` are sorted in runs on disk and merged (an external sort)."""
+    keyed = (item for i, (path, kind) in enumerate(files)
+             for item in read_file(path, kind, mapping.get(kind, KindMapping()), i))
+    return sort_keyed(keyed, scan, chunk_records)
+
+
+def sort_keyed(keyed: Iterable[Keyed], scan: InputScan | None = None,
+               chunk_records: int = SORT_CHUNK_RECORDS) -> Iterator[SourceRecord]:
+    """Records in the order of their keys (unique: they end with source index and position)."""
+    with tempfile.TemporaryDirectory(prefix="churnguard-sort-") as tmp:
+        runs: list[Path] = []
+        chunk: list[Keyed] = []
+        for item in keyed:
+            if scan is not None:
+                scan.add(item[1])
+            chunk.append(item)
+            if len(chunk) >= chunk_records:
+                runs.append(_spill(sorted(chunk, key=_first), Path(tmp) / f"run-{len(runs)}"))
+                chunk = []
+        chunk.sort(key=_first)
+        for _, record in heapq.merge(*(_read_run(run) for run in runs), iter(chunk), key=_first):
+            yield record
+
+
+def _first(item: Keyed) -> tuple[Any, ...]:
+    return item[0]
+
+
+def _spill(items: list[Keyed], path: Path) -> Path:
+    with open(path, "wb") as f:
+        for item in items:
+            pickle.dump(item, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def _read_run(path: Path) -> Iterator[Keyed]:
+    with open(path, "rb") as f:
+        while True:
+            try:
+                yield pickle.load(f)  # our own temporary file, written just above
+            except EOFError:
+                return
 
 
 def count_lines(paths: Iterable[Path]) -> int:

@@ -104,3 +104,66 @@ def test_bad_records_of_a_topic_range_name_their_topic_and_partition():
     assert [r.position for r in records] == [0, 1, 2]
     file_record = next(iter(merged([(INPUTS[0], "click")], {})))
     assert file_record.dead_letter_source == (f"file:{INPUTS[0]}", 0)
+
+
+def shuffled_copies(tmp_path, seed=3):
+    """The golden inputs exported customer by customer (sorted by user, then shuffled within)."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for path in INPUTS:
+        lines = path.read_bytes().splitlines()
+        rng.shuffle(lines)
+        lines.sort(key=lambda line: line[line.find(b'"user_id"'):][:30])  # bad lines too, wherever they fall
+        copy = tmp_path / path.name
+        copy.write_bytes(b"".join(line + b"\n" for line in lines))
+        out.append(copy)
+    return out
+
+
+def test_any_file_order_gives_the_same_event_time_order_in_memory_or_sorted_on_disk(tmp_path):
+    expected = [r.value for r in merged([(p, kind_of_file(p)) for p in INPUTS], {}) if r.error is None]
+    copies = shuffled_copies(tmp_path)
+    for chunk in (1_000_000, 700):  # one in-memory sort; runs spilled to disk and merged
+        got = [r.value for r in merged([(p, kind_of_file(p)) for p in copies], {}, chunk_records=chunk) if r.error is None]
+        assert got == expected, chunk
+
+
+def test_the_scan_counts_what_the_input_holds_before_anything_is_produced(tmp_path):
+    from streams.offline.sources import InputScan
+
+    scan = InputScan()
+    records = merged([(p, kind_of_file(p)) for p in INPUTS], {}, scan)
+    first = next(records)
+    assert scan.records == count_lines(INPUTS)  # complete before the first record came out
+    assert scan.rejected == 10 and scan.first_invalid and scan.repeated_ids == 0
+    assert scan.first_ts == first.ts
+    export = tmp_path / "purchases.jsonl"  # line items that all carry their product's id
+    export.write_bytes(b"".join(orjson.dumps({"event_id": "sku-1", "user_id": "u1", "ts": 1_767_225_600_000 + i,
+                                              "order_id": f"o{i}", "amount": 1, "currency": "EUR",
+                                              "status": "completed"}) + b"\n" for i in range(5)))
+    scan = InputScan()
+    list(merged([(export, "purchase")], {}, scan))
+    assert scan.repeated_ids == 4
+
+
+def test_a_replay_refuses_a_mostly_rejected_input_in_one_line_before_producing(tmp_path):
+    from dataclasses import replace
+
+    from streams.offline.replay import Replay, ReplayRefused
+    from streams.offline.sources import InputScan
+    from streams.settings import Settings
+
+    replay = Replay(replace(Settings(), max_rejected_share=0.01), INPUTS)
+    scan = InputScan()
+    list(merged([(p, kind_of_file(p)) for p in INPUTS], {}, scan))
+    replay._judge(scan)  # 10 bad lines of 5,071: 0.2 %, accepted
+    export = tmp_path / "clicks.csv"
+    export.write_text("event_id,user_id,ts\n" + "".join(f"e{i},u{i},20260101\n" for i in range(20)))
+    scan = InputScan()
+    list(merged([(export, "click")], {}, scan))
+    with pytest.raises(ReplayRefused) as refused:
+        replay._judge(scan)
+    message = str(refused.value)
+    assert "\n" not in message and "20 of 20 records" in message and "clicks.csv:2 (invalid)" in message
