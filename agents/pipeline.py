@@ -30,7 +30,7 @@ from streams.kafka.metrics import render as render_metrics
 
 log = structlog.get_logger(__name__)
 
-Outgoing = tuple[str, "bytes | None", bytes, "int | None", "float | None"]  # topic, key, value, partition, ts
+Outgoing = tuple[str, "bytes | None", "bytes | None", "int | None", "float | None"]  # topic, key, value, partition, ts
 
 
 class PipelineShell:
@@ -44,7 +44,8 @@ class PipelineShell:
         self.rejected: list[tuple[Any, str, str]] = []  # decode failures: (event, reason, detail)
         self.unflushed = 0
         self.totals = {"received": 0, "outcomes_received": 0, "alerts_sent": 0, "holdout_recorded": 0,
-                       "dead_letters_sent": 0, "dead_letters_failed": 0, "offset_gaps": 0, "flushes": 0}
+                       "dead_letters_sent": 0, "dead_letters_failed": 0, "offset_gaps": 0, "flushes": 0,
+                       "erasure_requests_received": 0, "erasures_confirmed": 0}
         self.last_seen: dict[TP, float] = {}
         self.started: dict[int, float] = {}
         self.last_offset: dict[TP, int] = {}
@@ -69,6 +70,9 @@ class PipelineShell:
         self._track_position(msg)
         if msg.topic == self.w.settings.topic_outcomes:
             self.on_outcome(event)
+            return
+        if msg.topic == self.w.settings.topic_erasure_requests:
+            self.on_erasure(event)
             return
         self.totals["received"] += 1
         kind = self.kind_of_topic[msg.topic]
@@ -100,6 +104,19 @@ class PipelineShell:
             return
         if self._on_its_partition(event, outcome["user_id"]):
             self.engine(msg.partition).offer_outcome(msg.offset, outcome, event)
+
+    def on_erasure(self, event: faust.EventT) -> None:
+        msg = event.message
+        self.totals["erasure_requests_received"] += 1
+        try:
+            request = decode("erasure_request", msg.value)
+        except ContractError as exc:
+            self.reject(event, exc.reason, exc.detail, field=exc.field, rule=exc.rule)
+            return
+        if self._on_its_partition(event, request["user_id"]):
+            self.engine(msg.partition).offer_erasure(msg.offset, request, event)
+            log.info("erasure_applied", request_id=request["request_id"], user_id=request["user_id"],
+                     partition=msg.partition)
 
     def reject(self, event: Any, reason: str, detail: str, field: str = "", rule: str = "") -> None:
         """To the dead-letter topic at the next flush. The log names the record and the rule it
@@ -170,7 +187,8 @@ class PipelineShell:
     async def flush(self) -> None:
         """Hand all effects to the producer in three acknowledged phases, then ack the events.
 
-        1. alerts and dead letters, 2. user states, 3. partition states. The producer does not
+        1. alerts, quality documents and dead letters, 2. user states (and tombstones of erased
+        users), 3. partition states and erasure acknowledgements. The producer does not
         order writes across topic partitions, so each phase waits for the previous one to be
         acknowledged: a crash can then leave user states ahead of their partition state (the
         engine detects that by epoch), never the reverse, and never a user state that records
@@ -264,6 +282,13 @@ class PipelineShell:
             engine.begin_flush(out.dirty_users)
             for uid in out.dirty_users:
                 user_states.append((user_changelog, uid.encode(), orjson.dumps(users[uid].to_dict()), partition, None))
+            for uid in out.erased_users:  # a tombstone: recovery and compaction delete the key
+                user_states.append((user_changelog, uid.encode(), None, partition, None))
+            for doc in out.erasures:  # with the partition state: after the tombstones are acknowledged
+                doc["emitted_at"] = now_ms
+                partition_states.append((settings.topic_erasure_audit, doc["user_id"].encode(), orjson.dumps(doc),
+                                         None, None))
+                self.totals["erasures_confirmed"] += 1
             key = f"p{partition}"
             self.w.partition_table.data[key] = engine.state
             partition_states.append((partition_changelog, key.encode(), orjson.dumps(engine.state.to_dict()),

@@ -41,6 +41,8 @@ class Settings:
     topic_holdout: str = "churnguard.holdout_alerts.v1"
     topic_outcomes: str = "churnguard.outreach_outcomes.v1"
     topic_model_quality: str = "churnguard.model_quality.v1"
+    topic_erasure_requests: str = "churnguard.erasure_requests.v1"
+    topic_erasure_audit: str = "churnguard.erasure_audit.v1"
     partitions: int = 4
     # Labels: a snapshot at t is "churned" if the user shows no activity in (t, t + H].
     label_horizon_days: int = 30

@@ -28,6 +28,7 @@ from typing import Any, Callable, MutableMapping
 from streams.core import feedback, labels
 from streams.core.alerts import AlertPolicy
 from streams.core.counters import Counters
+from streams.core.erasure import user_key
 from streams.core.dedupe import DuplicateFilter, remember, users_ahead
 from streams.core.events import DAY_MS, Event
 from streams.core.features import UserState, apply_event, is_activity
@@ -68,15 +69,17 @@ class PartitionState:
     model: bytes = b""
     counters: dict[str, int] = field(default_factory=dict)
     epoch: int = 0  # flush sequence number; user states written in the same flush carry it
+    erased: dict[str, int] = field(default_factory=dict)  # erasure.user_key(user_id) -> requested_at
 
     def to_dict(self) -> dict[str, Any]:
         return {"p": self.partition, "smt": self.source_max_ts, "mso": self.max_seen_offset,
                 "ru": self.released_until, "nb": self.next_boundary,
-                "m": base64.b64encode(self.model).decode(), "c": self.counters, "ep": self.epoch}
+                "m": base64.b64encode(self.model).decode(), "c": self.counters, "ep": self.epoch, "er": self.erased}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PartitionState":
-        return cls(d["p"], d["smt"], d["mso"], d["ru"], d["nb"], base64.b64decode(d["m"]), d["c"], d["ep"])
+        return cls(d["p"], d["smt"], d["mso"], d["ru"], d["nb"], base64.b64decode(d["m"]), d["c"], d["ep"],
+                   d.get("er", {}))
 
 
 @dataclass
@@ -86,13 +89,16 @@ class Outputs:
     dead_letters: list[tuple[Any, str, str]] = field(default_factory=list)  # (token, reason, detail)
     settled: list[Any] = field(default_factory=list)
     dirty_users: set[str] = field(default_factory=set)
+    erased_users: set[str] = field(default_factory=set)  # to delete from the user table (tombstones)
+    erasures: list[dict[str, Any]] = field(default_factory=list)  # erasure_audit.v1 documents (no emitted_at)
 
     def take(self) -> "Outputs":
         """Everything collected so far; this object starts empty again (collaborators keep
         references to its lists, so they are cleared in place)."""
         taken = Outputs(list(self.alerts), list(self.quality), list(self.dead_letters), list(self.settled),
-                        set(self.dirty_users))
-        for collected in (self.alerts, self.quality, self.dead_letters, self.settled, self.dirty_users):
+                        set(self.dirty_users), set(self.erased_users), list(self.erasures))
+        for collected in (self.alerts, self.quality, self.dead_letters, self.settled, self.dirty_users,
+                          self.erased_users, self.erasures):
             collected.clear()
         return taken
 
@@ -132,6 +138,10 @@ class PartitionEngine:
         """An input event at ``offset`` of its source; ``record_ts``: the record's broker timestamp
         (epoch ms; -1 if none). It bounds event time: it is part of the record, so replays of the
         same records decide the same way."""
+        if self.state.erased and user_key(event.user_id) in self.state.erased:
+            self.counters.add("erased_user_events")  # dropped, not dead-lettered: that would keep it
+            self.out.settled.append(token)
+            return
         copy = self.dedupe.classify(kind, offset, event, (event.user_id, event.event_id) in self.buffer)
         self.clock.idle.discard(kind)
         if copy:
@@ -161,12 +171,39 @@ class PartitionEngine:
             seen["outcome"] = offset
             self.counters.add(f"outcome_{outcome['status']}")
         uid = outcome["user_id"]
+        if self.state.erased and user_key(uid) in self.state.erased:
+            self.out.settled.append(token)
+            return
         user = self.users.get(uid)
         if user is None:
             user = self.users[uid] = UserState(uid, self.partition)
         if feedback.apply_outcome(user, outcome["status"]):
             self.out.dirty_users.add(uid)
         self.out.settled.append(token)
+
+    def offer_erasure(self, offset: int, request: dict[str, Any], token: Any) -> None:
+        """An erasure request (schemas/erasure_request.v1.json), applied when read: everything held
+        for the user goes (state, pending labels, alert history, remembered ids, events waiting in
+        the buffer), and the user id is not processed again. The model keeps what it learned:
+        weights over all users, no record of anyone."""
+        uid = request["user_id"]
+        user = self.users.pop(uid, None)
+        if user is not None:
+            self.due.remove(user)
+        discarded = self.buffer.purge(uid)
+        self.dedupe.ahead.discard(uid)
+        self.state.erased[user_key(uid)] = request["requested_at"]
+        self.out.dirty_users.discard(uid)
+        self.out.erased_users.add(uid)
+        self.out.settled += [*discarded, token]
+        if offset > self.state.max_seen_offset.get("erasure", -1):
+            self.state.max_seen_offset["erasure"] = offset
+            self.counters.add("erasures")
+        self.out.erasures.append({
+            "schema": "erasure_audit.v1", "request_id": request["request_id"], "user_id": uid,
+            "partition": self.partition, "requested_at": request["requested_at"], "state_removed": user is not None,
+            "pending_labels_removed": len(user.pending) + len(user.released) if user else 0,
+            "alerts_forgotten": len(user.alert_times) if user else 0, "buffered_events_discarded": len(discarded)})
 
     @property
     def buffered(self) -> int:

@@ -29,6 +29,17 @@ class ReorderBuffer:
         heapq.heappush(self._heap, (event.sort_key, self._seq, event, token))
         self._ids.add((event.user_id, event.event_id))
 
+    def purge(self, user_id: str) -> list[Any]:
+        """Remove every event of ``user_id``; their tokens."""
+        kept, tokens = [], []
+        for entry in self._heap:
+            (tokens if entry[2].user_id == user_id else kept).append(entry)
+        if tokens:
+            heapq.heapify(kept)
+            self._heap = kept
+            self._ids = {(e.user_id, e.event_id) for _, _, e, _ in kept}
+        return [token for _, _, _, token in tokens]
+
     def pop_through(self, ts: int) -> Iterator[tuple[Event, Any]]:
         """Events with event time at or before ``ts``, in order, each with its token."""
         heap = self._heap

@@ -75,6 +75,11 @@ class DueIndex:
         if day >= 0:
             self._by_day.setdefault(day, set()).add(user.user_id)
 
+    def remove(self, user: UserState) -> None:
+        if user.next_due_day >= 0:
+            self._by_day.get(user.next_due_day, set()).discard(user.user_id)
+            user.next_due_day = -1
+
     def first_day(self) -> int | None:
         """The earliest day anyone is due, if any."""
         return min((day for day, due in self._by_day.items() if due), default=None)

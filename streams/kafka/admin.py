@@ -18,11 +18,14 @@ log = structlog.get_logger(__name__)
 
 
 def create_topics(settings: Settings) -> None:
-    """Create the input, outcome, alert, holdout and dead-letter topics. All have the same partition
-    count: inputs and outcomes are keyed by user and must be co-partitioned."""
+    """Create the input, outcome, erasure, alert, holdout, quality, dead-letter and audit topics. All
+    have the same partition count: inputs, outcomes and erasure requests are keyed by user and must
+    be co-partitioned."""
     admin = KafkaAdminClient(bootstrap_servers=settings.broker, client_id=f"{settings.app_id}-admin")
     try:
-        wanted = [*settings.input_topics, settings.topic_outcomes, settings.topic_alerts, settings.topic_model_quality, settings.topic_holdout, settings.topic_dead_letter]
+        wanted = [*settings.input_topics, settings.topic_outcomes, settings.topic_erasure_requests, settings.topic_alerts,
+                  settings.topic_model_quality, settings.topic_holdout, settings.topic_dead_letter,
+                  settings.topic_erasure_audit]
         existing = set(admin.list_topics())
         new = [NewTopic(name, settings.partitions, 1) for name in wanted if name not in existing]
         if new:
@@ -55,7 +58,7 @@ def co_partitioning_problems(settings: Settings) -> list[str]:
     consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False)
     try:
         problems = []
-        for topic in (*settings.input_topics, settings.topic_outcomes):
+        for topic in (*settings.input_topics, settings.topic_outcomes, settings.topic_erasure_requests):
             count = len(consumer.partitions_for_topic(topic) or ())
             if count != settings.partitions:
                 problems.append(f"{topic} has {count} partitions, CHURNGUARD_PARTITIONS is {settings.partitions}")

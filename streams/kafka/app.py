@@ -62,8 +62,9 @@ def create_app(settings: Settings) -> Wiring:
     return Wiring(
         app=app,
         settings=settings,
-        # Outcomes share the agent with the inputs: same partitions, same worker, same user state.
-        source=app.topic(*settings.input_topics, settings.topic_outcomes, **raw),
+        # Outcomes and erasure requests share the agent with the inputs: same partitions, same
+        # worker, same user state.
+        source=app.topic(*settings.input_topics, settings.topic_outcomes, settings.topic_erasure_requests, **raw),
         user_table=user_table,
         partition_table=partition_table,
     )

@@ -11,7 +11,8 @@ from streams.settings import Settings
 
 def topic_for_kind(settings: Settings) -> dict[str, str]:
     return {"click": settings.topic_clicks, "purchase": settings.topic_purchases,
-            "support_ticket": settings.topic_tickets, "outreach_outcome": settings.topic_outcomes}
+            "support_ticket": settings.topic_tickets, "outreach_outcome": settings.topic_outcomes,
+            "erasure_request": settings.topic_erasure_requests}
 
 
 async def produce(settings: Settings, records: Iterable[tuple[str, str, int, bytes]], window: int = 20_000) -> int:
