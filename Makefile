@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration bench clean
+.PHONY: run test unit integration faults bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests/unit tests/integration
+
+# Fault injection at scale against real worker processes (10,000 bad records; random kills): heavy,
+# so not in `make test`; CI runs it too (.ci/run).
+faults: $(STAMP)
+	$(PY) -m pytest -q tests/faults
 
 unit: $(STAMP)
 	$(VENV)/bin/lint-imports

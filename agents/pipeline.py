@@ -60,8 +60,9 @@ class PipelineShell:
             state = self.w.partition_table.data.get(key) or PartitionState(partition)
             self.started[partition] = time.monotonic()
             engine = self.engines[partition] = PartitionEngine(partition, self.cfg, state, self.w.user_table.data)
+            recovered = self.w.app.tables.recovery.completed.is_set() and not self.w.app.rebalancing
             log.info("partition_engine_started", partition=partition, released_until=state.released_until,
-                     model_labels=sum(engine.model.labels))
+                     model_labels=sum(engine.model.labels), users_ahead=len(engine.dedupe.ahead), recovered=recovered)
         return engine
 
     def on_event(self, event: faust.EventT) -> None:
@@ -95,28 +96,28 @@ class PipelineShell:
                       topic=msg.topic, partition=msg.partition, offset=msg.offset)
 
     def on_outcome(self, event: faust.EventT) -> None:
-        msg = event.message
         self.totals["outcomes_received"] += 1
-        try:
-            outcome = decode("outreach_outcome", msg.value)
-        except ContractError as exc:
-            self.reject(event, exc.reason, exc.detail, field=exc.field, rule=exc.rule)
-            return
-        if self._on_its_partition(event, outcome["user_id"]):
-            self.engine(msg.partition).offer_outcome(msg.offset, outcome, event)
+        outcome = self._user_document(event, "outreach_outcome")
+        if outcome is not None:
+            self.engine(event.message.partition).offer_outcome(event.message.offset, outcome, event)
 
     def on_erasure(self, event: faust.EventT) -> None:
         msg = event.message
         self.totals["erasure_requests_received"] += 1
-        try:
-            request = decode("erasure_request", msg.value)
-        except ContractError as exc:
-            self.reject(event, exc.reason, exc.detail, field=exc.field, rule=exc.rule)
-            return
-        if self._on_its_partition(event, request["user_id"]):
+        request = self._user_document(event, "erasure_request")
+        if request is not None:
             self.engine(msg.partition).offer_erasure(msg.offset, request, event)
             log.info("erasure_applied", request_id=request["request_id"], user_id=request["user_id"],
                      partition=msg.partition)
+
+    def _user_document(self, event: Any, contract: str) -> dict[str, Any] | None:
+        """A record of a user-keyed topic other than the inputs, decoded, or None if rejected."""
+        try:
+            doc = decode(contract, event.message.value)
+        except ContractError as exc:
+            self.reject(event, exc.reason, exc.detail, field=exc.field, rule=exc.rule)
+            return None
+        return doc if self._on_its_partition(event, doc["user_id"]) else None
 
     def reject(self, event: Any, reason: str, detail: str, field: str = "", rule: str = "") -> None:
         """To the dead-letter topic at the next flush. The log names the record and the rule it
@@ -156,6 +157,17 @@ class PipelineShell:
         self.resumed_at[partition] = time.monotonic()
         engine.set_idle(set())
 
+    def _start_assigned_engines(self) -> None:
+        """Every assigned input partition gets its engine once the tables are recovered, not only at
+        its first record: a partition with nothing left to read (all committed before a restart)
+        is then judged idle and shown in the status like the others."""
+        app = self.w.app
+        if app.rebalancing or not app.tables.recovery.completed.is_set():
+            return
+        for tp in app.consumer.assignment():
+            if tp.topic in self.kind_of_topic:
+                self.engine(tp.partition)
+
     async def update_idle(self) -> None:
         """A source partition is idle when it is caught up and nothing arrived from it, and no source
         of the partition resumed, for ``source_idle_s``. Caught up: the last offset we received is
@@ -165,6 +177,7 @@ class PipelineShell:
         way to the agent, and declaring their source idle would let the watermark pass them. Wall
         clock here only decides liveness when a topic goes quiet; a replayed backlog is never
         idle, so replays stay deterministic."""
+        self._start_assigned_engines()
         now = time.monotonic()
         idle_s = self.w.settings.source_idle_s
         consumer = self.w.app.consumer

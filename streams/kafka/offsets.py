@@ -14,26 +14,26 @@ offset still in flight on that partition (fetched and tracked by the consumer, n
 A gap with no record behind it (compaction, transaction markers) is still committed over, as
 upstream does.
 
-2. Input partitions are sought to their committed offsets *before* they are resumed.
+2. A seek to the committed offsets delivers every record after them, once the seek is done.
 
-When table recovery completes, Faust resumes the input partitions and *then* seeks them to their
-committed offsets (``Recovery.on_recovery_completed``, ``Recovery._resume_streams``). Records are
-fetched and delivered while the seek runs; once it lands, the consumer's read offset is back at the
-committed offset but records fetched from the old position keep coming and move it far ahead, and
-the records refetched from the committed offset are then dropped as already read ("DROPPED
-MESSAGE ROFF"): a few records per partition are never delivered (measured: 1 to 43 records on one
-partition in about half of the restarts). Here those two methods resume the input partitions only
-once the seek is done, so fetching starts at the committed offsets.
+When table recovery completes, Faust resumes the input partitions and then seeks them to their
+committed offsets (``Consumer.perform_seek``). Records fetched in between keep being delivered
+while the seek runs; once it lands, the consumer's read offset is back at the committed offset,
+but the rest of a batch fetched from the old position then moves it far ahead, and the records
+refetched from the committed offset are dropped as already read ("DROPPED MESSAGE ROFF"): a few
+records per partition were never delivered (measured: 1 to 43 records on one partition in about
+half of the restarts). And a partition with no committed offset yet is not sought at all, so the
+records of a batch cut short by a flow stop are not fetched again. Here a seek stops the flow
+first (a batch being delivered ends at the next record), seeks, also sends partitions without a
+committed offset back to their beginning, and only then lets records flow again.
 
 Both are installed once per process by ``install()`` (streams/kafka/app.py).
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Iterable
 
-from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.types import TP
 from faust.utils.functional import consecutive_numbers
@@ -97,58 +97,33 @@ def _filter_committable_offsets(self: Consumer, tps: Iterable[TP]) -> dict[TP, i
     return out
 
 
-_resume_partitions = Consumer.resume_partitions
 _perform_seek = Consumer.perform_seek
 
 
-def _resume_partitions_unless_deferred(self: Consumer, tps: Iterable[TP]) -> None:
-    deferred = getattr(self, "_churnguard_deferred_resume", None)
-    if deferred is None:
-        _resume_partitions(self, tps)
-    else:
-        deferred.update(tps)
-
-
-async def _perform_seek_then_resume(self: Consumer) -> None:
-    await _perform_seek(self)
-    deferred = getattr(self, "_churnguard_deferred_resume", None)
-    if deferred:
-        _resume_partitions(self, set(deferred))
-        deferred.clear()
-
-
-def _seek_before_resume(method: Any) -> Any:
-    """Wrap a Recovery method that resumes the input partitions and then seeks them."""
-
-    @functools.wraps(method)
-    async def wrapper(recovery: Any, *args: Any, **kwargs: Any) -> Any:
-        consumer = recovery.app.consumer
-        consumer._churnguard_deferred_resume = set()
-        try:
-            return await method(recovery, *args, **kwargs)
-        finally:
-            deferred = consumer._churnguard_deferred_resume
-            consumer._churnguard_deferred_resume = None
-            if deferred:  # the method returned before its seek (e.g. rebalancing again): resume as it meant to
-                _resume_partitions(consumer, deferred)
-
-    return wrapper
+async def _perform_seek_with_the_flow_stopped(self: Consumer) -> None:
+    flowing = self.flow_active
+    if flowing:
+        self.stop_flow()
+    try:
+        await _perform_seek(self)
+        uncommitted = [tp for tp in self.assignment()
+                       if not self._is_changelog_tp(tp) and not self._committed_offset.get(tp)]
+        for tp in uncommitted:  # Faust seeks only partitions with a committed offset; 0 is before any
+            await self.seek(tp, 0)  # retained record, and the consumer resets to the earliest
+    finally:
+        if flowing:
+            self.resume_flow()
 
 
 def install() -> None:
-    """Replace Faust's commit-offset selection and its resume-then-seek order (idempotent)."""
+    """Replace Faust's commit-offset selection and its seek to the committed offsets (idempotent)."""
     global _installed
     if _installed:
         return
-    for name in ("_filter_committable_offsets", "_acked", "_gap", "_unacked_messages", "resume_partitions",
-                 "perform_seek"):
+    for name in ("_filter_committable_offsets", "_acked", "_gap", "_unacked_messages", "perform_seek", "seek",
+                 "stop_flow", "resume_flow", "flow_active", "_is_changelog_tp"):
         if not (hasattr(Consumer, name) or name in Consumer.__annotations__):
             raise RuntimeError(f"faust Consumer has no {name}: the offset fixes do not fit this faust version")
-    for name in ("on_recovery_completed", "_resume_streams"):
-        if not hasattr(Recovery, name):
-            raise RuntimeError(f"faust Recovery has no {name}: the offset fixes do not fit this faust version")
-        setattr(Recovery, name, _seek_before_resume(getattr(Recovery, name)))
     Consumer._filter_committable_offsets = _filter_committable_offsets  # type: ignore[method-assign]
-    Consumer.resume_partitions = _resume_partitions_unless_deferred  # type: ignore[method-assign]
-    Consumer.perform_seek = _perform_seek_then_resume  # type: ignore[method-assign]
+    Consumer.perform_seek = _perform_seek_with_the_flow_stopped  # type: ignore[method-assign]
     _installed = True

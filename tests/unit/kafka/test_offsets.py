@@ -1,5 +1,6 @@
 """Offset commits never pass an in-flight record (faust-streaming #606 / #707): the upstream case,
-reproduced on a real Faust consumer object, and the gaps that may still be committed over."""
+reproduced on a real Faust consumer object, and the gaps that may still be committed over. Seeks to
+the committed offsets run with the flow stopped."""
 
 import faust
 import pytest
@@ -71,31 +72,31 @@ def test_lowest_in_flight_ignores_acked_messages():
     assert offsets.lowest_in_flight([Msg(7, acked=True), Msg(9), Msg(8)]) == {TOPIC: 8}
 
 
-async def test_recovery_seeks_input_partitions_before_resuming_them(consumer, monkeypatch):
+async def test_a_seek_runs_with_the_flow_stopped_and_covers_partitions_without_a_commit(consumer, monkeypatch):
+    committed_tp, fresh_tp, changelog_tp = TOPIC, TP("churnguard.clicks.v1", 1), TP("app-user-state-changelog", 0)
     calls = []
-    monkeypatch.setattr(offsets, "_resume_partitions", lambda c, tps: calls.append(("resume", set(tps))))
 
-    async def seek(c):
-        calls.append(("seek",))
+    async def seek_to_committed(c):
+        calls.append(("seek_to_committed", c.flow_active))
+        c._committed_offset[committed_tp] = 40
 
-    monkeypatch.setattr(offsets, "_perform_seek", seek)
+    async def seek(tp, offset):
+        calls.append(("seek", tp, offset, consumer.flow_active))
 
-    class Recovery:  # the shape of faust's: resume the inputs, then seek them (on_recovery_completed)
-        app = type("App", (), {"consumer": consumer})()
+    monkeypatch.setattr(offsets, "_perform_seek", seek_to_committed)
+    monkeypatch.setattr(consumer, "assignment", lambda: {committed_tp, fresh_tp, changelog_tp})
+    monkeypatch.setattr(consumer, "_is_changelog_tp", lambda tp: tp == changelog_tp)
+    monkeypatch.setattr(consumer, "seek", seek)
 
-        async def on_recovery_completed(self):
-            offsets._resume_partitions_unless_deferred(consumer, {TOPIC})
-            await offsets._perform_seek_then_resume(consumer)
+    consumer.resume_flow()
+    await offsets._perform_seek_with_the_flow_stopped(consumer)
+    # No record is delivered while the positions move, and a partition without a committed offset
+    # goes back to its beginning (a batch cut short by the stop is fetched again).
+    assert calls == [("seek_to_committed", False), ("seek", fresh_tp, 0, False)]
+    assert consumer.flow_active
 
-        async def returns_early(self):
-            offsets._resume_partitions_unless_deferred(consumer, {TOPIC})
-
-    recovery = Recovery()
-    await offsets._seek_before_resume(Recovery.on_recovery_completed)(recovery)
-    assert calls == [("seek",), ("resume", {TOPIC})]
     calls.clear()
-    await offsets._seek_before_resume(Recovery.returns_early)(recovery)
-    assert calls == [("resume", {TOPIC})]  # no seek came: resumed as faust meant to
-    calls.clear()
-    offsets._resume_partitions_unless_deferred(consumer, {TOPIC})  # outside recovery: at once
-    assert calls == [("resume", {TOPIC})]
+    consumer.stop_flow()  # e.g. during a rebalance: the seek must not start the flow
+    await offsets._perform_seek_with_the_flow_stopped(consumer)
+    assert calls == [("seek_to_committed", False), ("seek", fresh_tp, 0, False)]
+    assert not consumer.flow_active

@@ -1,0 +1,80 @@
+"""Driving real worker processes over a backlog for the fault suites: produce records with their
+keys and record timestamps, run workers until everything is drained, read what they made."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from streams.kafka.admin import topic_messages
+from streams.kafka.produce import topic_for_kind
+from streams.offline.workers import wait_until, worker_status
+from streams.settings import Settings
+from tests.faults.bad_records import Record
+
+
+def produce_records(settings: Settings, records: list[Record]) -> None:
+    async def send() -> None:
+        topics = topic_for_kind(settings)
+        producer = AIOKafkaProducer(bootstrap_servers=settings.broker, linger_ms=10, acks=1,
+                                    enable_idempotence=False, max_request_size=2_000_000)
+        await producer.start()
+        try:
+            futures = [await producer.send(topics[kind], value=value, key=key if key is not None else uid.encode(),
+                                           timestamp_ms=record_ts if record_ts is not None else ts)
+                       for kind, uid, ts, value, key, record_ts in records]
+            for f in futures:
+                await f
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+
+
+def get(settings: Settings, path: str) -> Any:
+    with urllib.request.urlopen(f"http://{settings.web_host}:{settings.web_port}{path}", timeout=60) as r:
+        return orjson.loads(r.read())
+
+
+def drained(settings: Settings, expected_received: int, timeout_s: float = 600) -> dict[str, Any]:
+    """Wait until the worker received everything, every source is idle, nothing is buffered or
+    unflushed (backfill mode releases all once idle); its status."""
+    last: dict[str, Any] = {}
+
+    def done() -> bool:
+        nonlocal last
+        status = worker_status(settings)
+        if not status or not status["ready"]:
+            return False
+        last = status
+        parts = status["partitions"].values()
+        return (status["received"] >= expected_received and status["unflushed"] == 0 and len(parts) == settings.partitions
+                and all(len(p["idle"]) == 3 and p["buffered"] == 0 for p in parts))
+
+    assert wait_until(done, timeout_s, interval_s=0.5), last
+    time.sleep(3 * settings.flush_interval_s)
+    return worker_status(settings) or last
+
+
+def outcome(settings: Settings) -> dict[str, Any]:
+    """What a drained worker made: per-user applied counts, the feature digest, labels learned per
+    partition, and every alert (treatment and control) by id, without the emission time."""
+    status = worker_status(settings) or {}
+    alerts: dict[str, list[bytes]] = {}
+    for topic in (settings.topic_alerts, settings.topic_holdout):
+        for doc in topic_messages(settings, topic):
+            doc.pop("emitted_at")
+            alerts.setdefault(doc["alert_id"], []).append(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
+    return {"users": get(settings, "/debug/users/"), "digest": get(settings, "/debug/digest/")["feature_digest"],
+            "labels": {p: part["model_labels"] for p, part in status.get("partitions", {}).items()},
+            "alerts": alerts}
+
+
+def log_tail(path: Path) -> str:
+    return path.read_text()[-3000:] if path.exists() else ""
