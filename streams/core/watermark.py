@@ -25,11 +25,13 @@ class Watermark:
         self.idle: set[str] = set()
         # After a restart the reorder buffer is gone and its events will be redelivered, each
         # source at its own pace. Until a source shows newer events again it must hold the
-        # watermark where it was, or its redelivered events would be taken for already applied.
-        if state.released_until >= 0:
-            cap = state.released_until + lateness_ms
-            for kind, ts in state.source_max_ts.items():
-                state.source_max_ts[kind] = min(ts, cap)
+        # watermark where it was, or its redelivered events would be late. With nothing released
+        # yet, every event seen was in that buffer: no source has shown anything that still counts.
+        if state.released_until < 0:
+            state.source_max_ts.clear()
+        cap = state.released_until + lateness_ms
+        for kind, ts in state.source_max_ts.items():
+            state.source_max_ts[kind] = min(ts, cap)
 
     @property
     def released_until(self) -> int:

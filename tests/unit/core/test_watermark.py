@@ -34,3 +34,13 @@ def test_after_a_restart_sources_are_held_near_the_released_time():
     # can move the watermark beyond what was released, or its redelivered events would be late.
     w = clock(source_max_ts={"click": 5_000, "purchase": 900}, released_until=800)
     assert w.state.source_max_ts == {"click": 800 + LATE, "purchase": 900}
+
+
+def test_after_a_restart_with_nothing_released_yet_no_source_counts_as_seen():
+    # Found by killing a worker that had read far into every source but released nothing: its
+    # partition state kept the sources' newest times, and after the restart the first redelivered
+    # click moved the watermark past all the others (hundreds of valid clicks dead-lettered late).
+    w = clock(source_max_ts={"click": 5_000, "purchase": 90_000, "support_ticket": 80_000}, released_until=-1)
+    assert w.state.source_max_ts == {}
+    w.observe("click", 1_000)
+    assert w.current() == -1  # purchases and tickets must show their events again
