@@ -60,9 +60,8 @@ class PipelineShell:
             state = self.w.partition_table.data.get(key) or PartitionState(partition)
             self.started[partition] = time.monotonic()
             engine = self.engines[partition] = PartitionEngine(partition, self.cfg, state, self.w.user_table.data)
-            recovered = self.w.app.tables.recovery.completed.is_set() and not self.w.app.rebalancing
             log.info("partition_engine_started", partition=partition, released_until=state.released_until,
-                     model_labels=sum(engine.model.labels), users_ahead=len(engine.dedupe.ahead), recovered=recovered)
+                     model_labels=sum(engine.model.labels), users_ahead=len(engine.dedupe.ahead), recovered=self._tables_ready())
         return engine
 
     def on_event(self, event: faust.EventT) -> None:
@@ -157,14 +156,17 @@ class PipelineShell:
         self.resumed_at[partition] = time.monotonic()
         engine.set_idle(set())
 
+    def _tables_ready(self) -> bool:
+        app = self.w.app
+        return bool(app.tables.recovery.completed.is_set()) and not app.rebalancing
+
     def _start_assigned_engines(self) -> None:
         """Every assigned input partition gets its engine once the tables are recovered, not only at
         its first record: a partition with nothing left to read (all committed before a restart)
         is then judged idle and shown in the status like the others."""
-        app = self.w.app
-        if app.rebalancing or not app.tables.recovery.completed.is_set():
+        if not self._tables_ready():
             return
-        for tp in app.consumer.assignment():
+        for tp in self.w.app.consumer.assignment():
             if tp.topic in self.kind_of_topic:
                 self.engine(tp.partition)
 

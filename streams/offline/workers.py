@@ -45,12 +45,17 @@ def worker_status(settings: Settings) -> dict[str, Any] | None:
 
 
 def _get(settings: Settings, path: str) -> bytes:
-    with urllib.request.urlopen(f"http://{settings.web_host}:{settings.web_port}{path}", timeout=30) as r:
+    with urllib.request.urlopen(f"http://{settings.web_host}:{settings.web_port}{path}", timeout=60) as r:
         return r.read()  # type: ignore[no-any-return]
 
 
+def debug_json(settings: Settings, path: str) -> Any:
+    """A worker web endpoint's JSON answer (``/debug/users/``, ``/debug/digest/``...)."""
+    return orjson.loads(_get(settings, path))
+
+
 def feature_digest(settings: Settings) -> str:
-    return str(orjson.loads(_get(settings, "/debug/digest/"))["feature_digest"])
+    return str(debug_json(settings, "/debug/digest/")["feature_digest"])
 
 
 def run_worker_on(settings: Settings, records: list[tuple[str, str, int, bytes]], log_path: Path,

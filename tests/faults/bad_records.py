@@ -52,7 +52,7 @@ def _wrong_partition(rng: random.Random, kind: str, doc: dict[str, Any], partiti
     return (kind, doc["user_id"], doc["ts"], orjson.dumps(doc), key.encode(), doc["ts"])
 
 
-def _null_key_wrong_partition(rng: random.Random, kind: str, doc: dict[str, Any], partitions: int) -> Record:
+def _new_event_on_wrong_partition(rng: random.Random, kind: str, doc: dict[str, Any], partitions: int) -> Record:
     # A copy with a fresh event id on another partition: if it were applied, the state would differ.
     record = _wrong_partition(rng, kind, {**doc, "event_id": doc["event_id"] + "-elsewhere"}, partitions)
     return record
@@ -113,7 +113,7 @@ KINDS = (
     # ~900 KB (under the producer's 1 MiB) in a field every kind bounds: an unknown field would be ignored.
     BadKind("oversize_record", "invalid", _with(event_id="e" * 900_000)),
     BadKind("wrong_partition", "wrong_partition", _wrong_partition),
-    BadKind("wrong_partition_new_event", "wrong_partition", _null_key_wrong_partition),
+    BadKind("wrong_partition_new_event", "wrong_partition", _new_event_on_wrong_partition),
     BadKind("dated_year_2500", "future", _future),
     BadKind("twenty_days_late", "late", _late),
     BadKind("exact_copy", "duplicate", _copy),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 
 from streams.kafka.admin import topic_messages
 from streams.kafka.produce import topic_for_kind
-from streams.offline.workers import wait_until, worker_status
+from streams.offline.workers import debug_json, feature_digest, wait_until, worker_status
 from streams.settings import Settings
 from tests.faults.bad_records import Record
 
@@ -35,11 +34,6 @@ def produce_records(settings: Settings, records: list[Record]) -> None:
             await producer.stop()
 
     asyncio.run(send())
-
-
-def get(settings: Settings, path: str) -> Any:
-    with urllib.request.urlopen(f"http://{settings.web_host}:{settings.web_port}{path}", timeout=60) as r:
-        return orjson.loads(r.read())
 
 
 def drained(settings: Settings, expected_received: int, timeout_s: float = 600) -> dict[str, Any]:
@@ -71,7 +65,7 @@ def outcome(settings: Settings) -> dict[str, Any]:
         for doc in topic_messages(settings, topic):
             doc.pop("emitted_at")
             alerts.setdefault(doc["alert_id"], []).append(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
-    return {"users": get(settings, "/debug/users/"), "digest": get(settings, "/debug/digest/")["feature_digest"],
+    return {"users": debug_json(settings, "/debug/users/"), "digest": feature_digest(settings),
             "labels": {p: part["model_labels"] for p, part in status.get("partitions", {}).items()},
             "alerts": alerts}
 
