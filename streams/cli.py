@@ -95,22 +95,38 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
-    files = [Path(f) for f in args.files]
-    settings = _settings(args)
-    if bool(files) == bool(args.from_topic):
-        log.error("replay_source", hint="give files, or --from-topic (with --source-broker), not both")
-        return 2
-    from streams.offline.replay import Replay, TopicRange
+def _inputs(args: argparse.Namespace, settings: Settings) -> tuple[list[Path], object] | str:
+    """Files or a topic range, as replay and evaluate take them; or what is wrong with the arguments."""
+    from streams.offline.replay import TopicRange
 
+    files = [Path(f) for f in args.files]
+    if bool(files) == bool(args.from_topic):
+        return "give files, or --from-topic (with --source-broker), not both"
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        return f"no such file: {', '.join(missing)}"
     source_broker = args.source_broker or settings.broker
     if args.from_topic and not source_broker:
-        log.error("no_source_broker", hint="pass --source-broker for --from-topic")
-        return 2
+        return "pass --source-broker for --from-topic"
     topic_range = (TopicRange(source_broker, tuple(args.from_topic), args.start, args.end)
                    if args.from_topic else None)
+    return files, topic_range
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    chosen = _inputs(args, settings)
+    if isinstance(chosen, str):
+        log.error("replay_input", problem=chosen)
+        return 2
+    files, topic_range = chosen
+    if args.check:
+        if topic_range is not None:
+            log.error("replay_input", problem="--check reads files; a topic range is checked by evaluate or a backfill")
+            return 2
+        return _check(args, files)
     from streams.offline.backfill import BackfillRejected, backfill
-    from streams.offline.replay import ReplayRefused
+    from streams.offline.replay import Replay, ReplayRefused
 
     try:
         if args.backfill:
@@ -128,13 +144,47 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except (ReplayRefused, BackfillRejected) as exc:
         log.error("replay_refused" if isinstance(exc, ReplayRefused) else "backfill_rejected", reason=str(exc))
         return 3
+    except ValueError as exc:  # a mapping that cannot be read, a kind that cannot be told
+        log.error("replay_input", problem=str(exc))
+        return 2
+
+
+def _check(args: argparse.Namespace, files: list[Path]) -> int:
+    from streams.offline.check import check_files, render
+    from streams.offline.sources import kind_of_file, load_mapping
+
+    try:
+        mapping = load_mapping(args.mapping)
+        sources = [(p, args.kind or kind_of_file(p)) for p in files]
+    except ValueError as exc:
+        log.error("mapping_refused", reason=str(exc))
+        return 2
+    report = check_files(sources, mapping, rows=args.check_rows)
+    sys.stdout.write(render(report))
+    return 0 if report["problems"] == 0 else 1
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from streams.offline.evaluation import NothingToEvaluate
+    from streams.offline.replay import read_inputs
     from streams.offline.report import write_report
+    from streams.offline.sources import kind_of_file, load_mapping
 
-    summary = write_report([Path(f) for f in args.files], Path(args.alerts_dir), Path(args.out), Settings.from_env(),
-                           Path(args.truth) if args.truth else None)
+    settings = _settings(args)
+    chosen = _inputs(args, settings)
+    if isinstance(chosen, str):
+        log.error("evaluate_input", problem=chosen)
+        return 2
+    files, topic_range = chosen
+    try:
+        mapping = load_mapping(args.mapping)
+        records, _ = read_inputs([(p, args.kind or kind_of_file(p)) for p in files], args.kind, mapping, topic_range)
+        sources = [str(p) for p in files] or list(args.from_topic)
+        summary = write_report(records, sources, Path(args.alerts_dir), Path(args.out), settings,
+                               Path(args.truth) if args.truth else None)
+    except (ValueError, NothingToEvaluate) as exc:
+        log.error("evaluate_refused", reason=str(exc))
+        return 2
     log.info("evaluation_written", out=args.out, point_in_time_auc=summary["point_in_time"]["pooled"]["roc_auc"],
              progressive_auc=summary["progressive"]["roc_auc"], alerts=summary["alerts"]["treatment"])
     return 0
@@ -144,6 +194,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from streams.offline.demo import run_demo
 
     return run_demo(users=args.users, days=args.days, seed=args.seed, out=Path(args.out))
+
+
+def _input_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="*", help="JSONL or CSV files; the kind comes from the name (clicks*, purchases*, "
+                                            "tickets*/support_tickets*) unless --kind is given")
+    p.add_argument("--from-topic", action="append", default=[],
+                   help="a topic range instead (repeatable; kind from the name: click, purchase, ticket)")
+    p.add_argument("--source-broker", help="cluster of --from-topic (default: the target broker)")
+    p.add_argument("--start", help="range start: offset, epoch ms or ISO 8601 time (inclusive)")
+    p.add_argument("--end", help="range end: offset, epoch ms or ISO 8601 time (exclusive; default: the end now)")
+    p.add_argument("--kind", choices=["click", "purchase", "support_ticket"], help="kind of every file")
+    p.add_argument("--mapping", help="TOML mapping for exports: columns, constants, templates, row hashes, time "
+                                     "formats and zone (streams/offline/mapping.py)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,15 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("replay", help="replay JSONL/CSV files into the input topics (or run a whole backfill)")
-    p.add_argument("files", nargs="*", help="JSONL or CSV files; the kind comes from the name (clicks*, purchases*, "
-                                            "tickets*/support_tickets*) unless --kind is given")
-    p.add_argument("--from-topic", action="append", default=[],
-                   help="replay a topic range instead (repeatable; kind from the name: click, purchase, ticket)")
-    p.add_argument("--source-broker", help="cluster of --from-topic (default: the target broker)")
-    p.add_argument("--start", help="range start: offset, epoch ms or ISO 8601 time (inclusive)")
-    p.add_argument("--end", help="range end: offset, epoch ms or ISO 8601 time (exclusive; default: the end now)")
-    p.add_argument("--kind", choices=["click", "purchase", "support_ticket"], help="kind of every file")
-    p.add_argument("--mapping", help="TOML field mapping for exports (see streams/offline/sources.py)")
+    _input_arguments(p)
+    p.add_argument("--check", action="store_true",
+                   help="print what the mapping makes of the first rows (columns, examples, time range, problems); produce nothing")
+    p.add_argument("--check-rows", type=int, default=1000, help="rows per file read by --check")
     p.add_argument("--speed", type=float, default=0.0, help="pace at N x event time (default: as fast as possible)")
     p.add_argument("--backfill", action="store_true",
                    help="then run workers on a fresh app id to completion and write their outputs to --out "
@@ -194,11 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--broker")
     p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser("evaluate", help="HTML + JSON report on a backfill's scores and alerts")
-    p.add_argument("files", nargs="+", help="the replayed event files (labels come from them)")
+    p = sub.add_parser("evaluate", help="HTML + JSON report on a backfill's scores and alerts",
+                       description="Takes exactly the inputs replay takes (files with --kind/--mapping, or a topic "
+                                   "range). Example: churnguard evaluate orders.csv --kind purchase --mapping "
+                                   "orders.toml --alerts-dir out/backfill")
+    _input_arguments(p)
     p.add_argument("--alerts-dir", required=True, help="a backfill's output directory (alerts.jsonl, holdout.jsonl)")
     p.add_argument("--truth", help="the simulator's ground_truth.jsonl, if any")
     p.add_argument("--out", default="out/evaluation")
+    p.add_argument("--broker")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="embedded broker + worker + simulator; show alerts; print a summary")

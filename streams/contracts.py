@@ -55,7 +55,11 @@ def validate(name: str, doc: Any, version: int = 1) -> None:
     v = validator(name, version)
     if not v.is_valid(doc):  # the fast path; the error is built only for invalid documents
         error = next(v.iter_errors(doc))
-        path = "/".join(str(p) for p in error.instance_path) or "(document)"
+        # Keys a producer chose (inside attributes) are content: the path names them '*'.
+        parts = [str(p) for p in error.instance_path]
+        if "attributes" in parts:
+            parts = parts[:parts.index("attributes") + 1] + ["*"] * (len(parts) - parts.index("attributes") - 1)
+        path = "/".join(parts) or "(document)"
         rule = str(error.schema_path[-1]) if error.schema_path else ""
         raise ContractError("invalid", f"{path}: {error.message}", path, rule)
 

@@ -31,7 +31,7 @@ import orjson
 from streams.core.events import DAY_MS, Event
 from streams.core.features import is_activity
 from streams.offline.runner import CutScores, OfflineRun
-from streams.offline.sources import kind_of_file, merged, read_truth
+from streams.offline.sources import SourceRecord, read_truth
 from streams.settings import Settings
 
 
@@ -129,10 +129,23 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []
 
 
-def evaluate(files: list[Path], alerts_dir: Path, settings: Settings, truth_path: Path | None = None) -> dict[str, Any]:
+class NothingToEvaluate(ValueError):
+    """The input holds no valid event, or too short a span for one cut and its horizon."""
+
+
+def evaluate(records: Iterable[SourceRecord], sources: list[str], alerts_dir: Path, settings: Settings,
+             truth_path: Path | None = None) -> dict[str, Any]:
+    """``records``: the replay's input (streams/offline/replay.py read_inputs), in event-time order;
+    invalid ones are counted and left out, as the worker would dead-letter them."""
     horizon = settings.label_horizon_ms
-    events = [r for r in merged([(p, kind_of_file(p)) for p in files], {}) if r.error is None]
-    decoded = [Event(r.kind, r.event_id, r.user_id, r.ts, orjson.loads(r.value)) for r in events]
+    decoded, rejected = [], 0
+    for r in records:
+        if r.error is None:
+            decoded.append(Event(r.kind, r.event_id, r.user_id, r.ts, orjson.loads(r.value)))
+        else:
+            rejected += 1
+    if not decoded:
+        raise NothingToEvaluate(f"no valid event in {', '.join(sources) or 'the input'} ({rejected} rejected)")
     activity = activity_index(decoded)
     first_day, last_ts = decoded[0].ts // DAY_MS, max(e.ts for e in decoded)
     cuts = tuple((first_day + d) * DAY_MS for d in range(CUT_EVERY_DAYS, 10_000, CUT_EVERY_DAYS)
@@ -150,7 +163,7 @@ def evaluate(files: list[Path], alerts_dir: Path, settings: Settings, truth_path
     thresholds = [t for _, t in settings.alert_tiers]
     treated, control = _read_jsonl(alerts_dir / "alerts.jsonl"), _read_jsonl(alerts_dir / "holdout.jsonl")
     summary: dict[str, Any] = {
-        "inputs": {"events": len(decoded), "users": len(activity), "files": [str(p) for p in files],
+        "inputs": {"events": len(decoded), "rejected": rejected, "users": len(activity), "sources": sources,
                    "alerts_dir": str(alerts_dir), "horizon_days": settings.label_horizon_days},
         "point_in_time": {"cuts": per_cut, "pooled": _curves(labels, scores)},
         "progressive": run.progressive().summary(thresholds),

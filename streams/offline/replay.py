@@ -65,7 +65,8 @@ class ReplayStats:
         scan = self.scan or InputScan()
         return {"produced": self.produced, "invalid": self.invalid, "skipped_as_already_sent": self.skipped,
                 "input_records": scan.records, "repeated_event_ids": scan.repeated_ids,
-                "event_time_range": [scan.first_ts, scan.last_ts], "seconds": round(self.seconds, 2),
+                "event_time_range": [scan.first_ts, scan.last_ts],
+                "unmapped_columns": scan.unmapped, "seconds": round(self.seconds, 2),
                 "records_per_s": round(self.records / self.seconds) if self.seconds else None}
 
 
@@ -148,6 +149,15 @@ class TopicRange:
         return sort_keyed((item for stream in streams for item in stream), scan), total
 
 
+def read_inputs(files: list[tuple[Path, str]], kind: str | None, mapping: dict[str, KindMapping],
+                topic_range: TopicRange | None, scan: InputScan | None = None) -> tuple[Iterator[SourceRecord], int]:
+    """The input of a replay (and of an evaluation): files or a topic range, mapped, in one
+    deterministic event-time order; and how many records to expect."""
+    if topic_range is not None:
+        return topic_range.records(kind, mapping, scan)
+    return merged(files, mapping, scan), count_lines([p for p, _ in files])
+
+
 class Replay:
     def __init__(self, settings: Settings, files: list[Path] | None = None, kind: str | None = None,
                  mapping: str | None = None, speed: float = 0.0, checkpoint_dir: Path | None = None,
@@ -210,10 +220,7 @@ class Replay:
         sent = self._already_sent(ends)
         partitions = {t: 1 + max(p for (topic, p) in ends if topic == t) for t in self.targets}
         scan = InputScan()
-        if self.topic_range is not None:
-            records, total = self.topic_range.records(self.kind, self.mapping, scan)
-        else:
-            records, total = merged(self.files, self.mapping, scan), count_lines([p for p, _ in self.files])
+        records, total = read_inputs(self.files, self.kind, self.mapping, self.topic_range, scan)
         # Sorting reads the whole input before the first record comes out: judge it before producing.
         first = next(records, None)
         stats.scan = scan

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import orjson
 
 from streams.offline import svg
 from streams.offline.evaluation import evaluate
+from streams.offline.sources import SourceRecord
 from streams.settings import Settings
 
 
@@ -75,9 +76,9 @@ log loss {prog['log_loss']} over {prog['n']:,} labels.</p>
 </body></html>"""
 
 
-def write_report(files: list[Path], alerts_dir: Path, out: Path, settings: Settings,
+def write_report(records: Iterable[SourceRecord], sources: list[str], alerts_dir: Path, out: Path, settings: Settings,
                  truth_path: Path | None = None) -> dict[str, Any]:
-    summary = evaluate(files, alerts_dir, settings, truth_path)
+    summary = evaluate(records, sources, alerts_dir, settings, truth_path)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     (out / "report.html").write_text(render_html(summary, [n for n, _ in settings.alert_tiers]))

@@ -1,18 +1,12 @@
 """Event files and topic ranges in and out. Replay sources: exported files (JSONL or CSV) or topic
 ranges read into validated input records, merged into one deterministic event-time order, with a
-field mapping for exports whose names differ from our contracts. Also the JSONL files the
-simulator writes (one per kind, names that ``kind_of_file`` reads back) and ground-truth files.
-
-Mapping file (TOML), one table per input kind, every key optional:
-
-    [click]
-    fields = { user_id = "customer", ts = "event_time", event_id = "id" }  # contract field = source field
-    ts_unit = "iso8601"            # ms (default) | s | iso8601
-    defaults = { action = "view" } # contract fields the export lacks
+field mapping for exports whose names and formats differ from our contracts
+(streams/offline/mapping.py). Also the JSONL files the simulator writes (one per kind, names
+that ``kind_of_file`` reads back) and ground-truth files.
 
 CSV cells are strings; they are converted to the types the contract (schemas/) gives each field,
-and empty cells are treated as absent. Records that still do not satisfy the contract come out
-with the reason, for the dead-letter topic.
+and empty cells are treated as absent. A UTF-8 byte-order mark is ignored. Records that still do
+not satisfy the contract come out with the reason, for the dead-letter topic.
 """
 
 from __future__ import annotations
@@ -23,9 +17,7 @@ import heapq
 import io
 import pickle
 import tempfile
-import tomllib
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -33,41 +25,14 @@ import orjson
 
 from streams.contracts import ContractError, load_schema, validate, validator
 from streams.core.events import INPUT_KINDS
+from streams.offline.mapping import KindMapping, Mapping, RowError, apply, load_mapping, unmapped_columns
+
+__all__ = ["KindMapping", "Mapping", "load_mapping"]
 
 # What write_events names each kind's file; kind_of_file reads the kind back from the name.
 FILE_STEM_OF_KIND = {"click": "clicks", "purchase": "purchases", "support_ticket": "tickets"}
 FILE_PREFIXES = (("click", "click"), ("purchase", "purchase"), ("support_ticket", "support_ticket"),
                  ("ticket", "support_ticket"))
-
-
-@dataclass(frozen=True)
-class KindMapping:
-    fields: dict[str, str] = field(default_factory=dict)  # contract field -> source field
-    ts_unit: str = "ms"
-    defaults: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def identity(self) -> bool:
-        return not self.fields and self.ts_unit == "ms" and not self.defaults
-
-
-Mapping = dict[str, KindMapping]
-
-
-def load_mapping(path: str | Path | None) -> Mapping:
-    if path is None:
-        return {}
-    doc = tomllib.loads(Path(path).read_text())
-    unknown = set(doc) - set(INPUT_KINDS)
-    if unknown:
-        raise ValueError(f"{path}: unknown kinds {sorted(unknown)}; expected some of {INPUT_KINDS}")
-    out = {}
-    for kind, table in doc.items():
-        unit = table.get("ts_unit", "ms")
-        if unit not in ("ms", "s", "iso8601"):
-            raise ValueError(f"{path}: [{kind}] ts_unit must be ms, s or iso8601, not {unit!r}")
-        out[kind] = KindMapping(dict(table.get("fields", {})), unit, dict(table.get("defaults", {})))
-    return out
 
 
 def kind_of_file(path: Path) -> str:
@@ -96,49 +61,12 @@ class SourceRecord:
         """1-based line of a file record (a CSV header is line 1), or the offset of a topic record."""
         if self.source_topic:
             return self.position
-        return self.position + (2 if self.origin.lower().endswith(".csv") else 1)
+        return _line(self.origin, self.position)
 
     @property
     def dead_letter_source(self) -> tuple[str, int]:
         """(source_topic, source_partition) as dead_letter.v1 names them: the topic, or file:<path>."""
         return (self.source_topic, self.source_partition) if self.source_topic else (f"file:{self.origin}", 0)
-
-
-def _to_ms(value: Any, unit: str) -> Any:
-    if unit == "iso8601" and isinstance(value, str):
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
-    if unit == "s" and isinstance(value, (int, float, str)) and value != "":
-        return int(round(float(value) * 1000))
-    return value
-
-
-def _coerce(value: str, prop: dict[str, Any]) -> Any:
-    kind = prop.get("type")
-    try:
-        if kind == "integer":
-            return int(value) if value.lstrip("-").isdigit() else int(float(value))
-        if kind == "number":
-            return float(value)
-        if kind == "boolean":
-            return value.strip().lower() in ("1", "true", "yes")
-    except ValueError:
-        pass
-    return value  # the validator reports it
-
-
-def normalise(kind: str, doc: dict[str, Any], mapping: KindMapping, from_text: bool) -> dict[str, Any]:
-    """Rename, convert time and (for text sources) types, so that ``doc`` speaks our contract."""
-    props = load_schema(kind)["properties"]
-    out = dict(mapping.defaults)
-    renamed = {source: target for target, source in mapping.fields.items()}
-    for name, value in doc.items():
-        target = renamed.get(name, name)
-        if target not in props or (from_text and value == ""):
-            continue
-        out[target] = _coerce(value, props[target]) if from_text and isinstance(value, str) else value
-    if "ts" in out:
-        out["ts"] = _to_ms(out["ts"], mapping.ts_unit)
-    return out
 
 
 def _record(kind: str, origin: str, position: int, raw: bytes, doc: Any, mapping: KindMapping,
@@ -147,9 +75,11 @@ def _record(kind: str, origin: str, position: int, raw: bytes, doc: Any, mapping
         if not isinstance(doc, dict):
             raise ContractError("invalid", "not a JSON object")
         if not (mapping.identity and not from_text):
-            doc = normalise(kind, doc, mapping, from_text)
+            doc = apply(kind, doc, mapping, from_text)
             raw = orjson.dumps(doc)
         validate(kind, doc)
+    except RowError as exc:
+        return SourceRecord(kind, origin, position, raw, error=("invalid", f"row {_line(origin, position)}: {exc}"))
     except (ContractError, ValueError, TypeError, OverflowError) as exc:
         reason = exc.reason if isinstance(exc, ContractError) else "invalid"
         return SourceRecord(kind, origin, position, raw, error=(reason, str(exc)))
@@ -158,6 +88,51 @@ def _record(kind: str, origin: str, position: int, raw: bytes, doc: Any, mapping
 
 Keyed = tuple[tuple[Any, ...], SourceRecord]
 
+TABLE_SUFFIXES = (".csv", ".tsv")  # delimited text with a header line (or any file whose mapping sets a delimiter)
+BOM = "\ufeff".encode()
+
+
+def _line(origin: str, position: int) -> int:
+    return position + (2 if origin.lower().endswith(TABLE_SUFFIXES) else 1)
+
+
+def is_table(path: Path, mapping: KindMapping) -> bool:
+    return path.suffix.lower() in TABLE_SUFFIXES or mapping.delimiter != ","
+
+
+def delimiter_of(path: Path, mapping: KindMapping) -> str | None:
+    return "\t" if path.suffix.lower() == ".tsv" and mapping.delimiter == "," else mapping.delimiter
+
+
+def header(path: Path, delimiter: str | None) -> list[str]:
+    for _, row, _ in read_rows(path, delimiter, limit=1):
+        return list(row)
+    return []
+
+
+def read_rows(path: Path, delimiter: str | None, limit: int | None = None) -> Iterator[tuple[int, dict[str, str], str]]:
+    """(0-based data row, column -> cell, the row's text) of a delimited file with a header line.
+    ``delimiter`` None: columns are separated by runs of whitespace (fixed-width exports).
+    A byte-order mark is dropped, so it never renames the first column."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        if delimiter is None:
+            lines = (line for line in f if line.strip())
+            names = next(lines, "").split()
+            for i, line in enumerate(lines):
+                if limit is not None and i >= limit:
+                    return
+                cells = line.split()
+                yield i, dict(zip(names, cells + [""] * (len(names) - len(cells)))), line.rstrip("\r\n")
+            return
+        reader = csv.DictReader(f, delimiter=delimiter)
+        for i, row in enumerate(reader):
+            if limit is not None and i >= limit:
+                return
+            text = io.StringIO()
+            csv.writer(text, delimiter=delimiter).writerow(row.values())
+            row.pop(None, None)  # cells beyond the header
+            yield i, {k: v if v is not None else "" for k, v in row.items()}, text.getvalue().rstrip("\r\n")
+
 
 def read_file(path: Path, kind: str, mapping: KindMapping, file_index: int = 0) -> Iterator[Keyed]:
     """The file's records, each with its merge key: (ts, kind rank, event id, file index, line).
@@ -165,21 +140,20 @@ def read_file(path: Path, kind: str, mapping: KindMapping, file_index: int = 0) 
     origin = str(path)
     rank = INPUT_KINDS.index(kind)
     last: tuple[Any, ...] = (-1, rank, "")
-    if path.suffix.lower() == ".csv":
-        with open(path, newline="", encoding="utf-8") as f:
-            for i, row in enumerate(csv.DictReader(f)):
-                text = io.StringIO()
-                csv.writer(text).writerow(row.values())
-                r = _record(kind, origin, i, text.getvalue().rstrip("\r\n").encode(), row, mapping, True)
-                if r.error is None:
-                    last = (r.ts, rank, r.event_id)
-                yield (*last, file_index, i), r
+    if is_table(path, mapping):
+        for i, row, text in read_rows(path, delimiter_of(path, mapping)):
+            r = _record(kind, origin, i, text.encode(), row, mapping, True)
+            if r.error is None:
+                last = (r.ts, rank, r.event_id)
+            yield (*last, file_index, i), r
         return
     fast = validator(kind).is_valid if mapping.identity else None
     loads = orjson.loads
     with open(path, "rb") as f:
         for i, line in enumerate(f):
             line = line.rstrip(b"\r\n")
+            if i == 0 and line.startswith(BOM):
+                line = line[len(BOM):]
             if not line.strip():
                 continue
             try:
@@ -208,6 +182,8 @@ class InputScan:
     repeated_ids: int = 0  # valid records whose (user_id, event_id) an earlier record already had
     first_ts: int | None = None
     last_ts: int | None = None
+    kinds: dict[str, int] = field(default_factory=dict)  # valid records per kind
+    unmapped: dict[str, list[str]] = field(default_factory=dict)  # file -> columns that feed no field
     _ids: set[bytes] = field(default_factory=set, repr=False)
 
     def add(self, record: "SourceRecord") -> None:
@@ -218,6 +194,7 @@ class InputScan:
             if not self.first_invalid:
                 self.first_invalid = f"{record.origin}:{record.line_number} ({reason})"
             return
+        self.kinds[record.kind] = self.kinds.get(record.kind, 0) + 1
         key = hashlib.blake2b(f"{record.user_id}\x00{record.event_id}".encode(), digest_size=8).digest()
         if key in self._ids:
             self.repeated_ids += 1
@@ -239,6 +216,14 @@ def merged(files: Iterable[tuple[Path, str]], mapping: Mapping, scan: InputScan 
     """All files' records in one order: event time, kind, event id, then file and line, whatever
     order the files are in (exports are often sorted by customer, not by time). Inputs larger than
     ``chunk_records`` are sorted in runs on disk and merged (an external sort)."""
+    files = list(files)
+    if scan is not None:
+        for path, kind in files:
+            m = mapping.get(kind, KindMapping())
+            if is_table(path, m):
+                extra = unmapped_columns(kind, header(path, delimiter_of(path, m)), m)
+                if extra:
+                    scan.unmapped[str(path)] = extra
     keyed = (item for i, (path, kind) in enumerate(files)
              for item in read_file(path, kind, mapping.get(kind, KindMapping()), i))
     return sort_keyed(keyed, scan, chunk_records)
@@ -288,7 +273,7 @@ def count_lines(paths: Iterable[Path]) -> int:
     for path in paths:
         with open(path, "rb") as f:
             total += sum(1 for line in f if line.strip())
-        if path.suffix.lower() == ".csv":
+        if path.suffix.lower() in TABLE_SUFFIXES:
             total -= 1
     return total
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 W, H, PAD = 420, 260, 40
@@ -55,7 +56,9 @@ def bars(title: str, x_label: str, y_label: str, categories: list[str], series: 
             x = PAD + i * slot + slot * 0.1 + j * width
             body.append(f'<rect x="{x:.1f}" y="{sy(v):.1f}" width="{width:.1f}" height="{H - PAD - sy(v):.1f}" '
                         f'fill="{COLOURS[j % len(COLOURS)]}"><title>{escape(categories[i])}: {v:g}</title></rect>')
-    step = max(1, n // 8)
-    for i in range(0, n, step):
+    # Every step-th label, so that no two labels overlap (about 6.5 px per character at this size).
+    widest = max((len(c) for c in categories), default=1) * 6.5 + 8
+    step = max(1, math.ceil(widest / slot))
+    for i in range(0, len(categories), step):
         body.append(f'<text x="{PAD + i * slot + slot / 2:.1f}" y="{H - PAD + 12}" text-anchor="middle">{escape(categories[i])}</text>')
     return _frame(title, x_label, y_label, "".join(body), list(series))

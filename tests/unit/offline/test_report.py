@@ -4,6 +4,7 @@ from html.parser import HTMLParser
 import orjson
 
 from streams.offline.report import write_report
+from streams.offline.sources import kind_of_file, merged
 from streams.settings import Settings
 from tests.golden import INPUTS, expected_alerts
 
@@ -14,7 +15,8 @@ def test_the_report_on_the_golden_backfill(tmp_path):
     backfill.mkdir()
     for name, arm in (("alerts", "treatment"), ("holdout", "control")):
         (backfill / f"{name}.jsonl").write_bytes(b"".join(orjson.dumps(a) + b"\n" for a in alerts if a["arm"] == arm))
-    summary = write_report(INPUTS, backfill, tmp_path / "report", replace(Settings(), partitions=4))
+    records = merged([(p, kind_of_file(p)) for p in INPUTS], {})
+    summary = write_report(records, [str(p) for p in INPUTS], backfill, tmp_path / "report", replace(Settings(), partitions=4))
     assert summary["alerts"]["treatment"] + summary["alerts"]["control"] == len(alerts)
     assert sum(summary["alerts"]["by_tier"][t]["treatment"]["alerts"] for t in ("watch", "high", "critical")) == \
         summary["alerts"]["treatment"]

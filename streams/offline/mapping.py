@@ -1,0 +1,263 @@
+"""How an export's rows become contract documents: the mapping file (TOML), one table per kind.
+
+Every contract field comes from one source: a column, a constant, a template over columns, or a
+stable hash of the row (for exports without ids). A column may feed several fields. Times take
+an explicit format and time zone (UTC unless the mapping says otherwise, never the machine's).
+Columns that feed nothing are listed in the run summary; ``attributes`` carries chosen ones (or
+all of them) into the event's ``attributes`` object, which the input contracts allow.
+
+    [purchase]
+    timezone = "Asia/Taipei"          # IANA name or a fixed offset such as "+08:00"; default UTC
+    delimiter = ","                   # CSV: "," (default), ";", "\\t", or "whitespace"
+    attributes = ["AGE_GROUP", "PIN_CODE"]  # or "unmapped": every column that feeds no field
+    [purchase.fields]
+    user_id = "CUSTOMER_ID"                                    # a column
+    ts = { column = "TRANSACTION_DT", format = "%m/%d/%Y" }    # strptime pattern, epoch_ms, epoch_s, iso8601
+    order_id = { template = "{CUSTOMER_ID}-{TRANSACTION_DT}" }
+    event_id = { hash = "row" }                                # stable hash of the row's content
+    currency = { constant = "TWD" }
+
+A contract field the table does not mention is taken from the column of the same name, if any.
+The older keys still work: ``ts_unit`` (ms | s | iso8601) is the format of ``ts``, and
+``defaults`` are constants. A value that cannot be converted is an error of that row naming the
+field, the column and the raw value: never a silent 1970.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from streams.contracts import load_schema
+from streams.core.events import INPUT_KINDS
+
+TIME_FORMATS = ("epoch_ms", "epoch_s", "iso8601")  # or any strptime pattern (contains '%')
+LEGACY_TS_UNITS = {"ms": "epoch_ms", "s": "epoch_s", "iso8601": "iso8601"}
+DELIMITERS = {",": ",", ";": ";", "\t": "\t", "\\t": "\t", "|": "|", "whitespace": None}
+MAX_ATTRIBUTES = 16  # the contracts' bound on the attributes object
+MAX_ATTRIBUTE_CHARS = 64
+_TEMPLATE_NAME = re.compile(r"\{([^{}]+)\}")
+
+
+class RowError(ValueError):
+    """A row the mapping cannot convert: which field, from which column, and the raw value."""
+
+
+@dataclass(frozen=True)
+class FieldSource:
+    column: str | None = None
+    constant: Any = None
+    template: str | None = None
+    hash_row: bool = False
+    time_format: str = "epoch_ms"  # for ts only
+
+    def columns(self) -> set[str]:
+        if self.column is not None:
+            return {self.column}
+        if self.template is not None:
+            return set(_TEMPLATE_NAME.findall(self.template))
+        return set()
+
+    def describe(self) -> str:
+        if self.column is not None:
+            return f"column {self.column!r}"
+        if self.template is not None:
+            return f"template {self.template!r}"
+        return "row hash" if self.hash_row else f"constant {self.constant!r}"
+
+
+@dataclass(frozen=True)
+class KindMapping:
+    fields: dict[str, FieldSource] = field(default_factory=dict)  # contract field -> its source
+    timezone: str = "UTC"
+    delimiter: str | None = ","  # None: runs of whitespace
+    attributes: tuple[str, ...] | str = ()  # columns carried as attributes, or "unmapped"
+
+    @property
+    def identity(self) -> bool:
+        return not self.fields and not self.attributes
+
+    def tz(self) -> tzinfo:
+        return parse_timezone(self.timezone)
+
+
+Mapping = dict[str, KindMapping]
+
+
+def parse_timezone(text: str) -> tzinfo:
+    if text.upper() in ("UTC", "Z"):
+        return timezone.utc
+    m = re.fullmatch(r"([+-])(\d\d):?(\d\d)", text)
+    if m:
+        offset = timedelta(hours=int(m[2]), minutes=int(m[3]))
+        return timezone(-offset if m[1] == "-" else offset)
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {text!r}: an IANA name (Europe/Paris) or an offset (+08:00)") from exc
+
+
+def _field_source(kind: str, name: str, spec: Any) -> FieldSource:
+    where = f"[{kind}.fields] {name}"
+    if isinstance(spec, str):
+        return FieldSource(column=spec)
+    if not isinstance(spec, dict) or len(set(spec) & {"column", "constant", "template", "hash"}) != 1:
+        raise ValueError(f"{where}: give a column name, or a table with one of column, constant, template, hash")
+    fmt = spec.get("format", "epoch_ms")
+    if fmt != "epoch_ms" and name != "ts":
+        raise ValueError(f"{where}: format applies to ts only")
+    if fmt not in TIME_FORMATS and "%" not in fmt:
+        raise ValueError(f"{where}: format must be one of {TIME_FORMATS} or a strptime pattern, not {fmt!r}")
+    if "hash" in spec and spec["hash"] != "row":
+        raise ValueError(f"{where}: hash = \"row\" is the only hash")
+    return FieldSource(column=spec.get("column"), constant=spec.get("constant"), template=spec.get("template"),
+                       hash_row="hash" in spec, time_format=fmt)
+
+
+def parse_kind(kind: str, table: dict[str, Any]) -> KindMapping:
+    known = {"fields", "timezone", "delimiter", "attributes", "ts_unit", "defaults"}
+    unknown = set(table) - known
+    if unknown:
+        raise ValueError(f"[{kind}]: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
+    props = load_schema(kind)["properties"]
+    sources = {name: _field_source(kind, name, spec) for name, spec in table.get("fields", {}).items()}
+    for name in sources:
+        if name not in props or name == "attributes":
+            raise ValueError(f"[{kind}.fields] {name}: not a field of {kind}.v1 (fields: {sorted(props)})")
+    for name, value in table.get("defaults", {}).items():
+        sources.setdefault(name, FieldSource(constant=value))
+    if "ts_unit" in table:
+        unit = table["ts_unit"]
+        if unit not in LEGACY_TS_UNITS:
+            raise ValueError(f"[{kind}] ts_unit must be ms, s or iso8601, not {unit!r}")
+        ts = sources.get("ts", FieldSource(column="ts"))
+        sources["ts"] = FieldSource(ts.column, ts.constant, ts.template, ts.hash_row, LEGACY_TS_UNITS[unit])
+    delimiter = table.get("delimiter", ",")
+    if delimiter not in DELIMITERS:
+        raise ValueError(f"[{kind}] delimiter must be one of {sorted(DELIMITERS)}, not {delimiter!r}")
+    attributes = table.get("attributes", [])
+    if not (attributes == "unmapped" or (isinstance(attributes, list) and all(isinstance(a, str) for a in attributes))):
+        raise ValueError(f"[{kind}] attributes must be a list of column names or \"unmapped\"")
+    mapping = KindMapping(sources, table.get("timezone", "UTC"), DELIMITERS[delimiter],
+                          attributes if isinstance(attributes, str) else tuple(attributes))
+    mapping.tz()  # fail now on an unknown zone
+    return mapping
+
+
+def load_mapping(path: str | Path | None) -> Mapping:
+    if path is None:
+        return {}
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise ValueError(f"mapping file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    unknown = set(doc) - set(INPUT_KINDS)
+    if unknown:
+        raise ValueError(f"{path}: unknown kinds {sorted(unknown)}; expected some of {INPUT_KINDS}")
+    try:
+        return {kind: parse_kind(kind, table) for kind, table in doc.items()}
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def row_hash(row: dict[str, Any]) -> str:
+    """A stable id for a row: the same content gives the same id, whatever the file order."""
+    text = "\x1f".join(f"{k}\x1e{v}" for k, v in sorted(row.items(), key=lambda kv: str(kv[0])))
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def parse_time(value: Any, fmt: str, tz: tzinfo) -> int:
+    """Epoch milliseconds of ``value`` in ``fmt``; naive times are in ``tz``. Raises ValueError."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a time")
+    if fmt in ("epoch_ms", "epoch_s"):
+        number = float(value) if isinstance(value, str) else value
+        if not isinstance(number, (int, float)) or number != number or abs(number) > 1e17:
+            raise ValueError("not a number")
+        return int(round(number * (1000 if fmt == "epoch_s" else 1)))
+    text = str(value).strip()
+    if fmt == "iso8601":
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    else:
+        parsed = datetime.strptime(text, fmt)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return int(parsed.timestamp() * 1000)
+
+
+def _coerce(value: str, prop: dict[str, Any]) -> Any:
+    kind = prop.get("type")
+    try:
+        if kind == "integer":
+            return int(value) if value.lstrip("-").isdigit() else int(float(value))
+        if kind == "number":
+            return float(value)
+        if kind == "boolean":
+            return value.strip().lower() in ("1", "true", "yes")
+    except ValueError:
+        pass
+    return value  # the validator reports it
+
+
+def consumed_columns(mapping: KindMapping, props: dict[str, Any]) -> set[str]:
+    """Columns that feed a field (explicitly, or by carrying a contract field's own name)."""
+    used = set().union(*(s.columns() for s in mapping.fields.values())) if mapping.fields else set()
+    return used | {name for name in props if name not in mapping.fields}
+
+
+def apply(kind: str, row: dict[str, Any], mapping: KindMapping, from_text: bool) -> dict[str, Any]:
+    """The contract document a row makes (the validator judges it afterwards). Raises RowError."""
+    props = load_schema(kind)["properties"]
+    tz = mapping.tz()
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        if name in props and name not in mapping.fields and not (from_text and value == ""):
+            out[name] = _coerce(value, props[name]) if from_text and isinstance(value, str) else value
+    for name, source in mapping.fields.items():
+        if source.column is not None:
+            if source.column not in row:
+                raise RowError(f"{name}: column {source.column!r} is missing")
+            value = row[source.column]
+            if from_text and value == "":
+                continue
+            out[name] = _coerce(value, props[name]) if from_text and isinstance(value, str) and name != "ts" else value
+        elif source.template is not None:
+            missing = source.columns() - set(row)
+            if missing:
+                raise RowError(f"{name}: template column(s) {sorted(missing)} missing")
+            out[name] = _TEMPLATE_NAME.sub(lambda m: str(row[m[1]]), source.template)
+        elif source.hash_row:
+            out[name] = row_hash(row)
+        else:
+            out[name] = source.constant
+    ts_source = mapping.fields.get("ts", FieldSource(column="ts"))
+    if "ts" in out and not (ts_source.time_format == "epoch_ms" and isinstance(out["ts"], int)):
+        try:
+            out["ts"] = parse_time(out["ts"], ts_source.time_format, tz)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise RowError(f"ts: {ts_source.describe()} value {str(out['ts'])[:80]!r} is not a time in format "
+                           f"{ts_source.time_format!r} ({exc})") from None
+    if mapping.attributes:
+        wanted = (sorted(set(row) - consumed_columns(mapping, props)) if mapping.attributes == "unmapped"
+                  else mapping.attributes)
+        attrs = {str(c)[:MAX_ATTRIBUTE_CHARS]: str(row[c])[:MAX_ATTRIBUTE_CHARS]
+                 for c in list(wanted)[:MAX_ATTRIBUTES] if c in row and row[c] not in ("", None)}
+        if attrs:
+            out["attributes"] = attrs
+    return out
+
+
+def unmapped_columns(kind: str, columns: list[str], mapping: KindMapping) -> list[str]:
+    """Columns of an export that feed no field (and are not carried as attributes)."""
+    props = load_schema(kind)["properties"]
+    used = consumed_columns(mapping, props)
+    carried = set(columns) - used if mapping.attributes == "unmapped" else set(mapping.attributes)
+    return [c for c in columns if c not in used and c not in carried]

@@ -1,0 +1,188 @@
+"""Real exports read unchanged: the shapes of the public logs in bench/real_data.py, in miniature."""
+
+import os
+import time
+from datetime import datetime, timezone
+
+import orjson
+import pytest
+
+from streams.offline.mapping import RowError, apply, load_mapping, parse_kind, row_hash
+from streams.offline.sources import InputScan, merged
+
+CDNOW_MAPPING = """
+[purchase]
+delimiter = "whitespace"
+attributes = ["number_of_cds"]
+[purchase.fields]
+user_id = "customer_id"
+ts = { column = "date", format = "%Y%m%d" }
+amount = "dollar_value"
+event_id = { hash = "row" }
+order_id = { template = "{customer_id}-{date}" }
+currency = { constant = "USD" }
+status = { constant = "completed" }
+"""
+
+TAFENG_MAPPING = """
+[purchase]
+timezone = "Asia/Taipei"
+attributes = "unmapped"
+[purchase.fields]
+user_id = "CUSTOMER_ID"
+ts = { column = "TRANSACTION_DT", format = "%m/%d/%Y" }
+amount = "SALES_PRICE"
+event_id = { hash = "row" }
+order_id = { template = "{CUSTOMER_ID}-{TRANSACTION_DT}" }
+currency = { constant = "TWD" }
+status = { constant = "completed" }
+"""
+
+
+def _ms(*args, tz=timezone.utc):
+    return int(datetime(*args, tzinfo=tz).timestamp() * 1000)
+
+
+def _docs(records):
+    return [orjson.loads(r.value) for r in records if r.error is None]
+
+
+def test_a_fixed_width_export_with_yyyymmdd_dates_and_no_ids(tmp_path):
+    export = tmp_path / "CDNOW_master.txt"
+    export.write_text(" customer_id  date number_of_cds  dollar_value\r\n 00001 19970101  1   11.77\r\n"
+                      " 00002 19970112  1   12.00\r\n 00002 19970112  5   77.00\r\n")
+    (tmp_path / "m.toml").write_text(CDNOW_MAPPING)
+    mapping = load_mapping(tmp_path / "m.toml")
+    scan = InputScan()
+    docs = _docs(merged([(export, "purchase")], mapping, scan))
+    assert [d["ts"] for d in docs] == [_ms(1997, 1, 1), _ms(1997, 1, 12), _ms(1997, 1, 12)]  # never 1970
+    assert docs[0]["user_id"] == "00001" and docs[0]["amount"] == 11.77 and docs[0]["currency"] == "USD"
+    assert docs[0]["order_id"] == "00001-19970101" and docs[0]["attributes"] == {"number_of_cds": "1"}
+    # Two orders of one customer on one day: different rows, different ids.
+    assert len({d["event_id"] for d in docs}) == 3
+    assert scan.unmapped == {} and scan.kinds == {"purchase": 3}
+
+
+def test_a_bom_and_month_first_dates_in_a_named_time_zone_and_unmapped_columns(tmp_path):
+    export = tmp_path / "ta_feng.csv"
+    export.write_bytes('\ufeff"TRANSACTION_DT","CUSTOMER_ID","AGE_GROUP","PIN_CODE","SALES_PRICE"\r\n'
+                      '"11/1/2000","01104905","45-49","115","30"\r\n'.encode())
+    (tmp_path / "m.toml").write_text(TAFENG_MAPPING)
+    scan = InputScan()
+    [doc] = _docs(merged([(export, "purchase")], load_mapping(tmp_path / "m.toml"), scan))
+    assert doc["user_id"] == "01104905"  # the mark did not rename the first column
+    assert doc["ts"] == _ms(2000, 10, 31, 16)  # midnight in Taipei
+    assert doc["attributes"] == {"AGE_GROUP": "45-49", "PIN_CODE": "115"}
+    assert scan.unmapped == {}
+    # Without carrying attributes, the run summary names the columns that were dropped.
+    (tmp_path / "m.toml").write_text(TAFENG_MAPPING.replace('attributes = "unmapped"\n', ""))
+    scan = InputScan()
+    list(merged([(export, "purchase")], load_mapping(tmp_path / "m.toml"), scan))
+    assert scan.unmapped == {str(export): ["AGE_GROUP", "PIN_CODE"]}
+
+
+def test_naive_times_are_utc_whatever_the_machine_zone(tmp_path, monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        m = parse_kind("click", {"fields": {"ts": {"column": "when", "format": "iso8601"}},
+                                 "defaults": {"action": "view", "session_id": "s", "page": "/"}})
+        doc = apply("click", {"event_id": "e", "user_id": "u", "when": "2024-03-01T12:00:00"}, m, True)
+        assert doc["ts"] == _ms(2024, 3, 1, 12)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_a_column_may_feed_several_fields():
+    m = parse_kind("purchase", {"fields": {"event_id": "ref", "order_id": "ref", "user_id": "who",
+                                           "ts": {"column": "day", "format": "%Y-%m-%d"},
+                                           "currency": {"constant": "EUR"}, "status": {"constant": "completed"}}})
+    doc = apply("purchase", {"ref": "A-1", "who": "u", "day": "2024-01-02", "amount": "3.5"}, m, True)
+    assert doc["event_id"] == doc["order_id"] == "A-1" and doc["amount"] == 3.5
+
+
+def test_a_value_that_does_not_parse_names_the_field_the_column_and_the_raw_value(tmp_path):
+    export = tmp_path / "orders.csv"
+    export.write_text("who,day,amount\nu1,2024-01-02,3\nu2,02/30/2024,4\n")
+    (tmp_path / "m.toml").write_text('[purchase]\n[purchase.fields]\nuser_id = "who"\n'
+                                     'ts = { column = "day", format = "%Y-%m-%d" }\nevent_id = { hash = "row" }\n'
+                                     'order_id = { hash = "row" }\ncurrency = { constant = "EUR" }\n'
+                                     'status = { constant = "completed" }\n')
+    good, bad = merged([(export, "purchase")], load_mapping(tmp_path / "m.toml"))
+    assert good.error is None
+    reason, detail = bad.error
+    assert reason == "invalid" and "row 3" in detail and "'day'" in detail and "02/30/2024" in detail
+    with pytest.raises(RowError):
+        apply("purchase", {"who": "u"}, load_mapping(tmp_path / "m.toml")["purchase"], True)
+
+
+def test_row_hashes_do_not_depend_on_file_order(tmp_path):
+    rows = ["who,day,amount", "u1,2024-01-02,3", "u2,2024-01-03,4", "u1,2024-01-05,1"]
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('[purchase]\n[purchase.fields]\nuser_id = "who"\nts = { column = "day", format = "%Y-%m-%d" }\n'
+                       'event_id = { hash = "row" }\norder_id = { hash = "row" }\ncurrency = { constant = "EUR" }\n'
+                       'status = { constant = "completed" }\n')
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("\n".join(rows) + "\n")
+    b.write_text("\n".join([rows[0], *reversed(rows[1:])]) + "\n")
+    m = load_mapping(mapping)
+    assert _docs(merged([(a, "purchase")], m)) == _docs(merged([(b, "purchase")], m))
+    assert row_hash({"x": "1", "y": "2"}) == row_hash({"y": "2", "x": "1"}) != row_hash({"x": "2", "y": "1"})
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"fields": {"ts": {"column": "d", "format": "YYYYMMDD"}}}, "strptime pattern"),
+    ({"fields": {"nope": "x"}}, "not a field"),
+    ({"fields": {"user_id": {"column": "a", "constant": "b"}}}, "one of column"),
+    ({"timezone": "Mars/Olympus"}, "unknown time zone"),
+    ({"delimiter": "::"}, "delimiter"),
+])
+def test_mistakes_in_a_mapping_are_refused_with_the_key(table, message):
+    with pytest.raises(ValueError, match=message):
+        parse_kind("purchase", table)
+
+
+def _cdnow_like(tmp_path, customers=60, days=120):
+    import random
+
+    rng = random.Random(3)
+    lines = [" customer_id  date number_of_cds  dollar_value"]
+    for c in range(customers):
+        day = rng.randrange(20)
+        while day < days:
+            d = datetime(1997, 1, 1, tzinfo=timezone.utc).timestamp() + day * 86400
+            lines.append(f" {c:05d} {datetime.fromtimestamp(d, timezone.utc):%Y%m%d}  {rng.randint(1, 4)}   {rng.uniform(5, 60):.2f}")
+            day += rng.randint(3, 60)
+    export = tmp_path / "CDNOW_master.txt"
+    export.write_text("\r\n".join(lines) + "\r\n")
+    (tmp_path / "m.toml").write_text(CDNOW_MAPPING)
+    return export
+
+
+def test_replay_check_prints_what_the_mapping_makes_and_produces_nothing(tmp_path, capsys):
+    from streams.cli import main
+
+    export = _cdnow_like(tmp_path)
+    assert main(["replay", str(export), "--kind", "purchase", "--mapping", str(tmp_path / "m.toml"), "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "map to valid events" in out and "1997-01-" in out and "0 problem(s)" in out
+    # Without the mapping, every row is a problem, each named by its row.
+    assert main(["replay", str(export), "--kind", "purchase", "--check", "--check-rows", "2"]) == 1
+    assert "row 2: undecodable" in capsys.readouterr().out
+
+
+def test_evaluate_takes_the_inputs_replay_takes(tmp_path, monkeypatch):
+    from streams.cli import main
+
+    monkeypatch.setenv("CHURNGUARD_LABEL_HORIZON_DAYS", "30")
+    export = _cdnow_like(tmp_path)
+    (tmp_path / "backfill").mkdir()
+    code = main(["evaluate", str(export), "--kind", "purchase", "--mapping", str(tmp_path / "m.toml"),
+                 "--alerts-dir", str(tmp_path / "backfill"), "--out", str(tmp_path / "report")])
+    assert code == 0
+    summary = orjson.loads((tmp_path / "report" / "report.json").read_bytes())
+    assert summary["inputs"]["rejected"] == 0 and summary["inputs"]["users"] == 60
+    # A file it cannot read is a one-line refusal, not a traceback.
+    assert main(["evaluate", str(export), "--kind", "purchase", "--alerts-dir", str(tmp_path / "backfill")]) == 2
+    assert main(["evaluate", str(tmp_path / "missing.csv"), "--alerts-dir", str(tmp_path / "backfill")]) == 2
