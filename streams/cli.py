@@ -190,6 +190,47 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_horizon(args: argparse.Namespace) -> int:
+    import orjson
+
+    from streams.core.events import Event
+    from streams.offline import svg
+    from streams.offline.horizon import propose
+    from streams.offline.replay import read_inputs
+    from streams.offline.sources import kind_of_file, load_mapping
+
+    settings = _settings(args)
+    chosen = _inputs(args, settings)
+    if isinstance(chosen, str):
+        log.error("horizon_input", problem=chosen)
+        return 2
+    files, topic_range = chosen
+    try:
+        mapping = load_mapping(args.mapping)
+        records, _ = read_inputs([(p, args.kind or kind_of_file(p)) for p in files], args.kind, mapping, topic_range)
+        events = (Event(r.kind, r.event_id, r.user_id, r.ts, orjson.loads(r.value)) for r in records if r.error is None)
+        result = propose(events, args.target)
+    except ValueError as exc:
+        log.error("horizon_refused", reason=str(exc))
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "horizon.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    chart = svg.lines("Returns that came after a longer silence", "silence (days)", "share of all returns",
+                      {"late returns": [(c["silence_days"], c["late_return_share"]) for c in result["curve"]]}, None, (0, 1))
+    (out / "horizon.html").write_text(
+        f"<!doctype html><meta charset='utf-8'><title>churn horizon</title><body style='font-family:sans-serif'>"
+        f"<h1>Proposed churn horizon: {result['proposed_horizon_days']} days</h1><p>At most {args.target:.0%} of "
+        f"the {result['returns']:,} returns of {result['users']:,} users came after a longer silence (log of "
+        f"{result['span_days']} days)."
+        f"</p>{chart}</body>")
+    sys.stdout.write(f"proposed horizon: {result['proposed_horizon_days']} days "
+                     f"(set CHURNGUARD_LABEL_HORIZON_DAYS); curve and chart in {out}\n")
+    if result["note"]:
+        sys.stdout.write(result["note"] + "\n")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from streams.offline.demo import run_demo
 
@@ -262,6 +303,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="out/evaluation")
     p.add_argument("--broker")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("horizon", help="propose the churn horizon from the data (return-gap analysis) with a chart",
+                       description="Example: churnguard horizon CDNOW_master.txt --kind purchase --mapping "
+                                   "docs/mappings/cdnow.toml --target 0.1")
+    _input_arguments(p)
+    p.add_argument("--target", type=float, default=0.10,
+                   help="the share of silences allowed to end in a return beyond the horizon (default 0.10)")
+    p.add_argument("--out", default="out/horizon")
+    p.add_argument("--broker")
+    p.set_defaults(func=cmd_horizon)
 
     p = sub.add_parser("demo", help="embedded broker + worker + simulator; show alerts; print a summary")
     p.add_argument("--users", type=int, default=1000)

@@ -15,14 +15,15 @@ from streams.core.events import DAY_MS
 
 
 def _parse_tiers(text: str) -> tuple[tuple[str, float], ...]:
-    """``"watch:0.5,high:0.7"`` -> (("watch", 0.5), ("high", 0.7)), sorted by threshold."""
+    """``"watch:0.2,high:0.05"`` -> (("watch", 0.2), ("high", 0.05)): each tier is the top share of
+    the known customers by current risk, sorted from the largest share (lowest tier) down."""
     tiers = []
     for part in text.split(","):
         name, _, value = part.strip().partition(":")
         tiers.append((name.strip(), float(value)))
-    tiers.sort(key=lambda t: t[1])
+    tiers.sort(key=lambda t: -t[1])
     if not tiers or any(not 0.0 < t[1] < 1.0 for t in tiers):
-        raise ValueError(f"alert tiers need thresholds in (0, 1): {text!r}")
+        raise ValueError(f"alert tiers need population shares in (0, 1): {text!r}")
     return tuple(tiers)
 
 
@@ -60,11 +61,17 @@ class Settings:
     # A replay or backfill in which more than this share of the input is rejected (fails its
     # contract; for a backfill also late or future) stops with an error saying why.
     max_rejected_share: float = 0.01
-    # Users silent for longer than H + this many days stop being rescored (they are gone).
-    track_after_silence_days: int = 14
+    # Alert tiers, "name:share,...": each tier holds at most that share of the partition's known
+    # customers, those of highest current risk (thresholds follow the population, recomputed daily).
     alert_tiers: tuple[tuple[str, float], ...] = field(
-        default_factory=lambda: _parse_tiers("watch:0.6,high:0.75,critical:0.9")
+        default_factory=lambda: _parse_tiers("watch:0.15,high:0.07,critical:0.02")
     )
+    # No tier's risk threshold goes below this (a tier of customers more likely to stay than go
+    # would be noise), however the population is spread.
+    alert_min_risk: float = 0.5
+    # Daily contact budget: per partition and day, at most this share of its known customers is
+    # alerted (at least one); crossings beyond it wait for a later day.
+    alert_daily_budget_share: float = 0.005
     # A tier re-arms once the score falls below its threshold minus this margin.
     alert_rearm_margin: float = 0.1
     # Per user: no new alert within the cool-down unless it escalates; at most N alerts per period.
@@ -103,9 +110,8 @@ class Settings:
         policy = AlertPolicy(
             self.alert_tiers, self.alert_rearm_margin, self.alert_cooldown_days * DAY_MS, self.alert_max_per_period,
             self.alert_cap_period_days * DAY_MS, self.alert_base_value, self.holdout_share, self.holdout_salt,
-            load_action_table(self.actions_file))
-        return EngineConfig(self.label_horizon_ms, self.allowed_lateness_ms,
-                            self.label_horizon_ms + self.track_after_silence_days * DAY_MS, self.model_min_labels,
+            load_action_table(self.actions_file), self.alert_min_risk, self.alert_daily_budget_share)
+        return EngineConfig(self.label_horizon_ms, self.allowed_lateness_ms, self.model_min_labels,
                             policy, self.model_kind, self.drain_when_idle, self.max_clock_skew_ms)
 
     @classmethod

@@ -1,6 +1,13 @@
 """Alert policy: tier crossings with hysteresis, cool-down and a cap, priority, recommended
 action, and the experiment arm. Pure and deterministic in event time.
 
+Tiers adapt to the population: each tier is the top share of the partition's known customers by
+current risk (every known customer keeps a current score), never below ``min_risk``. With
+calibrated risks this keeps the alert stream a short, ranked list whatever the base rate: on a
+log where 70 % of customers lapse, a fixed threshold of 0.6 would alert nearly everyone. The
+thresholds are recomputed from the risk histogram (``RiskPopulation``) at each day boundary, so
+every decision of a day uses the same ones.
+
 Rules (all times are event times):
 - a user's level is 0 (below every tier) or 1 + the index of the highest tier reached; an alert
   fires when the risk crosses into a higher tier than the user's level;
@@ -11,6 +18,10 @@ Rules (all times are event times):
   alert at a lower tier) may fire;
 - at most ``max_alerts`` alerts per user in any ``cap_period_ms``; a suppressed crossing leaves
   the level unchanged, so it fires once allowed if the risk is still there;
+- a daily contact budget per partition: at most ``daily_budget_share`` of its known customers
+  are alerted per day (both arms; first come in event-time order, rescores at the boundary in user
+  id order); beyond it a crossing is suppressed as ``budget`` and fires on a later day if the risk
+  is still there;
 - priority = risk x (spend over 90 days + ``base_value``): the costliest losses first, and users
   who have not bought yet still rank by risk;
 - the recommended action comes from the driver of the top reason, through the action table
@@ -53,7 +64,7 @@ class ActionTable:
 
 @dataclass(frozen=True)
 class AlertPolicy:
-    tiers: Tiers
+    tiers: Tiers  # (name, top share of the population at or above this tier), largest share first
     rearm_margin: float
     cooldown_ms: int
     max_alerts: int
@@ -62,6 +73,44 @@ class AlertPolicy:
     holdout_share: float
     holdout_salt: str
     actions: ActionTable
+    min_risk: float = 0.5  # no tier's threshold is below this risk
+    daily_budget_share: float = 0.005  # alerts per day: at most this share of the known customers (at least 1)
+
+
+RISK_BINS = 1000
+
+
+def risk_bin(risk: float) -> int:
+    return min(int(risk * RISK_BINS), RISK_BINS - 1)
+
+
+class RiskPopulation:
+    """How many of the partition's known customers are at each current risk (bins of 0.001).
+    Rebuilt from the user states after a restart (each records its bin)."""
+
+    def __init__(self, bins: "list[int] | None" = None) -> None:
+        self.counts = bins or [0] * RISK_BINS
+
+    def move(self, old: int, new: int) -> None:
+        if old >= 0:
+            self.counts[old] -= 1
+        if new >= 0:
+            self.counts[new] += 1
+
+    def thresholds(self, tiers: Tiers, min_risk: float) -> Tiers:
+        """Each tier's risk threshold now: the lowest bin edge with at most its share of the
+        population at or above it, and at least ``min_risk``. 1.0 (nothing) before anyone is known."""
+        total = sum(self.counts)
+        out = []
+        for name, share in tiers:
+            threshold, above = 1.0, 0
+            for b in range(RISK_BINS - 1, -1, -1):
+                if above + self.counts[b] > share * total:
+                    break
+                above += self.counts[b]
+                threshold = b / RISK_BINS
+            out.append((name, round(max(threshold, min_risk), 3) if total else 1.0))
+        return tuple(out)
 
 
 def level_for(risk: float, tiers: Tiers) -> int:
@@ -82,7 +131,7 @@ def rearmed(current: int, risk: float, tiers: Tiers, margin: float) -> int:
 class Decision:
     level: int          # the user's level after this score
     fire: bool
-    suppressed: str = ""  # "unsubscribed" | "cap" | "cooldown" when a crossing did not fire
+    suppressed: str = ""  # "unsubscribed" | "cap" | "cooldown" | "budget" when a crossing did not fire
 
 
 def decide(policy: AlertPolicy, level: int, alert_times: list[int], risk: float, ts: int,

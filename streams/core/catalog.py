@@ -104,6 +104,27 @@ FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in CATALOG)
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 
+# Reasons that read better with their value in them (alerts and reports show them to people).
+_WITH_VALUE = {
+    "recency_days": "no activity for {v:.0f} days",
+    "recency_ratio": "silent {v:.1f}x longer than usual",
+    "days_since_session": "no visit for {v:.0f} days",
+    "session_recency_ratio": "no visit for {v:.1f}x the usual gap",
+    "days_since_purchase": "no purchase for {v:.0f} days",
+    "purchase_recency_ratio": "no purchase for {v:.1f}x the usual gap between purchases",
+    "open_tickets": "{v:.0f} support tickets still open",
+    "oldest_open_ticket_days": "waiting {v:.0f} days for support",
+}
+
+
+def plain_words(name: str, value: float) -> str:
+    """A reason as a person reads it: "no purchase for 63 days", not "days_since_purchase"."""
+    template = _WITH_VALUE.get(name)
+    if template is None:
+        return CATALOG[FEATURE_INDEX[name]].reason_text
+    return template.format(v=value)
+
+
 def markdown_table() -> str:
     """The catalog as the Markdown table in docs/features.md."""
     rows = ["| feature | unit | window | meaning | alert text | driver |", "|---|---|---|---|---|---|"]

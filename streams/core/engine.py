@@ -25,15 +25,16 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any, Callable, MutableMapping
 
-from streams.core import feedback, labels
-from streams.core.alerts import AlertPolicy
+from streams.core import feedback, journal, labels
+from streams.core.alerts import AlertPolicy, RiskPopulation
 from streams.core.counters import Counters
 from streams.core.erasure import user_key
 from streams.core.dedupe import DuplicateFilter, remember, users_ahead
 from streams.core.events import DAY_MS, Event
-from streams.core.features import UserState, apply_event, is_activity
-from streams.core.learning import Learner
+from streams.core.features import UserState, apply_event, compact, is_activity
+from streams.core.learning import QUALITY_THRESHOLDS, Learner
 from streams.core.reorder import ReorderBuffer
+from streams.core.rhythm import observed_silence
 from streams.core.schedule import DueIndex, next_due_day, next_rescore_day
 from streams.core.scoring import ChurnModel
 from streams.core.snapshots import Snapshotter
@@ -44,17 +45,12 @@ from streams.core.watermark import Watermark
 class EngineConfig:
     horizon_ms: int
     lateness_ms: int
-    track_ms: int
     min_labels: int
     policy: AlertPolicy
     model_kind: str = "logreg"
     drain_when_idle: bool = False
     # An event more than this ahead of its record's broker timestamp is dead-lettered as 'future'.
     max_skew_ms: int = 300_000
-
-    @property
-    def max_pending(self) -> int:
-        return self.horizon_ms // DAY_MS + 2
 
 
 @dataclass
@@ -70,16 +66,19 @@ class PartitionState:
     counters: dict[str, int] = field(default_factory=dict)
     epoch: int = 0  # flush sequence number; user states written in the same flush carry it
     erased: dict[str, int] = field(default_factory=dict)  # erasure.user_key(user_id) -> requested_at
+    thresholds: list[list[Any]] = field(default_factory=list)  # [tier, risk threshold] set at the last boundary
+    budget: list[int] = field(default_factory=lambda: [0, 0, 1 << 30])  # [day, alerts sent that day, the day's limit]
 
     def to_dict(self) -> dict[str, Any]:
         return {"p": self.partition, "smt": self.source_max_ts, "mso": self.max_seen_offset,
                 "ru": self.released_until, "nb": self.next_boundary,
-                "m": base64.b64encode(self.model).decode(), "c": self.counters, "ep": self.epoch, "er": self.erased}
+                "m": base64.b64encode(self.model).decode(), "c": self.counters, "ep": self.epoch, "er": self.erased,
+                "th": self.thresholds, "b": self.budget}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PartitionState":
         return cls(d["p"], d["smt"], d["mso"], d["ru"], d["nb"], base64.b64decode(d["m"]), d["c"], d["ep"],
-                   d.get("er", {}))
+                   d.get("er", {}), d.get("th", []), d.get("b", [0, 0, 1 << 30]))
 
 
 @dataclass
@@ -116,18 +115,36 @@ class PartitionEngine:
             partition, cfg.min_labels, cfg.model_kind)
         mine = [u for u in users.values() if u.partition == partition]
         ahead = users_ahead(mine, state.epoch)
-        for uid in ahead:
+        # Steps of users written ahead of the partition state, done again at their boundaries
+        # (streams/core/journal.py).
+        self._again: list[tuple[str, list[int]]] = []
+        bins = {u.user_id: u.risk_bin for u in mine}
+        for uid in sorted(ahead):
             # Written by a flush whose partition state was lost: its releases never reached the model.
             if labels.unlearn(users[uid], state.epoch):
                 users[uid].next_due_day = next_due_day(users[uid], cfg.horizon_ms)
+            lost = journal.take_lost(users[uid].journal, state.epoch)
+            moves = [e for e in lost if e[journal.KIND] == journal.RISK]
+            if moves:
+                bins[uid] = moves[0][3]  # where the restored histogram last saw this user
+            self._again += [(uid, e) for e in lost]
+        self._again.sort(key=lambda item: item[1][journal.BOUNDARY])
+        self.population = RiskPopulation()
+        for b in bins.values():
+            self.population.move(-1, b)
         self.due = DueIndex(mine)
         self.dedupe = DuplicateFilter(state.max_seen_offset, users, ahead)
         state.epoch = max([state.epoch, *(users[u].epoch for u in ahead)])
         self.clock = Watermark(state, cfg.lateness_ms, cfg.drain_when_idle)
         self.buffer = ReorderBuffer()
-        self.learner = Learner(partition, self.model, cfg.horizon_ms, [t for _, t in cfg.policy.tiers],
+        self.learner = Learner(partition, self.model, cfg.horizon_ms, list(QUALITY_THRESHOLDS),
                                self.counters, self.out.quality)
-        self.snapshots = Snapshotter(self.model, cfg.policy, cfg.max_pending, self.counters, self.out.alerts)
+        self.snapshots = Snapshotter(self.model, cfg.policy, cfg.horizon_ms, self.counters, self.out.alerts,
+                                     self._risk_moved)
+        if not state.thresholds:
+            state.thresholds = [list(t) for t in self.population.thresholds(cfg.policy.tiers, cfg.policy.min_risk)]
+        self.snapshots.set_thresholds(state.thresholds)
+        self.snapshots.budget = state.budget
         # Called with (engine, boundary) at each day boundary before its work, when the state holds
         # exactly the events before it: how point-in-time evaluation (streams/offline/evaluation.py) looks.
         self.boundary_observers: list[Callable[[PartitionEngine, int], None]] = []
@@ -190,6 +207,7 @@ class PartitionEngine:
         user = self.users.pop(uid, None)
         if user is not None:
             self.due.remove(user)
+            self.population.move(user.risk_bin, -1)
         discarded = self.buffer.purge(uid)
         self.dedupe.ahead.discard(uid)
         self.state.erased[user_key(uid)] = request["requested_at"]
@@ -270,7 +288,13 @@ class PartitionEngine:
             user = self.users[event.user_id] = UserState(event.user_id, self.partition)
         day = event.ts // DAY_MS
         labels.forget_released(user, self.state.epoch)
+        journal.forget(user.journal, self.state.epoch)
         active = is_activity(event)
+        if active and day > user.last_active_day:
+            if user.last_active_day >= 0:
+                self._rhythm(user, (day + 1) * DAY_MS, day - user.last_active_day, True)
+            user.active_days_total += 1
+            user.exposed_silence = 0
         if active:
             labels.mark_activity(user, event.ts, self.cfg.horizon_ms)
             for level in feedback.returned(user, event.ts, self.cfg.horizon_ms):
@@ -279,7 +303,7 @@ class PartitionEngine:
         remember(user, event)
         self.counters.add("applied")
         if active:
-            user.rescore_day = next_rescore_day(user.last_activity_ts, user.gap_ewma_days, day)
+            user.rescore_day = next_rescore_day(user.last_activity_ts, user.gap_ewma_days, day, self.cfg.horizon_ms // DAY_MS)
             if day > user.last_snapshot_day:
                 self.snapshots.take(user, event.ts)
         elif event.kind == "support_ticket":
@@ -292,20 +316,52 @@ class PartitionEngine:
         """Work at a day boundary for the users due then (streams/core/schedule.py): release labels
         whose horizon ended and learn them, close expired win-back windows, rescore silent users."""
         day = boundary // DAY_MS
+        known = sum(self.population.counts)
+        self.state.budget[:] = [day, 0, max(1, int(self.cfg.policy.daily_budget_share * known))]
         for uid in self.due.pop(day):
             user = self.users[uid]
             user.next_due_day = -1
             labels.forget_released(user, self.state.epoch)
+            journal.forget(user.journal, self.state.epoch)
             self.learner.release(user, boundary, self.state.epoch + 1)
             for level in feedback.lost(user, boundary, self.cfg.horizon_ms):
                 self.counters.add(feedback.winback_counter(self.cfg.policy, user.user_id, level, "lost"))
+            silence = observed_silence(boundary, user.last_active_day, DAY_MS)
+            if silence > user.exposed_silence:
+                self._rhythm(user, boundary, silence, False)
+                user.exposed_silence = silence
             if 0 <= user.rescore_day <= day:
-                if boundary - user.last_activity_ts > self.cfg.track_ms:
-                    user.rescore_day = -1  # gone: rescored again when they come back
-                else:
-                    if user.last_snapshot_day < day:
-                        self.snapshots.take(user, boundary)
-                    user.rescore_day = next_rescore_day(user.last_activity_ts, user.gap_ewma_days, day)
+                # Every known user keeps a current score until erased, however long the silence;
+                # what no window can use any more is dropped first.
+                compact(user, boundary)
+                if user.last_snapshot_day < day:
+                    self.snapshots.take(user, boundary)
+                user.rescore_day = next_rescore_day(user.last_activity_ts, user.gap_ewma_days, day, self.cfg.horizon_ms // DAY_MS)
             self.due.reschedule(user, self.cfg.horizon_ms)
             self.out.dirty_users.add(uid)
+        while self._again and self._again[0][1][journal.BOUNDARY] <= boundary:
+            uid, step = self._again.pop(0)
+            if uid in self.users:  # not erased meanwhile
+                self._journaled(self.users[uid], step)
         self.learner.end_boundary(boundary)
+        self.state.thresholds = [list(t) for t in self.population.thresholds(self.cfg.policy.tiers, self.cfg.policy.min_risk)]
+        self.snapshots.set_thresholds(self.state.thresholds)
+
+    def _journaled(self, user: UserState, step: list[int]) -> None:
+        """A step of partition-level state (streams/core/journal.py), journaled in the user's state
+        until the flush that persists it completes."""
+        if step[journal.KIND] == journal.RHYTHM:
+            self.model.rhythm.add(step[3], step[4], step[5], bool(step[6]))
+            self.learner.dirty = True  # the table is persisted with the model
+        else:
+            self.population.move(step[3], step[4])
+        step[journal.EPOCH] = self.state.epoch + 1
+        user.journal.append(step)
+        self.out.dirty_users.add(user.user_id)
+
+    def _rhythm(self, user: UserState, boundary: int, to_silence: int, returned: bool) -> None:
+        self._journaled(user, journal.entry(0, boundary, journal.RHYTHM, user.active_days_total,
+                                            user.exposed_silence, to_silence, int(returned)))
+
+    def _risk_moved(self, user: UserState, boundary: int, old: int, new: int) -> None:
+        self._journaled(user, journal.entry(0, boundary, journal.RISK, old, new))

@@ -89,6 +89,13 @@ class UserState:
     open_alerts: list[list[int]] = field(default_factory=list)  # [ts, level] awaiting their win-back verdict
     unsubscribed: bool = False  # set by an 'unsubscribed' outcome: no further alerts
     epoch: int = 0  # the partition flush that last wrote this state (see engine.PartitionEngine)
+    # The population's rhythm (streams/core/rhythm.py): active days so far, and how much of the
+    # current silence the partition's return table has already counted as exposure.
+    active_days_total: int = 0
+    exposed_silence: int = 0
+    journal: list[list[int]] = field(default_factory=list)  # partition-level steps until their flush completes (streams/core/journal.py)
+    attributes: dict[str, str] = field(default_factory=dict)  # the latest 'attributes' of the user's events
+    risk_bin: int = -1  # the user's current risk in the partition's population histogram (streams/core/alerts.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +110,7 @@ class UserState:
             "rl": self.released,
             "lsd": self.last_snapshot_day, "nd": self.next_due_day, "rd": self.rescore_day, "t": self.tier,
             "at": self.alert_times, "oa": self.open_alerts, "un": self.unsubscribed, "ep": self.epoch,
+            "ad": self.active_days_total, "xs": self.exposed_silence, "j": self.journal, "a": self.attributes, "rb": self.risk_bin,
         }
 
     @classmethod
@@ -119,10 +127,22 @@ class UserState:
             released=d.get("rl", []),
             last_snapshot_day=d["lsd"], next_due_day=d["nd"], rescore_day=d["rd"], tier=d["t"],
             alert_times=d["at"], open_alerts=d["oa"], unsubscribed=d["un"], epoch=d["ep"],
+            active_days_total=d.get("ad", 0), exposed_silence=d.get("xs", 0), journal=d.get("j", []),
+            attributes=d.get("a", {}),
+            risk_bin=d.get("rb", -1),
         )
 
 
-LABEL_AND_ALERT_KEYS = frozenset({"p", "rl", "lsd", "nd", "rd", "t", "at", "oa", "un", "ep"})
+LABEL_AND_ALERT_KEYS = frozenset({"p", "rl", "lsd", "nd", "rd", "t", "at", "oa", "un", "ep", "xs", "j", "rb"})
+MAX_ATTRIBUTES = 16
+
+
+def compact(state: UserState, t: int) -> None:
+    """Drop what no feature at t or later can use: day buckets older than the longest window. A
+    long-silent user shrinks to scalars (what scoring needs)."""
+    horizon = t // DAY_MS - KEEP_DAYS
+    for old in [d for d in state.days if d <= horizon]:
+        del state.days[old]
 
 
 def feature_state_bytes(state: UserState) -> int:
@@ -264,6 +284,11 @@ def apply_event(state: UserState, event: Event) -> None:
                 state.gap_ewma_days = _ewma(state.gap_ewma_days, day - state.last_active_day)
             state.last_active_day = day
         state.last_activity_ts = ts
+    attributes = event.data.get("attributes")
+    if attributes:
+        state.attributes.update(attributes)
+        while len(state.attributes) > MAX_ATTRIBUTES:
+            del state.attributes[next(iter(state.attributes))]
     state.last_key = event.sort_key
     state.events_applied += 1
 
@@ -307,6 +332,14 @@ def feature_values(state: UserState, t: int) -> dict[str, float]:
     """Features at event time ``t`` by name, in catalog order (the state must hold no event after
     t). Values are rounded to FEATURE_DECIMALS."""
     today = t // DAY_MS
+    if not any(0 <= today - d < KEEP_DAYS for d in state.days) and not any(
+            seen > today - KEEP_DAYS for seen in state.categories.values()):
+        return _dormant_values(state, t)
+    return _windowed_values(state, t)
+
+
+def _windowed_values(state: UserState, t: int) -> dict[str, float]:
+    today = t // DAY_MS
     groups: list[list[list[float]]] = [[], [], [], [], [], []]
     for d, b in state.days.items():
         age = today - d
@@ -322,19 +355,9 @@ def feature_values(state: UserState, t: int) -> dict[str, float]:
     prior_7, prior_30 = sums[2], sums[4]
     seen_days = list(state.categories.values())
 
-    f: dict[str, float] = {}
-    recency = (t - state.last_activity_ts) / DAY_MS if state.last_activity_ts >= 0 else NO_EVENT_DAYS
-    since_session = (t - state.session_start_ts) / DAY_MS if state.session_start_ts >= 0 else NO_EVENT_DAYS
-    since_purchase = min((t - state.last_purchase_ts) / DAY_MS, NO_EVENT_DAYS) if state.last_purchase_ts >= 0 else NO_EVENT_DAYS
-    f["recency_days"] = (recency)
-    f["typical_gap_days"] = (state.gap_ewma_days)
-    f["recency_ratio"] = (recency / max(state.gap_ewma_days, MIN_GAP_DAYS))
-    f["days_since_session"] = (since_session)
-    f["typical_session_gap_days"] = (state.session_gap_ewma_days)
-    f["session_recency_ratio"] = (since_session / max(state.session_gap_ewma_days, MIN_GAP_DAYS))
-    f["days_since_purchase"] = (since_purchase)
-    f["typical_purchase_gap_days"] = (state.purchase_gap_ewma_days)
-    f["purchase_recency_ratio"] = (since_purchase / max(state.purchase_gap_ewma_days, MIN_GAP_DAYS))
+    scalars = _scalars(state, t)
+    recency = scalars["recency_days"]
+    f: dict[str, float] = {name: scalars[name] for name in _SCALAR_FEATURES[:9]}
     for days in ACTIVITY_WINDOWS:
         w = window[days]
         clicks, sessions = w[CLICKS], w[SESSIONS]
@@ -354,30 +377,71 @@ def feature_values(state: UserState, t: int) -> dict[str, float]:
     f["discount_share_30"] = (_ratio(w30[DISCOUNTED], w30[PURCHASES]))
     f["discount_share_90"] = (_ratio(w90[DISCOUNTED], w90[PURCHASES]))
     f["refunds_30"], f["refunds_90"] = w30[REFUNDS], w90[REFUNDS]
-    f["lifetime_purchases"] = float(state.lifetime_purchases)
-    f["log_lifetime_spend"] = (math.log1p(state.lifetime_spend))
-    f["lifetime_refunds"] = float(state.lifetime_refunds)
+    for name in _SCALAR_FEATURES[9:12]:
+        f[name] = scalars[name]
     f["tickets_7"], f["tickets_30"], f["tickets_90"] = window[7][TICKETS_OPENED], w30[TICKETS_OPENED], w90[TICKETS_OPENED]
-    f["open_tickets"] = float(len(state.open_tickets))
-    f["oldest_open_ticket_days"] = ((t - min(e[1] for e in state.open_tickets)) / DAY_MS) if state.open_tickets else 0.0
+    f["open_tickets"], f["oldest_open_ticket_days"] = scalars["open_tickets"], scalars["oldest_open_ticket_days"]
     f["first_response_hours_90"] = (_ratio(w90[RESPONSE_MS], w90[RESPONSES]) / 3_600_000)
     f["resolution_hours_90"] = (_ratio(w90[RESOLUTION_MS], w90[RESOLUTIONS]) / 3_600_000)
     f["reopened_90"] = w90[REOPENED]
     f["complaint_tickets_90"], f["billing_tickets_90"] = w90[COMPLAINT], w90[BILLING]
     f["technical_tickets_90"], f["cancellation_tickets_90"] = w90[TECHNICAL], w90[CANCELLATION]
-    f["last_csat"] = float(state.last_csat)
-    f["mean_csat"] = (_ratio(state.csat_sum, state.csat_count))
-    f["low_csat"] = 1.0 if 0 < state.last_csat <= 2 else 0.0
+    for name in ("last_csat", "mean_csat", "low_csat"):
+        f[name] = scalars[name]
     f["click_trend_7"] = (math.log((window[7][CLICKS] + 1.0) / (prior_7[CLICKS] + 1.0)))
     f["click_trend_30"] = (math.log((w30[CLICKS] + 1.0) / (prior_30[CLICKS] + 1.0)))
     f["spend_trend_7"] = (math.log((window[7][SPEND] + 1.0) / (prior_7[SPEND] + 1.0)))
     f["spend_trend_30"] = (math.log((w30[SPEND] + 1.0) / (prior_30[SPEND] + 1.0)))
     tenure = max(t - state.first_ts, 0) / DAY_MS if state.first_ts >= 0 else 0.0
-    f["log_tenure_days"] = (math.log1p(tenure))
+    f["log_tenure_days"] = scalars["log_tenure_days"]
     stage = lifecycle_stage(tenure, recency, active_in[30], active[4])
     for name, key in _STAGE_NAMES.items():
         f[key] = 1.0 if stage == name else 0.0
-    return {name: round(value, FEATURE_DECIMALS) for name, value in f.items()}
+    # Whole values (most counts, every zero) need no rounding: round() is the costliest step here.
+    return {name: round(value, FEATURE_DECIMALS) if value % 1 else value for name, value in f.items()}
+
+
+_SCALAR_FEATURES = ("recency_days", "typical_gap_days", "recency_ratio", "days_since_session",
+                    "typical_session_gap_days", "session_recency_ratio", "days_since_purchase",
+                    "typical_purchase_gap_days", "purchase_recency_ratio", "lifetime_purchases",
+                    "log_lifetime_spend", "lifetime_refunds", "open_tickets", "oldest_open_ticket_days",
+                    "last_csat", "mean_csat", "low_csat", "log_tenure_days")
+_DORMANT: dict[str, float] = {}
+
+
+def _scalars(state: UserState, t: int) -> dict[str, float]:
+    """The features that need no daily bucket (unrounded), by name."""
+    recency = (t - state.last_activity_ts) / DAY_MS if state.last_activity_ts >= 0 else NO_EVENT_DAYS
+    since_session = (t - state.session_start_ts) / DAY_MS if state.session_start_ts >= 0 else NO_EVENT_DAYS
+    since_purchase = min((t - state.last_purchase_ts) / DAY_MS, NO_EVENT_DAYS) if state.last_purchase_ts >= 0 else NO_EVENT_DAYS
+    tenure = max(t - state.first_ts, 0) / DAY_MS if state.first_ts >= 0 else 0.0
+    return {
+        "recency_days": recency, "typical_gap_days": state.gap_ewma_days,
+        "recency_ratio": recency / max(state.gap_ewma_days, MIN_GAP_DAYS),
+        "days_since_session": since_session, "typical_session_gap_days": state.session_gap_ewma_days,
+        "session_recency_ratio": since_session / max(state.session_gap_ewma_days, MIN_GAP_DAYS),
+        "days_since_purchase": since_purchase, "typical_purchase_gap_days": state.purchase_gap_ewma_days,
+        "purchase_recency_ratio": since_purchase / max(state.purchase_gap_ewma_days, MIN_GAP_DAYS),
+        "lifetime_purchases": float(state.lifetime_purchases), "log_lifetime_spend": math.log1p(state.lifetime_spend),
+        "lifetime_refunds": float(state.lifetime_refunds), "open_tickets": float(len(state.open_tickets)),
+        "oldest_open_ticket_days": (t - min(e[1] for e in state.open_tickets)) / DAY_MS if state.open_tickets else 0.0,
+        "last_csat": float(state.last_csat), "mean_csat": _ratio(state.csat_sum, state.csat_count),
+        "low_csat": 1.0 if 0 < state.last_csat <= 2 else 0.0, "log_tenure_days": math.log1p(tenure),
+    }
+
+
+def _dormant_values(state: UserState, t: int) -> dict[str, float]:
+    """The features of a user with nothing in any window (silent for the longest window or more):
+    every windowed feature is zero and the stage is dormant, so only the scalars are computed.
+    The same values the general path gives (tests/unit/core/test_feature_properties.py)."""
+    if not _DORMANT:
+        _DORMANT.update(_windowed_values(UserState("-"), 0))  # an empty state: no window has anything
+    full = _scalars(state, t)
+    out = dict(_DORMANT)
+    for name in _SCALAR_FEATURES:
+        value = full[name]
+        out[name] = round(value, FEATURE_DECIMALS) if value % 1 else value
+    return out
 
 
 def feature_vector(state: UserState, t: int) -> list[float]:

@@ -11,6 +11,9 @@ from streams.core.counters import Counters
 from streams.core.features import UserState
 from streams.core.scoring import ChurnModel
 
+# Precision and recall of the served scores are published at these risks.
+QUALITY_THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
+
 
 class Learner:
     def __init__(self, partition: int, model: ChurnModel, horizon_ms: int, thresholds: list[float],
@@ -30,13 +33,15 @@ class Learner:
         for _, features, label, served, by_model in labels.release_due(user, boundary, self.horizon_ms, epoch):
             if self.model.quality.update(label, served, by_model):
                 self._publish("drift", boundary)
-            self.model.learn(features, label)
+            self.model.learn(features, label, user.attributes)
             self.dirty = True
             self.released += 1
             self.counters.add("labels_1" if label else "labels_0")
 
     def end_boundary(self, boundary: int) -> None:
-        """Publish the quality figures if the boundary released labels; start the next boundary."""
+        """Publish the quality figures if the boundary released labels; start the next boundary;
+        the population rhythm's hazards take in the day's returns."""
+        self.model.rhythm.refresh()
         if self.released:
             self._publish("quality", boundary)
         self.released = 0

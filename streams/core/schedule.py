@@ -10,7 +10,9 @@ A user is due at the first day boundary at which any of these is due:
   at most daily. A user last active at noon of day 0 with a typical gap of 1 day is rescored at
   the boundaries of days 2, 3, 4, 5, 7, 9, 12, 15, 19, 24, 30, 37, 44 (13 visits, not 44); with
   a gap of 7 days at days 7, 9, 12, 15, 19, 24, 30, 37, 44.
-  Users silent longer than the tracking period are not rescored again until they come back.
+  However long the silence, a user stays on the ladder: every known customer keeps a current
+  score until erased (weekly at least while the silence is within two horizons, then at least
+  every tenth of the silence).
 """
 
 from __future__ import annotations
@@ -32,13 +34,16 @@ def first_day_at_or_after(ts: int) -> int:
     return -(-ts // DAY_MS)
 
 
-def next_rescore_day(last_activity_ts: int, gap_days: float, today: int) -> int:
+def next_rescore_day(last_activity_ts: int, gap_days: float, today: int, horizon_days: int = 30) -> int:
     """The day boundary after ``today`` at which a user silent since ``last_activity_ts`` is next rescored."""
     gap = max(gap_days, MIN_GAP_DAYS)
-    ratio = (today * DAY_MS - last_activity_ts) / DAY_MS / gap
-    target = max(ratio * RATIO_STEP, 1.0)
+    silence = (today * DAY_MS - last_activity_ts) / DAY_MS
+    target = max(silence / gap * RATIO_STEP, 1.0)
     day = first_day_at_or_after(last_activity_ts + math.ceil(target * gap * DAY_MS))
-    return min(max(day, today + 1), today + MAX_RESCORE_INTERVAL_DAYS)
+    # Weekly at least while the silence is within two horizons; beyond, every tenth of the silence
+    # (the risk hardly moves then, and a clock jump of decades must not cost thousands of rescores).
+    longest = MAX_RESCORE_INTERVAL_DAYS if silence <= 2 * horizon_days else max(MAX_RESCORE_INTERVAL_DAYS, int(silence / 10))
+    return min(max(day, today + 1), today + longest)
 
 
 def next_due_day(user: UserState, horizon_ms: int) -> int:

@@ -1,4 +1,11 @@
-"""Churn scoring: an online River model, with a transparent heuristic until it has learned enough.
+"""Churn scoring: an online River model, and the population's rhythm as the cold start.
+
+Until a partition's model has learned enough labels, and as long as it does not beat it on the
+latest ones (log loss over about QUALITY_MEMORY labels, each judged before it is learned), the
+cold start serves: the probability, from the partition's return table (streams/core/rhythm.py),
+that a user with this many active days and this much silence shows no activity within H. The
+model's inputs are the catalog's features, the cold start's log-odds, log active days and log
+silence, and one indicator per attribute value the user's events carried.
 
 Model kinds (``CHURNGUARD_MODEL_KIND``; the choice and its evidence: docs/model.md):
 - ``logreg``: StandardScaler | LogisticRegression (SGD 0.02, L2 1e-4). Reasons: weight x scaled value.
@@ -17,8 +24,9 @@ from dataclasses import dataclass, replace
 
 from river import compose, forest, linear_model, optim, preprocessing, tree
 
-from streams.core.catalog import CATALOG, FEATURE_INDEX, FEATURE_NAMES
+from streams.core.catalog import FEATURE_INDEX, FEATURE_NAMES, plain_words
 from streams.core.quality import Quality
+from streams.core.rhythm import ReturnTable
 
 TOP_REASONS = 3
 MIN_LABELS_PER_CLASS = 50
@@ -44,21 +52,42 @@ class Score:
     reasons: tuple[Reason, ...] = ()  # filled by ChurnModel.explain, only for alerts
 
 
-HEURISTIC_MIN_GAP_DAYS = 2.0
-HEURISTIC_GRACE = 1.5
-HEURISTIC_SCALE = 4.0
+# The model's inputs: the catalog's features, then what the population's rhythm says
+# (streams/core/rhythm.py). The cold-start probability is the risk served until the model has
+# earned the right to replace it.
+EXTRA_INPUTS = ("cold_start_risk", "log_active_days", "log_silence_days")
+INPUT_NAMES: tuple[str, ...] = FEATURE_NAMES + EXTRA_INPUTS
+COLD_START = len(FEATURE_NAMES)
 
 
-def heuristic_risk(features: list[float]) -> tuple[float, tuple[Reason, ...]]:
-    """Risk from silence relative to the user's own rhythm. With ratio = recency / max(typical
-    gap, 2 days): 0 up to 1.5x the usual gap, then 1 - exp(-(ratio - 1.5) / 4), i.e. 0.6 at
-    ~5x, 0.75 at ~7x and 0.9 at ~10.7x. (Chosen on the simulator: alerted-user precision 0.86,
-    recall 0.84 at the default tiers, 1,500 users x 90 days, seed 7.)"""
-    recency = features[FEATURE_INDEX["recency_days"]]
-    ratio = recency / max(features[FEATURE_INDEX["typical_gap_days"]], HEURISTIC_MIN_GAP_DAYS)
-    risk = 1.0 - math.exp(-max(ratio - HEURISTIC_GRACE, 0.0) / HEURISTIC_SCALE)
-    i = FEATURE_INDEX["recency_ratio"]
-    return risk, (Reason("recency_ratio", features[i], risk, CATALOG[i].reason_text),)
+def heuristic_risk(inputs: list[float]) -> tuple[float, tuple[Reason, ...]]:
+    """The cold-start risk: the share of the population's users with this many active days who,
+    after this much silence, stay silent for the whole horizon (streams/core/rhythm.py)."""
+    risk = inputs[COLD_START]
+    i = FEATURE_INDEX["recency_days"]
+    return risk, (Reason("recency_days", inputs[i], risk, plain_words("recency_days", inputs[i])),)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
+def model_input(inputs: list[float], attributes: dict[str, str] | None = None) -> dict[str, float]:
+    """The dict the River model reads: inputs by name (the cold-start risk as a log-odds) and one
+    indicator per attribute value."""
+    x = dict(zip(INPUT_NAMES, inputs))
+    x["cold_start_risk"] = _logit(x["cold_start_risk"])
+    if attributes:
+        for key, value in attributes.items():
+            x[f"attribute:{key}={value}"] = 1.0
+    return x
+
+
+# The model serves only while its log loss on the labels it has just been given (each judged
+# before it is learned) beats the cold start's on the same labels, over about the last
+# QUALITY_MEMORY labels.
+QUALITY_MEMORY = 2000
 
 
 # With 79 inputs a step of 0.02 overshoots (point-in-time AUC 0.907 / 0.908 / 0.946 against
@@ -88,52 +117,67 @@ class ChurnModel:
         self.kind = kind
         self.learner = _learner(kind, seed=1000 + partition)
         self.labels = [0, 0]
-        self.feature_sums = [0.0] * len(FEATURE_NAMES)
+        self.feature_sums = [0.0] * len(INPUT_NAMES)
         self.quality = Quality()
+        self.rhythm = ReturnTable()
+        self.log_loss = {"model": 0.0, "cold_start": 0.0}  # decayed sums over recent labels
+
+    @property
+    def trained(self) -> bool:
+        return sum(self.labels) >= self.min_labels and min(self.labels) >= MIN_LABELS_PER_CLASS
 
     @property
     def ready(self) -> bool:
-        return sum(self.labels) >= self.min_labels and min(self.labels) >= MIN_LABELS_PER_CLASS
+        """Trained, and scoring recent labels better than the cold start does."""
+        return self.trained and self.log_loss["model"] < self.log_loss["cold_start"]
 
     @property
     def version(self) -> str:
         return f"p{self.partition}-n{sum(self.labels)}"
 
-    def learn(self, features: list[float], label: int) -> None:
-        x = dict(zip(FEATURE_NAMES, features))
+    def learn(self, inputs: list[float], label: int, attributes: dict[str, str] | None = None) -> None:
+        x = model_input(inputs, attributes)
+        if self.trained:
+            decay = 1 - 1 / QUALITY_MEMORY
+            for name, p in (("model", self._risk(x)), ("cold_start", inputs[COLD_START])):
+                p = min(max(p, 1e-6), 1 - 1e-6)
+                self.log_loss[name] = self.log_loss[name] * decay - math.log(p if label else 1 - p)
         if self.kind == "logreg_balanced":
             weight = (sum(self.labels) + 2) / (2 * (self.labels[label] + 1))
             self.learner.learn_one(x, label, w=weight)  # type: ignore[attr-defined]
         else:
             self.learner.learn_one(x, label)  # type: ignore[attr-defined]
         self.labels[label] += 1
-        for i, v in enumerate(features):
+        for i, v in enumerate(inputs):
             self.feature_sums[i] += v
 
     def _risk(self, x: dict[str, float]) -> float:
         return float(self.learner.predict_proba_one(x).get(1, 0.0))  # type: ignore[attr-defined]
 
-    def score(self, features: list[float]) -> Score:
+    def score(self, inputs: list[float], attributes: dict[str, str] | None = None) -> Score:
         if not self.ready:
-            risk, _ = heuristic_risk(features)
-            return Score(risk, "heuristic", f"heuristic-v1-{self.version}")
-        return Score(self._risk(dict(zip(FEATURE_NAMES, features))), f"river_{self.kind}",
-                     f"river_{self.kind}-v1-{self.version}")
+            risk, _ = heuristic_risk(inputs)
+            return Score(risk, "heuristic", f"heuristic-v2-{self.version}")
+        return Score(self._risk(model_input(inputs, attributes)), f"river_{self.kind}",
+                     f"river_{self.kind}-v2-{self.version}")
 
-    def explain(self, features: list[float], score: Score) -> Score:
-        """The score with its top reasons: the features that pushed this risk up the most."""
+    def explain(self, inputs: list[float], score: Score, attributes: dict[str, str] | None = None) -> Score:
+        """The score with its top reasons: the catalog features that pushed this risk up the most."""
         if score.kind == "heuristic":
-            return replace(score, reasons=heuristic_risk(features)[1])
-        x = dict(zip(FEATURE_NAMES, features))
+            return replace(score, reasons=heuristic_risk(inputs)[1])
+        x = model_input(inputs, attributes)
         if self.kind.startswith("logreg"):
             contributions = self._linear_contributions(x)
         else:
             n = max(sum(self.labels), 1)
             contributions = [(score.risk - self._risk({**x, name: self.feature_sums[i] / n}), name)
                              for i, name in enumerate(FEATURE_NAMES)]
+        contributions = [(c, name) for c, name in contributions if name in FEATURE_INDEX]
         contributions.sort(reverse=True)
-        reasons = tuple(Reason(name, x[name], c, CATALOG[FEATURE_INDEX[name]].reason_text)
+        reasons = tuple(Reason(name, x[name], c, plain_words(name, x[name]))
                         for c, name in contributions[:TOP_REASONS] if c > 0)
+        if not reasons:  # the risk comes from the rhythm inputs: say so in the catalog's words
+            reasons = heuristic_risk(inputs)[1]
         return replace(score, reasons=reasons)
 
     def _linear_contributions(self, x: dict[str, float]) -> list[tuple[float, str]]:

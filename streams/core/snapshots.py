@@ -1,41 +1,81 @@
-"""A user's snapshot at event time t: the feature vector is scored, kept as a pending label with
-the score served for it, and the score goes through the alert policy. Pure.
+"""A user's snapshot at event time t: the model's inputs are scored, the score goes through the
+alert policy, and some snapshots are kept as pending labels with the score served for them. Pure.
 
 Snapshots are taken at a user's first activity of a day and at rescores of silent users
-(streams/core/schedule.py); the engine decides when.
+(streams/core/schedule.py); the engine decides when. A snapshot becomes a pending label only if
+the user's latest pending one is at least H / LABELS_PER_HORIZON older: a few labels per user
+per horizon, so state and learning grow with users, not events. The choice depends only on
+snapshot times, never on what happens after, so the labels stay unbiased.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from dataclasses import replace
+from typing import Any, Callable
 
 from streams.core import feedback, labels
-from streams.core.alerts import AlertPolicy, build_alert, decide
+from streams.core.alerts import AlertPolicy, build_alert, decide, risk_bin
 from streams.core.counters import Counters
 from streams.core.events import DAY_MS
 from streams.core.features import UserState, feature_vector, spend_90
+from streams.core.rhythm import observed_silence
 from streams.core.scoring import ChurnModel
 
 
+LABELS_PER_HORIZON = 4
+
+
+def scoring_inputs(user: UserState, t: int, model: ChurnModel, horizon_ms: int) -> list[float]:
+    """The model's inputs at t (scoring.INPUT_NAMES): the features, then the population rhythm's
+    cold-start risk for this user, active days and silence."""
+    silence = observed_silence(t, user.last_active_day, DAY_MS)
+    n = user.active_days_total
+    risk = model.rhythm.p_no_return(n, silence, horizon_ms // DAY_MS)
+    return feature_vector(user, t) + [round(risk, 6), round(math.log1p(n), 4), round(math.log1p(silence), 4)]
+
+
+def next_boundary_at_or_after(t: int) -> int:
+    return -(-t // DAY_MS) * DAY_MS
+
+
 class Snapshotter:
-    def __init__(self, model: ChurnModel, policy: AlertPolicy, max_pending: int, counters: Counters,
-                 alerts_out: list[dict[str, Any]]) -> None:
+    def __init__(self, model: ChurnModel, policy: AlertPolicy, horizon_ms: int, counters: Counters,
+                 alerts_out: list[dict[str, Any]],
+                 on_risk: Callable[[UserState, int, int, int], None] = lambda *_: None) -> None:
         self.model = model
-        self.policy = policy
-        self.max_pending = max_pending
+        self.policy = policy  # with the tiers' thresholds of the day (set_thresholds)
+        self.on_risk = on_risk  # (user, boundary, old risk bin, new risk bin): the population moved
+        self.budget = [0, 0, 1 << 30]  # [day, alerts sent that day, the day's limit]: the engine sets it
+        self.horizon_ms = horizon_ms
+        self.label_spacing_ms = horizon_ms // LABELS_PER_HORIZON
+        self.max_pending = LABELS_PER_HORIZON + 1
         self.counters = counters
         self.alerts_out = alerts_out
 
+    def set_thresholds(self, thresholds: list[list[Any]]) -> None:
+        """The tiers' risk thresholds for the day (streams/core/alerts.py RiskPopulation)."""
+        self.policy = replace(self.policy, tiers=tuple((name, float(t)) for name, t in thresholds))
+
     def take(self, user: UserState, t: int) -> None:
-        features = feature_vector(user, t)
-        score = self.model.score(features)
-        labels.add_snapshot(user, t, features, self.max_pending, score.risk, score.kind != "heuristic")
+        features = scoring_inputs(user, t, self.model, self.horizon_ms)
+        score = self.model.score(features, user.attributes)
+        new_bin = risk_bin(score.risk)
+        if new_bin != user.risk_bin:
+            self.on_risk(user, next_boundary_at_or_after(t), user.risk_bin, new_bin)
+            user.risk_bin = new_bin
+        if not user.pending or t - user.pending[-1][labels.T] >= self.label_spacing_ms:
+            labels.add_snapshot(user, t, features, self.max_pending, score.risk, score.kind != "heuristic")
         user.last_snapshot_day = t // DAY_MS
         self.counters.add("snapshots")
         policy = self.policy
         decision = decide(policy, user.tier, user.alert_times, score.risk, t, user.unsubscribed)
+        if decision.fire and self.budget[1] >= self.budget[2]:
+            self.counters.add("suppressed_budget")
+            return  # the level stays: it fires on a later day if the risk is still there
         if decision.fire:
-            explained = self.model.explain(features, score)
+            self.budget[1] += 1
+            explained = self.model.explain(features, score, user.attributes)
             self.alerts_out.append(build_alert(policy, user.user_id, t, explained, decision.level, user.tier,
                                                spend_90(user, t)))
             user.alert_times.append(t)

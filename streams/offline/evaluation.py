@@ -29,7 +29,9 @@ from typing import Any, Iterable, Mapping
 import orjson
 
 from streams.core.events import DAY_MS, Event
+from streams.core.catalog import CATALOG, FEATURE_INDEX
 from streams.core.features import is_activity
+from streams.core.learning import QUALITY_THRESHOLDS
 from streams.offline.runner import CutScores, OfflineRun
 from streams.offline.sources import SourceRecord, read_truth
 from streams.settings import Settings
@@ -160,7 +162,7 @@ def evaluate(records: Iterable[SourceRecord], sources: list[str], alerts_dir: Pa
                         "churned": sum(cut_labels), "roc_auc": round(auc, 4) if auc is not None else None})
         labels += cut_labels
         scores += [r[1] for r in rows]
-    thresholds = [t for _, t in settings.alert_tiers]
+    thresholds = list(QUALITY_THRESHOLDS)
     treated, control = _read_jsonl(alerts_dir / "alerts.jsonl"), _read_jsonl(alerts_dir / "holdout.jsonl")
     summary: dict[str, Any] = {
         "inputs": {"events": len(decoded), "rejected": rejected, "users": len(activity), "sources": sources,
@@ -169,6 +171,12 @@ def evaluate(records: Iterable[SourceRecord], sources: list[str], alerts_dir: Pa
         "progressive": run.progressive().summary(thresholds),
         "alerts": _alerts_against_events(treated, control, activity, horizon, [n for n, _ in settings.alert_tiers]),
     }
+    base = sum(labels) / len(labels) if labels else None
+    summary["alerts"]["base_rate"] = round(base, 4) if base else None
+    for row in summary["alerts"]["by_tier"].values():
+        for arm in row.values():
+            silence = arm["followed_by_silence"]
+            arm["lift"] = round(silence / base, 3) if silence is not None and base else None
     if truth_path is not None:
         truth = read_truth(truth_path)
         summary["ground_truth"] = alert_figures(treated + control, truth, horizon, tuple(n for n, _ in settings.alert_tiers))
@@ -180,7 +188,9 @@ def _alerts_against_events(treated: list[dict[str, Any]], control: list[dict[str
     per_day: dict[str, Counter[str]] = defaultdict(Counter)
     for a in treated:
         per_day[time.strftime("%Y-%m-%d", time.gmtime(a["ts"] / 1000))][a["tier"]] += 1
-    reasons = Counter(a["reasons"][0]["feature"] if a["reasons"] else "-" for a in treated)
+    # By the top reason's feature, named in the catalog's words (values differ from alert to alert).
+    reasons = Counter(CATALOG[FEATURE_INDEX[a["reasons"][0]["feature"]]].reason_text
+                      if a["reasons"] and a["reasons"][0]["feature"] in FEATURE_INDEX else "-" for a in treated)
     by_tier: dict[str, Any] = {}
     leads = []
     for tier in tiers:

@@ -30,7 +30,7 @@ def render_html(summary: dict[str, Any], tiers: list[str]) -> str:
                   {"observed": [(c["mean_score"], c["churn_rate"]) for c in pooled["calibration"]]}, (0, 1), (0, 1), diagonal=True),
         svg.bars("Alerts per day by tier (treated)", "day", "alerts", days,
                  {tier: [float(alerts["per_day"][d].get(tier, 0)) for d in days] for tier in tiers}),
-        svg.bars("Alerts by top reason (treated)", "feature", "alerts", list(alerts["top_reasons"]),
+        svg.bars("Alerts by top reason (treated)", "reason", "alerts", list(alerts["top_reasons"]),
                  {"alerts": [float(v) for v in alerts["top_reasons"].values()]}),
         svg.bars("Lead time: alert to H days of silence", "days (bucket start)", "alerts",
                  [str(k) for k in alerts["lead_days"]["histogram"]], {"alerts": [float(v) for v in alerts["lead_days"]["histogram"].values()]}),
@@ -41,16 +41,17 @@ def render_html(summary: dict[str, Any], tiers: list[str]) -> str:
                    for c in pit["cuts"])
     tier_rows = "".join(
         f"<tr><td>{escape(t)}</td>" + "".join(f"<td>{alerts['by_tier'][t][arm]['alerts']}</td><td>{alerts['by_tier'][t][arm]['followed_by_silence']}</td>"
+                                               f"<td>{alerts['by_tier'][t][arm]['lift']}</td>"
                                                f"<td>{alerts['by_tier'][t][arm]['win_back']}</td>" for arm in ("treatment", "control")) + "</tr>"
         for t in tiers)
     thresholds = "".join(f"<tr><td>{t['threshold']}</td><td>{t['flagged']}</td><td>{t['precision']}</td><td>{t['recall']}</td></tr>"
                          for t in prog["at_thresholds"])
     truth = summary.get("ground_truth")
+    # Alert counts and lead time are quoted once, above; the ground truth adds who really churned.
     truth_html = "" if truth is None else (
-        f"<h2>Against the ground truth</h2><p>{truth['alerted_users']} users alerted (both arms), "
-        f"{truth['alerted_users_churned']} of them real churners; {truth['churners_caught_in_time']} of "
-        f"{truth['churners']} churners alerted before {summary['inputs']['horizon_days']} days of silence, "
-        f"median lead {truth['median_lead_days']} days.</p>")
+        f"<h2>Against the ground truth</h2><p>{truth['alerted_users_churned']:,} of the {truth['alerted_users']:,} "
+        f"alerted users (both arms) really churned; {truth['churners_caught_in_time']:,} of {truth['churners']:,} "
+        f"churners were alerted before {summary['inputs']['horizon_days']} days of silence.</p>")
     inputs = summary["inputs"]
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>churnguard evaluation</title>
 <style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}}table{{border-collapse:collapse}}
@@ -69,8 +70,10 @@ log loss {prog['log_loss']} over {prog['n']:,} labels.</p>
 <h2>Alerts</h2>
 <p>{alerts['treatment']} treated alerts, {alerts['control']} control records; median lead
 {alerts['lead_days']['median']} days over {alerts['lead_days']['n']} alerts followed by silence.</p>
-<table><tr><th>tier</th><th>treated alerts</th><th>followed by silence</th><th>win-back</th>
-<th>control records</th><th>followed by silence</th><th>win-back</th></tr>{tier_rows}</table>
+<p>Precision of an alert = the share followed by {inputs['horizon_days']} days of silence; lift = that share
+over the base rate of the point-in-time view ({alerts['base_rate']}).</p>
+<table><tr><th>tier</th><th>treated alerts</th><th>precision</th><th>lift</th><th>win-back</th>
+<th>control records</th><th>precision</th><th>lift</th><th>win-back</th></tr>{tier_rows}</table>
 {''.join(charts[4:])}
 {truth_html}
 </body></html>"""

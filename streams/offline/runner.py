@@ -12,9 +12,10 @@ from typing import Any, Iterable
 
 from streams.core.engine import EngineConfig, PartitionEngine, PartitionState
 from streams.core.events import INPUT_KINDS, Event
-from streams.core.features import UserState, feature_vector
+from streams.core.features import UserState
 from streams.core.quality import ScoreHistogram
 from streams.core.scoring import heuristic_risk
+from streams.core.snapshots import scoring_inputs
 from streams.kafka.partitioner import kafka_partition
 
 FLUSH_EVERY_EVENTS = 2000
@@ -50,9 +51,9 @@ class OfflineRun:
         for uid, user in self.users.items():
             if user.partition != engine.partition or user.last_activity_ts < 0:
                 continue
-            features = feature_vector(user, boundary)
+            inputs = scoring_inputs(user, boundary, engine.model, self.cfg.horizon_ms)
             recent = boundary - user.last_activity_ts <= self.cfg.horizon_ms
-            cut.rows.append((uid, engine.model.score(features).risk, heuristic_risk(features)[0], recent))
+            cut.rows.append((uid, engine.model.score(inputs, user.attributes).risk, heuristic_risk(inputs)[0], recent))
 
     def feed(self, events: Iterable[Event]) -> "OfflineRun":
         for event in events:

@@ -13,7 +13,7 @@ from streams.kafka.partitioner import kafka_partition
 from streams.offline.replay import Replay, TopicRange
 from streams.settings import Settings
 from streams.offline.sources import kind_of_file, merged
-from tests.golden import INPUTS, canonical, expected_alerts
+from tests.golden import INPUTS, canonical, expected_alerts, for_golden
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ def test_backfills_give_the_golden_alerts_byte_for_byte_whatever_the_run_and_wor
     (the same partition count throughout; that is the condition)."""
     runs = []
     for i, workers in enumerate((1, 1, 2)):
-        settings = replace(Settings.from_env({}), broker="", data_dir=str(tmp_path / f"data-{i}"))
+        settings = replace(for_golden(Settings.from_env({})), broker="", data_dir=str(tmp_path / f"data-{i}"))
         summary = backfill(settings, INPUTS, tmp_path / f"run-{i}", workers=workers, timeout_s=300)
         runs.append((tmp_path / f"run-{i}", summary))
     bad_lines = sum(1 for p in INPUTS for r in merged([(p, kind_of_file(p))], {}) if r.error)
@@ -125,7 +125,7 @@ def test_a_backfill_beside_live_topics_leaves_them_untouched_and_any_file_order_
     shuffled.mkdir()
     for i, files in enumerate((INPUTS, shuffled_copies(shuffled))):
         out = tmp_path / f"run-{i}"
-        summary = backfill(live, files, out, timeout_s=300)
+        summary = backfill(for_golden(live), files, out, timeout_s=300)
         alerts = [orjson.loads(line) for name in ("alerts", "holdout") for line in (out / f"{name}.jsonl").read_bytes().splitlines()]
         assert canonical(alerts) == expected_alerts(), i
         assert summary["counters"].get("late", 0) == 0 and summary["replay"]["input_records"] == 5071

@@ -224,3 +224,17 @@ def test_catalog_names_each_feature_once_and_docs_list_them_all():
     assert list(feature_values(UserState("u1"), at(0))) == list(FEATURE_NAMES)
     docs = (Path(__file__).parents[3] / "docs" / "features.md").read_text()
     assert markdown_table() in docs, "docs/features.md is stale: paste `python -m streams.core.catalog`"
+
+
+def test_a_long_silent_user_takes_the_short_path_to_the_same_features():
+    from streams.core.features import _windowed_values, compact
+
+    state = UserState("u")
+    for day in range(20):
+        apply_event(state, click("u", at(day)))
+    apply_event(state, purchase("u", at(21), amount=40.0))
+    for later in (120, 400):
+        t = at(later)
+        compact(state, t)
+        assert state.days == {}  # nothing a window can use is kept
+        assert feature_values(state, t) == _windowed_values(state, t)

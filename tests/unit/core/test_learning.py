@@ -8,12 +8,17 @@ from streams.core.scoring import ChurnModel
 H = 30 * DAY_MS
 
 
+def inputs(value):
+    """A model input vector: the features, then the cold start's risk, log active days, log silence."""
+    return [value] * 79 + [0.5, 1.0, 1.0]
+
+
 def test_released_labels_are_learned_counted_and_published_once_per_boundary():
     model, counters, published = ChurnModel(0, min_labels=10), Counters({}), []
     learner = Learner(0, model, H, [0.6, 0.9], counters, published)
     user = UserState("u", 0)
-    add_snapshot(user, 0, [1.0] * 79, max_pending=10, score=0.7)
-    add_snapshot(user, DAY_MS, [2.0] * 79, max_pending=10, score=0.2)
+    add_snapshot(user, 0, inputs(1.0), max_pending=10, score=0.7)
+    add_snapshot(user, DAY_MS, inputs(2.0), max_pending=10, score=0.2)
     user.pending[1][1] = 1  # the user came back after the second snapshot
     learner.release(user, H, epoch=1)  # only the first horizon has ended
     learner.end_boundary(H)

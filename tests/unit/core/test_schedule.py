@@ -19,9 +19,9 @@ def test_rescores_follow_the_silence_to_gap_ratio_not_the_calendar():
     assert ladder(noon_day_0, 7.0, 0, 44) == [7, 9, 12, 15, 19, 24, 30, 37, 44]
 
 
-def test_rescores_are_at_most_daily_and_at_least_weekly():
+def test_rescores_are_at_most_daily_and_at_least_weekly_within_two_horizons():
     for gap in (1.0, 2.5, 7.0, 40.0):
-        days = ladder(0, gap, 0, 200)
+        days = ladder(0, gap, 0, 60)  # two horizons of 30 days
         steps = [b - a for a, b in zip([0, *days], days)]
         assert min(steps) >= 1 and max(steps) <= MAX_RESCORE_INTERVAL_DAYS
 
@@ -51,3 +51,13 @@ def test_the_due_index_moves_users_between_days_and_is_rebuilt_from_their_states
     assert index.pop(10) == [] and user.next_due_day == 12
     assert "u" in DueIndex([user])  # after a restart: from the stored next due day
     assert index.pop(12) == ["u"] and "u" not in index
+
+
+def test_a_silence_of_decades_costs_dozens_of_rescores_not_thousands():
+    last = 0
+    days, day = [], next_rescore_day(last, 1.0, 0, horizon_days=30)
+    while day < 50 * 365:
+        days.append(day)
+        day = next_rescore_day(last, 1.0, day, horizon_days=30)
+    assert len(days) < 120
+    assert all(b - a <= MAX_RESCORE_INTERVAL_DAYS for a, b in zip(days, days[1:]) if b <= 60)  # weekly within 2 H

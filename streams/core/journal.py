@@ -1,0 +1,39 @@
+"""Partition-level effects journaled in user states until the flush that persists them completes. Pure.
+
+Some partition state is built from many users' steps: the population's return table
+(streams/core/rhythm.py) and the risk histogram that places the alert tiers (streams/core/alerts.py).
+The user states and the partition state are written one after the other, so a worker can die
+between the two: the users then carry steps that the restored partition state never saw, and
+their events are not applied again (they are redelivered copies). Each such step is journaled in
+its user's state with the flush that will persist it and the day boundary whose work must see it;
+after a restart from an older partition state, the steps of the users written ahead of it are
+done again at those boundaries, so every boundary sees exactly what it saw the first time (the
+same idea as labels.unlearn for released labels).
+"""
+
+from __future__ import annotations
+
+# Entry layout: [flush epoch, boundary (ms), kind, *arguments].
+EPOCH, BOUNDARY, KIND = 0, 1, 2
+RHYTHM = 0  # arguments: active days, from silence, to silence, returned (0/1)
+RISK = 1    # arguments: old risk bin, new risk bin
+
+
+def entry(epoch: int, boundary: int, kind: int, *args: int) -> list[int]:
+    return [epoch, boundary, kind, *args]
+
+
+def forget(journal: list[list[int]], complete_epoch: int) -> None:
+    """Drop entries persisted by a flush that has completed (entries are in flush order)."""
+    done = 0
+    while done < len(journal) and journal[done][EPOCH] <= complete_epoch:
+        done += 1
+    if done:
+        del journal[:done]
+
+
+def take_lost(journal: list[list[int]], complete_epoch: int) -> list[list[int]]:
+    """Remove and return the entries that the partition state of ``complete_epoch`` never saw."""
+    lost = [e for e in journal if e[EPOCH] > complete_epoch]
+    journal[:] = [e for e in journal if e[EPOCH] <= complete_epoch]
+    return lost
