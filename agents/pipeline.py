@@ -356,12 +356,13 @@ class PipelineShell:
 
 
 def feature_digest(users: Any) -> str:
-    """A hash of every user's event-derived state (all but the model-dependent alert fields and
-    served scores): equal digests mean equal features, whatever the history of restarts."""
+    """A hash of every user's event-derived state (all but the model-dependent alert fields,
+    served scores and risk bins, and the journals of writes in flight): equal digests mean equal
+    features, whatever the history of restarts."""
     h = hashlib.sha256()
     for user in sorted(users, key=lambda u: u.user_id):
         doc = user.to_dict()
-        doc.pop("t"), doc.pop("at"), doc.pop("oa"), doc.pop("ep"), doc.pop("rl")
+        doc.pop("t"), doc.pop("at"), doc.pop("oa"), doc.pop("ep"), doc.pop("rl"), doc.pop("j"), doc.pop("rb")
         doc["p"] = [snap[:SCORE] for snap in doc["p"]]
         h.update(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
     return h.hexdigest()

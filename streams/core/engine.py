@@ -316,6 +316,15 @@ class PartitionEngine:
         """Work at a day boundary for the users due then (streams/core/schedule.py): release labels
         whose horizon ended and learn them, close expired win-back windows, rescore silent users."""
         day = boundary // DAY_MS
+        # Partition-level figures first, from everything before this boundary: so a day skipped
+        # because nothing happened in it changes nothing (the next boundary sees the same counts).
+        while self._again and self._again[0][1][journal.BOUNDARY] <= boundary:
+            uid, step = self._again.pop(0)
+            if uid in self.users:  # not erased meanwhile
+                self._journaled(self.users[uid], step)
+        self.model.rhythm.refresh()
+        self.state.thresholds = [list(t) for t in self.population.thresholds(self.cfg.policy.tiers, self.cfg.policy.min_risk)]
+        self.snapshots.set_thresholds(self.state.thresholds)
         known = sum(self.population.counts)
         self.state.budget[:] = [day, 0, max(1, int(self.cfg.policy.daily_budget_share * known))]
         for uid in self.due.pop(day):
@@ -328,7 +337,7 @@ class PartitionEngine:
                 self.counters.add(feedback.winback_counter(self.cfg.policy, user.user_id, level, "lost"))
             silence = observed_silence(boundary, user.last_active_day, DAY_MS)
             if silence > user.exposed_silence:
-                self._rhythm(user, boundary, silence, False)
+                self._rhythm(user, boundary + DAY_MS, silence, False)  # seen from the next boundary on
                 user.exposed_silence = silence
             if 0 <= user.rescore_day <= day:
                 # Every known user keeps a current score until erased, however long the silence;
@@ -339,13 +348,7 @@ class PartitionEngine:
                 user.rescore_day = next_rescore_day(user.last_activity_ts, user.gap_ewma_days, day, self.cfg.horizon_ms // DAY_MS)
             self.due.reschedule(user, self.cfg.horizon_ms)
             self.out.dirty_users.add(uid)
-        while self._again and self._again[0][1][journal.BOUNDARY] <= boundary:
-            uid, step = self._again.pop(0)
-            if uid in self.users:  # not erased meanwhile
-                self._journaled(self.users[uid], step)
         self.learner.end_boundary(boundary)
-        self.state.thresholds = [list(t) for t in self.population.thresholds(self.cfg.policy.tiers, self.cfg.policy.min_risk)]
-        self.snapshots.set_thresholds(self.state.thresholds)
 
     def _journaled(self, user: UserState, step: list[int]) -> None:
         """A step of partition-level state (streams/core/journal.py), journaled in the user's state

@@ -39,9 +39,7 @@ class Learner:
             self.counters.add("labels_1" if label else "labels_0")
 
     def end_boundary(self, boundary: int) -> None:
-        """Publish the quality figures if the boundary released labels; start the next boundary;
-        the population rhythm's hazards take in the day's returns."""
-        self.model.rhythm.refresh()
+        """Publish the quality figures if the boundary released labels; start the next boundary."""
         if self.released:
             self._publish("quality", boundary)
         self.released = 0

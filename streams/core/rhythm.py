@@ -13,7 +13,7 @@ Bookkeeping (streams/core/engine.py): a return on day d closes the silence since
 day a: exposure for silences 1..d-a, one return at d-a. An open silence is exposed as the engine
 visits the user (every rescore), so open silences are never missing from the table for more than
 a rescore interval (survivorship would otherwise make long silences look more hopeful than they
-are). Hazards are recomputed once per day boundary, so every score of a day uses one table.
+are). Hazards are recomputed at the start of each day boundary's work, so every score of a day uses one table.
 
 Crash safety: the table lives in the partition state, the users' progress (active days, exposed
 silence) in the user states; contributions are journaled (streams/core/journal.py).

@@ -35,8 +35,9 @@ def scoring_inputs(user: UserState, t: int, model: ChurnModel, horizon_ms: int) 
     return feature_vector(user, t) + [round(risk, 6), round(math.log1p(n), 4), round(math.log1p(silence), 4)]
 
 
-def next_boundary_at_or_after(t: int) -> int:
-    return -(-t // DAY_MS) * DAY_MS
+def next_boundary_after(t: int) -> int:
+    """The first day boundary after t: the one whose partition-level figures include a step at t."""
+    return (t // DAY_MS + 1) * DAY_MS
 
 
 class Snapshotter:
@@ -62,7 +63,7 @@ class Snapshotter:
         score = self.model.score(features, user.attributes)
         new_bin = risk_bin(score.risk)
         if new_bin != user.risk_bin:
-            self.on_risk(user, next_boundary_at_or_after(t), user.risk_bin, new_bin)
+            self.on_risk(user, next_boundary_after(t), user.risk_bin, new_bin)
             user.risk_bin = new_bin
         if not user.pending or t - user.pending[-1][labels.T] >= self.label_spacing_ms:
             labels.add_snapshot(user, t, features, self.max_pending, score.risk, score.kind != "heuristic")
