@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from streams.core.events import DAY_MS, Event  # noqa: E402
-from streams.offline.evaluation import exact_auc  # noqa: E402
+from streams.offline.evaluation import active_within, exact_auc  # noqa: E402
 from streams.offline.mapping import load_mapping  # noqa: E402
 from streams.offline.runner import OfflineRun  # noqa: E402
 from streams.offline.sources import InputScan, merged  # noqa: E402
@@ -222,7 +222,6 @@ def _alert_precision(alerts: list[dict], days: dict[str, list[int]], tiers: list
     """Each alert judged on its own horizon: churned if the user shows no activity in the H days
     after it; only alerts with H days of log after them. Lift: that share over the base rate of the
     same days (the share of all customers known then who stayed silent for the next H days)."""
-    known_first = sorted(d[0] for d in days.values())
     base_of_day: dict[int, float] = {}
     out = {}
     for name in tiers:
@@ -230,16 +229,10 @@ def _alert_precision(alerts: list[dict], days: dict[str, list[int]], tiers: list
         churned, base = [], []
         for a in mine:
             d = a["ts"] // DAY_MS
-            times = days[a["user_id"]]
-            k = bisect_left(times, d + 1)
-            churned.append(0 if k < len(times) and times[k] <= d + horizon else 1)
+            churned.append(0 if active_within(days[a["user_id"]], d, d + horizon) else 1)
             if d not in base_of_day:
                 known = [u for u in days.values() if u[0] <= d]
-                silent = 0
-                for u in known:
-                    j = bisect_left(u, d + 1)
-                    silent += 0 if j < len(u) and u[j] <= d + horizon else 1
-                base_of_day[d] = silent / len(known)
+                base_of_day[d] = sum(0 if active_within(u, d, d + horizon) else 1 for u in known) / len(known)
             base.append(base_of_day[d])
         rate = sum(churned) / len(churned) if churned else None
         ref = sum(base) / len(base) if base else None

@@ -8,6 +8,7 @@ import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, Iterator
 
 import structlog
 
@@ -113,6 +114,21 @@ def _inputs(args: argparse.Namespace, settings: Settings) -> tuple[list[Path], o
     return files, topic_range
 
 
+def _input_records(args: argparse.Namespace, settings: Settings) -> tuple[Iterator[Any], list[str]]:
+    """The records of replay-style inputs (as evaluate and horizon take them) and their names;
+    ValueError saying what is wrong with the arguments or the mapping."""
+    from streams.offline.replay import read_inputs
+    from streams.offline.sources import kind_of_file, load_mapping
+
+    chosen = _inputs(args, settings)
+    if isinstance(chosen, str):
+        raise ValueError(chosen)
+    files, topic_range = chosen
+    mapping = load_mapping(args.mapping)
+    records, _ = read_inputs([(p, args.kind or kind_of_file(p)) for p in files], args.kind, mapping, topic_range)
+    return records, [str(p) for p in files] or list(args.from_topic)
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     settings = _settings(args)
     chosen = _inputs(args, settings)
@@ -166,20 +182,11 @@ def _check(args: argparse.Namespace, files: list[Path]) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from streams.offline.evaluation import NothingToEvaluate
-    from streams.offline.replay import read_inputs
     from streams.offline.report import write_report
-    from streams.offline.sources import kind_of_file, load_mapping
 
     settings = _settings(args)
-    chosen = _inputs(args, settings)
-    if isinstance(chosen, str):
-        log.error("evaluate_input", problem=chosen)
-        return 2
-    files, topic_range = chosen
     try:
-        mapping = load_mapping(args.mapping)
-        records, _ = read_inputs([(p, args.kind or kind_of_file(p)) for p in files], args.kind, mapping, topic_range)
-        sources = [str(p) for p in files] or list(args.from_topic)
+        records, sources = _input_records(args, settings)
         summary = write_report(records, sources, Path(args.alerts_dir), Path(args.out), settings,
                                Path(args.truth) if args.truth else None)
     except (ValueError, NothingToEvaluate) as exc:
@@ -196,18 +203,9 @@ def cmd_horizon(args: argparse.Namespace) -> int:
     from streams.core.events import Event
     from streams.offline import svg
     from streams.offline.horizon import propose
-    from streams.offline.replay import read_inputs
-    from streams.offline.sources import kind_of_file, load_mapping
 
-    settings = _settings(args)
-    chosen = _inputs(args, settings)
-    if isinstance(chosen, str):
-        log.error("horizon_input", problem=chosen)
-        return 2
-    files, topic_range = chosen
     try:
-        mapping = load_mapping(args.mapping)
-        records, _ = read_inputs([(p, args.kind or kind_of_file(p)) for p in files], args.kind, mapping, topic_range)
+        records, _ = _input_records(args, _settings(args))
         events = (Event(r.kind, r.event_id, r.user_id, r.ts, orjson.loads(r.value)) for r in records if r.error is None)
         result = propose(events, args.target)
     except ValueError as exc:

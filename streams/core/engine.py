@@ -22,6 +22,7 @@ later than the allowed lateness.
 from __future__ import annotations
 
 import base64
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, MutableMapping
 
@@ -117,7 +118,7 @@ class PartitionEngine:
         ahead = users_ahead(mine, state.epoch)
         # Steps of users written ahead of the partition state, done again at their boundaries
         # (streams/core/journal.py).
-        self._again: list[tuple[str, list[int]]] = []
+        again: list[tuple[str, list[int]]] = []
         bins = {u.user_id: u.risk_bin for u in mine}
         for uid in sorted(ahead):
             # Written by a flush whose partition state was lost: its releases never reached the model.
@@ -127,8 +128,8 @@ class PartitionEngine:
             moves = [e for e in lost if e[journal.KIND] == journal.RISK]
             if moves:
                 bins[uid] = moves[0][3]  # where the restored histogram last saw this user
-            self._again += [(uid, e) for e in lost]
-        self._again.sort(key=lambda item: item[1][journal.BOUNDARY])
+            again += [(uid, e) for e in lost]
+        self._again = deque(sorted(again, key=lambda item: item[1][journal.BOUNDARY]))
         self.population = RiskPopulation()
         for b in bins.values():
             self.population.move(-1, b)
@@ -141,9 +142,10 @@ class PartitionEngine:
                                self.counters, self.out.quality)
         self.snapshots = Snapshotter(self.model, cfg.policy, cfg.horizon_ms, self.counters, self.out.alerts,
                                      self._risk_moved)
-        if not state.thresholds:
-            state.thresholds = [list(t) for t in self.population.thresholds(cfg.policy.tiers, cfg.policy.min_risk)]
-        self.snapshots.set_thresholds(state.thresholds)
+        if state.thresholds:
+            self.snapshots.set_thresholds(state.thresholds)
+        else:
+            self._place_tiers()
         self.snapshots.budget = state.budget
         # Called with (engine, boundary) at each day boundary before its work, when the state holds
         # exactly the events before it: how point-in-time evaluation (streams/offline/evaluation.py) looks.
@@ -319,12 +321,11 @@ class PartitionEngine:
         # Partition-level figures first, from everything before this boundary: so a day skipped
         # because nothing happened in it changes nothing (the next boundary sees the same counts).
         while self._again and self._again[0][1][journal.BOUNDARY] <= boundary:
-            uid, step = self._again.pop(0)
+            uid, step = self._again.popleft()
             if uid in self.users:  # not erased meanwhile
                 self._journaled(self.users[uid], step)
         self.model.rhythm.refresh()
-        self.state.thresholds = [list(t) for t in self.population.thresholds(self.cfg.policy.tiers, self.cfg.policy.min_risk)]
-        self.snapshots.set_thresholds(self.state.thresholds)
+        self._place_tiers()
         known = sum(self.population.counts)
         self.state.budget[:] = [day, 0, max(1, int(self.cfg.policy.daily_budget_share * known))]
         for uid in self.due.pop(day):
@@ -349,6 +350,12 @@ class PartitionEngine:
             self.due.reschedule(user, self.cfg.horizon_ms)
             self.out.dirty_users.add(uid)
         self.learner.end_boundary(boundary)
+
+    def _place_tiers(self) -> None:
+        """The tiers' risk thresholds from the population now (kept in the partition state)."""
+        policy = self.cfg.policy
+        self.state.thresholds = [list(t) for t in self.population.thresholds(policy.tiers, policy.min_risk)]
+        self.snapshots.set_thresholds(self.state.thresholds)
 
     def _journaled(self, user: UserState, step: list[int]) -> None:
         """A step of partition-level state (streams/core/journal.py), journaled in the user's state

@@ -26,6 +26,7 @@ field, the column and the raw value: never a silent 1970.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ class KindMapping:
 Mapping = dict[str, KindMapping]
 
 
+@lru_cache(maxsize=64)
 def parse_timezone(text: str) -> tzinfo:
     if text.upper() in ("UTC", "Z"):
         return timezone.utc

@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from streams.offline.mapping import RowError, apply, load_mapping, parse_kind, row_hash
 from streams.offline.sources import InputScan, merged
@@ -186,3 +188,30 @@ def test_evaluate_takes_the_inputs_replay_takes(tmp_path, monkeypatch):
     # A file it cannot read is a one-line refusal, not a traceback.
     assert main(["evaluate", str(export), "--kind", "purchase", "--alerts-dir", str(tmp_path / "backfill")]) == 2
     assert main(["evaluate", str(tmp_path / "missing.csv"), "--alerts-dir", str(tmp_path / "backfill")]) == 2
+
+
+CELLS = st.one_of(st.text(max_size=40), st.sampled_from(["", "1e400", "nan", "-1", "13/45/2000", "2/29/2001",
+                                                           "11/1/2000", "0", "99999999999999999999", "\ufeff"]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.fixed_dictionaries({c: CELLS for c in ("TRANSACTION_DT", "CUSTOMER_ID", "AGE_GROUP", "PIN_CODE",
+                                                            "SALES_PRICE")}), min_size=1, max_size=20))
+def test_any_cells_give_a_valid_event_or_a_row_error_never_an_exception(tmp_path, rows):
+    import csv
+
+    from streams.contracts import validate
+
+    export = tmp_path / "export.csv"
+    with open(export, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    (tmp_path / "m.toml").write_text(TAFENG_MAPPING)
+    records = list(merged([(export, "purchase")], load_mapping(tmp_path / "m.toml")))
+    assert len(records) == len(rows)
+    for r in records:
+        if r.error is None:
+            validate("purchase", orjson.loads(r.value))
+        else:
+            assert r.error[0] == "invalid"
