@@ -20,7 +20,7 @@ def render_html(summary: dict[str, Any], tiers: list[str]) -> str:
     pit, prog, alerts = summary["point_in_time"], summary["progressive"], summary["alerts"]
     pooled = pit["pooled"]
     days = list(alerts["per_day"])
-    charts = [
+    ranking = [
         svg.lines("ROC, point in time (pooled cuts)", "false positive rate", "true positive rate",
                   {f"model (AUC {pooled['roc_auc']})": pooled["roc"]}, (0, 1), (0, 1), diagonal=True),
         svg.lines("Precision-recall, point in time", "recall", "precision", {"model": pooled["precision_recall"]}, (0, 1), (0, 1)),
@@ -28,6 +28,12 @@ def render_html(summary: dict[str, Any], tiers: list[str]) -> str:
                  [str(i + 1) for i in range(10)], {"lift": [v or 0.0 for v in pooled["lift_by_decile"]]}),
         svg.lines("Calibration", "mean score in bucket", "churn rate",
                   {"observed": [(c["mean_score"], c["churn_rate"]) for c in pooled["calibration"]]}, (0, 1), (0, 1), diagonal=True),
+    ]
+    if pooled["roc_auc"] is None:  # no churner (or no survivor) at the cuts: every ranking curve is flat
+        reason = f"{pooled['churned']:,} of {pooled['n']:,} user-cuts churned: nothing to rank"
+        ranking = [svg.empty(title, reason) for title in ("ROC, point in time (pooled cuts)", "Precision-recall, point in time",
+                                                          "Lift by score decile", "Calibration")]
+    charts = ranking + [
         svg.bars("Alerts per day by tier (treated)", "day", "alerts", days,
                  {tier: [float(alerts["per_day"][d].get(tier, 0)) for d in days] for tier in tiers}),
         svg.bars("Alerts by top reason (treated)", "reason", "alerts", list(alerts["top_reasons"]),
