@@ -58,6 +58,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not settings.broker:
         log.error("no_broker", hint="set CHURNGUARD_BROKER=host:port or pass --broker")
         return 2
+    try:
+        settings.engine_config()  # reads the action table: a bad one stops here, in one line
+    except ValueError as exc:
+        log.error("bad_setting", reason=str(exc))
+        return 2
     from streams.kafka.admin import co_partitioning_problems, create_topics
 
     create_topics(settings)  # idempotent: only missing topics are created

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,8 @@ import orjson
 
 from streams.core.events import Event
 
-SCHEMA_DIR = Path(os.environ.get("CHURNGUARD_SCHEMA_DIR", Path(__file__).resolve().parent.parent / "schemas"))
+# schemas/ as package data (streams/schemas links to it): a checkout and an installed wheel alike.
+SCHEMA_DIR = Path(str(files("streams") / "schemas"))
 
 
 # A dead letter keeps at most this much of the record (the producer's request limit is 1 MiB).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from importlib.resources import files
 from pathlib import Path
 from dataclasses import dataclass, field, fields
 from typing import Mapping
@@ -83,7 +84,9 @@ class Settings:
     # Control group: this share of users (stable hash of salt and user id) is held out.
     holdout_share: float = 0.1
     holdout_salt: str = "churnguard-holdout-1"
-    actions_file: str = str(Path(__file__).resolve().parent.parent / "deploy" / "actions.toml")
+    # The action table (TOML: an action and channel per driver); empty: the one shipped in the
+    # package (streams/defaults/actions.toml).
+    actions_file: str = ""
     # The River model scores once it has learned this many labels (of both classes); the heuristic before.
     model_min_labels: int = 2000
     # logreg | logreg_balanced | hat | arf (streams/core/scoring.py; the evidence: docs/model.md)
@@ -147,4 +150,11 @@ class Settings:
 
 
 def load_action_table(path: str | Path) -> ActionTable:
-    return ActionTable.parse(tomllib.loads(Path(path).read_text()), str(path))
+    """The table at ``path``, or the package's default (streams/defaults/actions.toml) when it is empty."""
+    if not str(path):
+        return ActionTable.parse(tomllib.loads((files("streams") / "defaults" / "actions.toml").read_text()), "actions.toml")
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ValueError(f"CHURNGUARD_ACTIONS_FILE={path}: {exc.strerror}") from None
+    return ActionTable.parse(tomllib.loads(text), str(path))

@@ -17,12 +17,14 @@ from streams.kafka.produce import produce
 from streams.settings import Settings
 
 
-def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+def start_worker(settings: Settings, log_path: Path, command: list[str] | None = None,
+                 cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """A worker process (``command``: how to run churnguard, this interpreter's by default)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **settings.to_env(), "CHURNGUARD_LOG_FORMAT": "json"}
     with open(log_path, "ab") as sink:
         # Own session: a Ctrl-C on the terminal reaches only us, and we stop the worker in order.
-        return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
+        return subprocess.Popen([*(command or [sys.executable, "-m", "streams.cli"]), "worker"], env=env, cwd=cwd,
                                 stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -59,11 +61,12 @@ def feature_digest(settings: Settings) -> str:
 
 
 def run_worker_on(settings: Settings, records: list[tuple[str, str, int, bytes]], log_path: Path,
-                  timeout_s: float, outcomes: list[tuple[str, str, int, bytes]] | None = None) -> dict[str, Any]:
+                  timeout_s: float, outcomes: list[tuple[str, str, int, bytes]] | None = None,
+                  command: list[str] | None = None, cwd: Path | None = None) -> dict[str, Any]:
     """Start a worker, produce ``outcomes`` and wait until it read them, then produce ``records``,
     wait until it processed them, stop it cleanly. Returns the worker's last status (with the
     table's feature digest) and its exit code."""
-    worker = start_worker(settings, log_path)
+    worker = start_worker(settings, log_path, command, cwd)
     try:
         if outcomes:
             asyncio.run(produce(settings, outcomes))

@@ -1,0 +1,27 @@
+import subprocess
+import sys
+
+import pytest
+
+from streams.settings import Settings, load_action_table
+
+
+def test_the_default_action_table_comes_with_the_package():
+    assert Settings().actions_file == ""
+    table = load_action_table("")
+    assert table.high_value[0] == "personal_contact" and table.by_driver
+
+
+def test_a_missing_action_table_is_one_line_naming_the_setting(tmp_path):
+    with pytest.raises(ValueError, match=r"^CHURNGUARD_ACTIONS_FILE=.*nope\.toml: No such file or directory$"):
+        load_action_table(tmp_path / "nope.toml")
+
+
+def test_the_worker_refuses_a_missing_action_table_before_connecting(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "streams.cli", "worker", "--broker", "127.0.0.1:1"],
+                          env={"CHURNGUARD_ACTIONS_FILE": str(tmp_path / "nope.toml"), "CHURNGUARD_LOG_FORMAT": "json",
+                               "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1 and "bad_setting" in lines[0] and "CHURNGUARD_ACTIONS_FILE" in lines[0]
