@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import signal
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -29,13 +30,19 @@ def cmd_broker(args: argparse.Namespace) -> int:
     from streams.kafka.broker import EmbeddedBroker
     from streams.kafka.admin import create_topics
 
+    # Handlers before anything starts: SIGTERM's default action would end us at once (whichever of
+    # our threads the kernel picks) and leave the broker running. The broker's exec resets them.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     broker = EmbeddedBroker(args.port)
-    bootstrap = broker.start()
     try:
+        bootstrap = broker.start()
         create_topics(replace(Settings.from_env(), broker=bootstrap))
         sys.stdout.write(f"{bootstrap}\n")
         sys.stdout.flush()
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        while not stop.wait(0.5):
+            pass
     finally:
         broker.stop()
     return 0
@@ -253,33 +260,54 @@ def _input_arguments(p: argparse.ArgumentParser) -> None:
                                      "formats and zone (streams/offline/mapping.py)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="churnguard", description="Real-time churn early warning.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
 
-    p = sub.add_parser("broker", help="start the embedded broker, create the topics, print the bootstrap address")
-    p.add_argument("--port", type=int, default=None)
+    try:
+        return version("churnguard")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="churnguard", description="Real-time churn early warning. Settings come from CHURNGUARD_* "
+        "environment variables (README, 'Settings'); --broker overrides CHURNGUARD_BROKER.",
+        epilog="Example: churnguard demo   (embedded broker, a worker and a simulated population)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    broker_help = "bootstrap address host:port (default: CHURNGUARD_BROKER)"
+
+    p = sub.add_parser("broker", help="start the embedded broker, create the topics, print the bootstrap address",
+                       description="Runs until SIGTERM or Ctrl-C, then stops the broker. Example: churnguard broker --port 9092")
+    p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
     p.set_defaults(func=cmd_broker)
 
-    p = sub.add_parser("topics", help="create the input, alert, holdout and dead-letter topics")
-    p.add_argument("--broker")
+    p = sub.add_parser("topics", help="create the input, alert, holdout and dead-letter topics",
+                       description="Idempotent: only missing topics are created. Example: churnguard topics --broker kafka:9092")
+    p.add_argument("--broker", help=broker_help)
     p.set_defaults(func=cmd_topics)
 
-    p = sub.add_parser("worker", help="run a pipeline worker (several may share the partitions)")
-    p.add_argument("--broker")
+    p = sub.add_parser("worker", help="run a pipeline worker (several may share the partitions)",
+                       description="Example: CHURNGUARD_WEB_PORT=6067 churnguard worker --broker kafka:9092   "
+                                   "(status on http://127.0.0.1:6067/status/)")
+    p.add_argument("--broker", help=broker_help)
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("simulate", help="generate a seeded population to JSONL files or to the topics")
-    p.add_argument("--users", type=int, default=2000)
-    p.add_argument("--days", type=int, default=90)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--bad-rate", type=float, default=0.0005)
-    p.add_argument("--out", default="out/simulation")
+    p = sub.add_parser("simulate", help="generate a seeded population to JSONL files or to the topics",
+                       description="Example: churnguard simulate --users 500 --days 120 --out out/sim")
+    p.add_argument("--users", type=int, default=2000, help="population size (default 2000)")
+    p.add_argument("--days", type=int, default=90, help="days of events (default 90)")
+    p.add_argument("--seed", type=int, default=7, help="same seed, same population")
+    p.add_argument("--bad-rate", type=float, default=0.0005, help="share of malformed records (default 0.0005)")
+    p.add_argument("--out", default="out/simulation", help="directory of the files and ground_truth.jsonl")
     p.add_argument("--to-topics", action="store_true", help="produce to the input topics instead of files")
-    p.add_argument("--broker")
+    p.add_argument("--broker", help=broker_help)
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("replay", help="replay JSONL/CSV files into the input topics (or run a whole backfill)")
+    p = sub.add_parser("replay", help="replay JSONL/CSV files into the input topics (or run a whole backfill)",
+                       description="Examples: churnguard replay orders.csv --kind purchase --mapping orders.toml --check;  "
+                                   "churnguard replay out/sim/*.jsonl --backfill --out out/backfill")
     _input_arguments(p)
     p.add_argument("--check", action="store_true",
                    help="print what the mapping makes of the first rows (columns, examples, time range, problems); produce nothing")
@@ -293,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="--backfill: prefix of the run's own topics (default <app_id>-backfill-<run>.); "
                         "'' uses the configured topic names (the live ones: only when you mean it)")
     p.add_argument("--out", default="out/backfill", help="output directory for --backfill")
-    p.add_argument("--broker")
+    p.add_argument("--broker", help=broker_help)
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("evaluate", help="HTML + JSON report on a backfill's scores and alerts",
@@ -303,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     _input_arguments(p)
     p.add_argument("--alerts-dir", required=True, help="a backfill's output directory (alerts.jsonl, holdout.jsonl)")
     p.add_argument("--truth", help="the simulator's ground_truth.jsonl, if any")
-    p.add_argument("--out", default="out/evaluation")
-    p.add_argument("--broker")
+    p.add_argument("--out", default="out/evaluation", help="directory of report.html and report.json")
+    p.add_argument("--broker", help=broker_help)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("horizon", help="propose the churn horizon from the data (return-gap analysis) with a chart",
@@ -313,15 +341,16 @@ def main(argv: list[str] | None = None) -> int:
     _input_arguments(p)
     p.add_argument("--target", type=float, default=0.10,
                    help="the share of silences allowed to end in a return beyond the horizon (default 0.10)")
-    p.add_argument("--out", default="out/horizon")
-    p.add_argument("--broker")
+    p.add_argument("--out", default="out/horizon", help="directory of horizon.html and horizon.json")
+    p.add_argument("--broker", help=broker_help)
     p.set_defaults(func=cmd_horizon)
 
-    p = sub.add_parser("demo", help="embedded broker + worker + simulator; show alerts; print a summary")
-    p.add_argument("--users", type=int, default=1000)
-    p.add_argument("--days", type=int, default=90)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--out", default="out/demo")
+    p = sub.add_parser("demo", help="embedded broker + worker + simulator; show alerts; print a summary",
+                       description="Stops everything it started at the end or on Ctrl-C. Example: churnguard demo --users 300")
+    p.add_argument("--users", type=int, default=1000, help="population size (default 1000)")
+    p.add_argument("--days", type=int, default=90, help="days of events (default 90)")
+    p.add_argument("--seed", type=int, default=7, help="same seed, same population")
+    p.add_argument("--out", default="out/demo", help="directory of the worker log and ground truth")
     p.set_defaults(func=cmd_demo)
 
     args = parser.parse_args(argv)
