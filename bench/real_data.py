@@ -19,9 +19,9 @@ of no purchase within the horizon (maximum likelihood on the data before the cut
 ceiling that cheats, a logistic regression on recency, frequency, tenure and spend fitted on the
 very labels it is judged by. Alerts, over the whole log: each alert judged on its own horizon
 (followed by H days of silence or not), per tier, against the base rate of the same days (the
-share of all customers known then who stayed silent for H days), so precision and lift; the
-share of customers alerted in the busiest 30 days; and how many scores are current at the cut
-(rescored within 7 days of it).
+share of the customers active in the H days before who stayed silent for the next H days), so
+precision and lift; the share of customers alerted in the busiest 30 days; and how many scores
+are current at the cut (rescored within 7 days of it).
 """
 
 from __future__ import annotations
@@ -221,7 +221,8 @@ def _alert_precision(alerts: list[dict], days: dict[str, list[int]], tiers: list
                      last_day: int) -> dict[str, dict]:
     """Each alert judged on its own horizon: churned if the user shows no activity in the H days
     after it; only alerts with H days of log after them. Lift: that share over the base rate of the
-    same days (the share of all customers known then who stayed silent for the next H days)."""
+    same days among the customers who could be alerted then (active within the H days before: the
+    others have churned already, and alerts are early warnings) who stayed silent for the next H."""
     base_of_day: dict[int, float] = {}
     out = {}
     for name in tiers:
@@ -231,7 +232,7 @@ def _alert_precision(alerts: list[dict], days: dict[str, list[int]], tiers: list
             d = a["ts"] // DAY_MS
             churned.append(0 if active_within(days[a["user_id"]], d, d + horizon) else 1)
             if d not in base_of_day:
-                known = [u for u in days.values() if u[0] <= d]
+                known = [u for u in days.values() if active_within(u, d - horizon, d)]
                 base_of_day[d] = sum(0 if active_within(u, d, d + horizon) else 1 for u in known) / len(known)
             base.append(base_of_day[d])
         rate = sum(churned) / len(churned) if churned else None

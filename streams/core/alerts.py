@@ -1,8 +1,12 @@
 """Alert policy: tier crossings with hysteresis, cool-down and a cap, priority, recommended
 action, and the experiment arm. Pure and deterministic in event time.
 
-Tiers adapt to the population: each tier is the top share of the partition's known customers by
-current risk (every known customer keeps a current score), never below ``min_risk``. With
+Alerts are early warnings: only for customers still active within the horizon (silent for less
+than H). A user silent for H has churned by the label's own definition; they keep being scored,
+but leave the tiers' population and get no alert (a win-back list is another product).
+
+Tiers adapt to the population: each tier is the top share of the partition's customers (active
+within the horizon) by current risk, never below ``min_risk``. With
 calibrated risks this keeps the alert stream a short, ranked list whatever the base rate: on a
 log where 70 % of customers lapse, a fixed threshold of 0.6 would alert nearly everyone. The
 thresholds are recomputed from the risk histogram (``RiskPopulation``) at each day boundary, so
@@ -18,14 +22,14 @@ Rules (all times are event times):
   alert at a lower tier) may fire;
 - at most ``max_alerts`` alerts per user in any ``cap_period_ms``; a suppressed crossing leaves
   the level unchanged, so it fires once allowed if the risk is still there;
-- a daily contact budget per partition: at most ``daily_budget_share`` of its known customers
-  are alerted per day (both arms; first come in event-time order, rescores at the boundary in user
-  id order); beyond it a crossing is suppressed as ``budget`` and fires on a later day if the risk
+- a daily contact budget per partition: at most ``daily_budget_share`` of its customers are
+  alerted per day (both arms; crossings on events first come, the boundary's rescores in priority
+  order); beyond it a crossing is suppressed as ``budget`` and fires on a later day if the risk
   is still there;
 - priority = risk x (spend over 90 days + ``base_value``): the costliest losses first, and users
   who have not bought yet still rank by risk;
 - the recommended action comes from the driver of the top reason, through the action table
-  (deploy/actions.toml), with high-value users sent to personal contact;
+  (streams/defaults/actions.toml), with high-value users sent to personal contact;
 - ``holdout_share`` of users, chosen by a stable hash of salt and user id, form the control arm:
   the same policy runs for them, but their alerts go to the holdout topic, never to outreach.
 """
@@ -50,7 +54,7 @@ class ActionTable:
 
     @classmethod
     def parse(cls, doc: dict[str, Any], origin: str = "action table") -> "ActionTable":
-        """From the table's parsed TOML (the file is read by the caller: deploy/actions.toml)."""
+        """From the table's parsed TOML (the file is read by the caller: streams/defaults/actions.toml)."""
         by_driver = {d: (v["action"], v["channel"]) for d, v in doc["drivers"].items()}
         missing = set(DRIVERS) - set(by_driver)
         if missing:
@@ -74,10 +78,14 @@ class AlertPolicy:
     holdout_salt: str
     actions: ActionTable
     min_risk: float = 0.5  # no tier's threshold is below this risk
-    daily_budget_share: float = 0.005  # alerts per day: at most this share of the known customers (at least 1)
+    daily_budget_share: float = 0.005  # alerts per day: at most this share of the customers (at least 1)
 
 
 RISK_BINS = 1000
+# Each tier's threshold is at least this much risk above the one below it. Population shares alone
+# can put tiers 0.01 apart where many customers share a risk (one-time buyers silent for as long),
+# and a tier that does not mean a visibly higher churn rate is noise to the people acting on it.
+MIN_TIER_GAP = 0.05
 
 
 def risk_bin(risk: float) -> int:
@@ -99,9 +107,10 @@ class RiskPopulation:
 
     def thresholds(self, tiers: Tiers, min_risk: float) -> Tiers:
         """Each tier's risk threshold now: the lowest bin edge with at most its share of the
-        population at or above it, and at least ``min_risk``. 1.0 (nothing) before anyone is known."""
+        population at or above it, at least ``min_risk`` and MIN_TIER_GAP above the tier below
+        (above 1: the tier cannot be reached today). 1.0 (nothing) before anyone is known."""
         total = sum(self.counts)
-        out = []
+        out: list[tuple[str, float]] = []
         for name, share in tiers:
             threshold, above = 1.0, 0
             for b in range(RISK_BINS - 1, -1, -1):
@@ -109,7 +118,8 @@ class RiskPopulation:
                     break
                 above += self.counts[b]
                 threshold = b / RISK_BINS
-            out.append((name, round(max(threshold, min_risk), 3) if total else 1.0))
+            floor = out[-1][1] + MIN_TIER_GAP if out else min_risk
+            out.append((name, round(max(threshold, floor), 3) if total else 1.0))
         return tuple(out)
 
 

@@ -326,8 +326,8 @@ class PartitionEngine:
                 self._journaled(self.users[uid], step)
         self.model.rhythm.refresh()
         self._place_tiers()
-        known = sum(self.population.counts)
-        self.state.budget[:] = [day, 0, max(1, int(self.cfg.policy.daily_budget_share * known))]
+        customers = sum(self.population.counts)  # active within the horizon (snapshots.py)
+        self.state.budget[:] = [day, 0, max(1, int(self.cfg.policy.daily_budget_share * customers))]
         for uid in self.due.pop(day):
             user = self.users[uid]
             user.next_due_day = -1
@@ -345,10 +345,11 @@ class PartitionEngine:
                 # what no window can use any more is dropped first.
                 compact(user, boundary)
                 if user.last_snapshot_day < day:
-                    self.snapshots.take(user, boundary)
+                    self.snapshots.take(user, boundary, ranked=True)
                 user.rescore_day = next_rescore_day(user.last_activity_ts, user.gap_ewma_days, day, self.cfg.horizon_ms // DAY_MS)
             self.due.reschedule(user, self.cfg.horizon_ms)
             self.out.dirty_users.add(uid)
+        self.snapshots.settle_ranked()
         self.learner.end_boundary(boundary)
 
     def _place_tiers(self) -> None:

@@ -15,12 +15,12 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from streams.core import feedback, labels
-from streams.core.alerts import AlertPolicy, build_alert, decide, risk_bin
+from streams.core.alerts import AlertPolicy, Decision, build_alert, decide, risk_bin
 from streams.core.counters import Counters
 from streams.core.events import DAY_MS
 from streams.core.features import UserState, feature_vector, spend_90
 from streams.core.rhythm import observed_silence
-from streams.core.scoring import ChurnModel
+from streams.core.scoring import ChurnModel, Score
 
 
 LABELS_PER_HORIZON = 4
@@ -53,15 +53,23 @@ class Snapshotter:
         self.max_pending = LABELS_PER_HORIZON + 1
         self.counters = counters
         self.alerts_out = alerts_out
+        self.candidates: list[tuple[Any, ...]] = []  # a boundary's crossings until settle_ranked
 
     def set_thresholds(self, thresholds: list[list[Any]]) -> None:
         """The tiers' risk thresholds for the day (streams/core/alerts.py RiskPopulation)."""
         self.policy = replace(self.policy, tiers=tuple((name, float(t)) for name, t in thresholds))
 
-    def take(self, user: UserState, t: int) -> None:
+    def take(self, user: UserState, t: int, ranked: bool = False) -> None:
+        """Score the user at t, keep a pending label if it is time for one, and put the score
+        through the alert policy. ``ranked`` (a boundary's rescores): a crossing waits for
+        ``settle_ranked``, which spends the day's budget on the highest priorities first."""
         features = scoring_inputs(user, t, self.model, self.horizon_ms)
         score = self.model.score(features, user.attributes)
-        new_bin = risk_bin(score.risk)
+        # Still a customer: active within the horizon. Past it the user has churned by the label's
+        # own definition: a win-back case, not an early warning, so out of the tiers' population
+        # and of alerts (still scored and labelled); a return starts from level 0 again.
+        live = 0 <= user.last_activity_ts and t - user.last_activity_ts < self.horizon_ms
+        new_bin = risk_bin(score.risk) if live else -1
         if new_bin != user.risk_bin:
             self.on_risk(user, next_boundary_after(t), user.risk_bin, new_bin)
             user.risk_bin = new_bin
@@ -69,16 +77,35 @@ class Snapshotter:
             labels.add_snapshot(user, t, features, self.max_pending, score.risk, score.kind != "heuristic")
         user.last_snapshot_day = t // DAY_MS
         self.counters.add("snapshots")
+        if not live:
+            user.tier = 0
+            return
+        decision = decide(self.policy, user.tier, user.alert_times, score.risk, t, user.unsubscribed)
+        if decision.fire and ranked:
+            value = spend_90(user, t)
+            self.candidates.append((-score.risk * (value + self.policy.base_value), user.user_id, user, t, features,
+                                    score, decision, value))
+            return
+        self._settle(user, t, features, score, decision, spend_90(user, t) if decision.fire else 0.0)
+
+    def settle_ranked(self) -> None:
+        """The boundary's crossings in priority order (risk x value, as the alerts' priority), each
+        firing while the day's budget lasts; the others keep their level and may fire later."""
+        self.candidates.sort(key=lambda c: (c[0], c[1]))
+        for _, _, user, t, features, score, decision, value in self.candidates:
+            self._settle(user, t, features, score, decision, value)
+        self.candidates.clear()
+
+    def _settle(self, user: UserState, t: int, features: list[float], score: Score, decision: Decision,
+                value: float) -> None:
         policy = self.policy
-        decision = decide(policy, user.tier, user.alert_times, score.risk, t, user.unsubscribed)
         if decision.fire and self.budget[1] >= self.budget[2]:
             self.counters.add("suppressed_budget")
             return  # the level stays: it fires on a later day if the risk is still there
         if decision.fire:
             self.budget[1] += 1
             explained = self.model.explain(features, score, user.attributes)
-            self.alerts_out.append(build_alert(policy, user.user_id, t, explained, decision.level, user.tier,
-                                               spend_90(user, t)))
+            self.alerts_out.append(build_alert(policy, user.user_id, t, explained, decision.level, user.tier, value))
             user.alert_times.append(t)
             del user.alert_times[:-policy.max_alerts]
             feedback.open_alert(user, t, decision.level)

@@ -3,7 +3,7 @@
 import math
 import random
 
-from streams.core.alerts import RiskPopulation, risk_bin
+from streams.core.alerts import MIN_TIER_GAP, RiskPopulation, risk_bin
 from streams.core.events import DAY_MS
 from streams.core.rhythm import ReturnTable, observed_silence
 
@@ -64,3 +64,11 @@ def test_tier_thresholds_follow_the_population_and_never_go_below_the_floor():
     assert low.thresholds((("watch", 0.2),), 0.5) == (("watch", 0.5),)
     population.move(risk_bin(0.999), risk_bin(0.1))  # a user's risk moved: the histogram follows
     assert sum(population.counts) == 1000
+
+
+def test_tiers_stay_a_visible_risk_step_apart_when_many_customers_share_a_risk():
+    population = RiskPopulation()
+    for i in range(1000):  # half the customers at 0.78-0.79 (one-time buyers silent for as long)
+        population.move(-1, risk_bin(0.78 + (i % 10) / 1000 if i % 2 else i / 2000))
+    (_, w), (_, h), (_, c) = population.thresholds((("watch", 0.15), ("high", 0.07), ("critical", 0.02)), 0.5)
+    assert w >= 0.78 and h >= w + MIN_TIER_GAP - 1e-9 and c >= h + MIN_TIER_GAP - 1e-9
