@@ -52,6 +52,7 @@ class PipelineShell:
         self.source_positions: dict[str, dict[str, int | None]] = {}
         self.resumed_at: dict[int, float] = {}
         self._lock = asyncio.Lock()
+        self.last_tick = time.monotonic()  # the periodic timer's last run: liveness
 
     def engine(self, partition: int) -> PartitionEngine:
         engine = self.engines.get(partition)
@@ -335,10 +336,25 @@ class PipelineShell:
             if self.engines.pop(p, None) is not None:
                 log.info("partition_engine_dropped", partition=p)
 
+    def readiness(self) -> dict[str, Any]:
+        """Ready to serve its share: input partitions assigned, tables recovered, not rebalancing.
+        A worker that owns no partition (more workers than partitions) is alive, not ready."""
+        app = self.w.app
+        assigned = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic in self.kind_of_topic)
+        recovered = bool(app.tables.recovery.completed.is_set())
+        checks = {"partitions_assigned": bool(assigned), "tables_recovered": recovered,
+                  "not_rebalancing": not app.rebalancing}
+        return {"ready": all(checks.values()), **checks, "partitions": sorted(set(assigned))}
+
+    def liveness(self, max_tick_age_s: float) -> dict[str, Any]:
+        """Alive: the event loop runs the periodic flush timer (a blocked loop stops ticking)."""
+        age = time.monotonic() - self.last_tick
+        return {"alive": age <= max_tick_age_s, "seconds_since_tick": round(age, 3)}
+
     def status(self) -> dict[str, Any]:
         users = self.w.user_table.data
         return {
-            "ready": not self.w.app.rebalancing,
+            "ready": self.readiness()["ready"],
             **self.totals,
             "unflushed": self.unflushed,
             "sources": self.source_positions,
@@ -383,6 +399,7 @@ def register(wiring: Wiring) -> PipelineShell:
 
     @app.timer(settings.flush_interval_s)
     async def periodic_flush() -> None:
+        shell.last_tick = time.monotonic()
         await shell.update_idle()
         if shell.unflushed or any(e.out.settled or e.out.alerts for e in shell.engines.values()):
             await shell.flush()
@@ -401,9 +418,24 @@ def register(wiring: Wiring) -> PipelineShell:
     async def status(web: Any, request: Any) -> Any:
         return web.json(shell.status())
 
+    # Probes: 200 or 503, with the checks as JSON. Liveness allows a flush that runs long (a
+    # flush of many users takes seconds) before calling the loop stuck.
+    @app.page("/live/")
+    async def live(web: Any, request: Any) -> Any:
+        body = shell.liveness(max(30.0, 20 * settings.flush_interval_s))
+        return web.json(body, status=200 if body["alive"] else 503)
+
+    @app.page("/ready/")
+    async def ready(web: Any, request: Any) -> Any:
+        body = shell.readiness()
+        return web.json(body, status=200 if body["ready"] else 503)
+
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         return web.text(render_metrics(shell.status()), content_type="text/plain")
+
+    if not settings.web_debug:
+        return shell
 
     @app.page("/debug/digest/")
     async def debug_digest(web: Any, request: Any) -> Any:

@@ -354,7 +354,12 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_demo)
 
     args = parser.parse_args(argv)
-    s = Settings.from_env()
+    try:
+        s = Settings.from_env()
+    except ValueError as exc:  # one line naming the variable, not a traceback
+        logs.configure("json", "info")
+        log.error("bad_setting", reason=str(exc))
+        return 2
     logs.configure(s.log_format, s.log_level)
     return int(args.func(args) or 0)
 

@@ -17,7 +17,7 @@ from streams.core.events import DAY_MS
 
 def _parse_tiers(text: str) -> tuple[tuple[str, float], ...]:
     """``"watch:0.2,high:0.05"`` -> (("watch", 0.2), ("high", 0.05)): each tier is the top share of
-    the known customers by current risk, sorted from the largest share (lowest tier) down."""
+    the customers active within the horizon by current risk, from the largest share (lowest tier) down."""
     tiers = []
     for part in text.split(","):
         name, _, value = part.strip().partition(":")
@@ -62,16 +62,17 @@ class Settings:
     # A replay or backfill in which more than this share of the input is rejected (fails its
     # contract; for a backfill also late or future) stops with an error saying why.
     max_rejected_share: float = 0.01
-    # Alert tiers, "name:share,...": each tier holds at most that share of the partition's known
-    # customers, those of highest current risk (thresholds follow the population, recomputed daily).
+    # Alert tiers, "name:share,...": each tier holds at most that share of the partition's customers
+    # active within the horizon, those of highest current risk (thresholds follow the population,
+    # recomputed daily, each at least 0.05 of risk above the tier below).
     alert_tiers: tuple[tuple[str, float], ...] = field(
         default_factory=lambda: _parse_tiers("watch:0.15,high:0.07,critical:0.02")
     )
     # No tier's risk threshold goes below this (a tier of customers more likely to stay than go
     # would be noise), however the population is spread.
     alert_min_risk: float = 0.5
-    # Daily contact budget: per partition and day, at most this share of its known customers is
-    # alerted (at least one); crossings beyond it wait for a later day.
+    # Daily contact budget: per partition and day, at most this share of its customers active within
+    # the horizon is alerted (at least one), highest priority first; the rest wait for a later day.
     alert_daily_budget_share: float = 0.005
     # A tier re-arms once the score falls below its threshold minus this margin.
     alert_rearm_margin: float = 0.1
@@ -95,7 +96,9 @@ class Settings:
     flush_every_events: int = 2000
     flush_interval_s: float = 0.5
     web_port: int = 6066
-    web_host: str = "127.0.0.1"
+    web_host: str = "127.0.0.1"  # the address the status page binds to (0.0.0.0 in a container)
+    # /debug/* (per-user state: ids and features) only when asked for: tests and local diagnosis.
+    web_debug: bool = False
     log_format: str = "auto"  # auto | json | console
     log_level: str = "info"
     data_dir: str = "./out/worker-data"
@@ -125,16 +128,10 @@ class Settings:
             raw = env.get(f"CHURNGUARD_{f.name.upper()}")
             if raw is None:
                 continue
-            if f.name == "alert_tiers":
-                values[f.name] = _parse_tiers(raw)
-            elif f.type == "int":
-                values[f.name] = int(raw)
-            elif f.type == "float":
-                values[f.name] = float(raw)
-            elif f.type == "bool":
-                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-            else:
-                values[f.name] = raw
+            try:
+                values[f.name] = _parse(f.name, str(f.type), raw)
+            except ValueError as exc:
+                raise ValueError(f"CHURNGUARD_{f.name.upper()}={raw!r}: {exc}") from None
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
@@ -147,6 +144,21 @@ class Settings:
                 value = ",".join(f"{n}:{t}" for n, t in value)
             out[f"CHURNGUARD_{f.name.upper()}"] = str(value)
         return out
+
+
+def _parse(name: str, kind: str, raw: str) -> object:
+    if name == "alert_tiers":
+        return _parse_tiers(raw)
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind == "bool":
+        value = raw.strip().lower()
+        if value not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+            raise ValueError("not a boolean (true/false)")
+        return value in ("1", "true", "yes", "on")
+    return raw
 
 
 def load_action_table(path: str | Path) -> ActionTable:

@@ -19,6 +19,7 @@ def settings_for(broker, tmp_path):
 
     def make(app_id: str = "churnguard-test", **overrides) -> Settings:
         values = {"broker": broker.bootstrap, "broker_flavor": "tansu", "app_id": app_id, "web_port": free_port(),
+                  "web_debug": True,
                   "data_dir": str(tmp_path / f"data-{free_port()}"), **overrides}
         s = replace(Settings.from_env({}), **values)
         create_topics(s)

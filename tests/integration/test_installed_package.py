@@ -2,16 +2,21 @@
 outside the source tree, runs a worker on the embedded broker (contracts and the default action
 table come from the package's own data, not from a checkout)."""
 
+import asyncio
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from streams.offline.simulator import SimConfig, serialise, simulate
-from streams.offline.workers import run_worker_on
+from streams.kafka.produce import produce
+from streams.offline.workers import start_worker, stop_process, wait_processed, wait_until, worker_status
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,11 +45,21 @@ def installed(tmp_path_factory) -> Path:
 def test_the_installed_wheel_runs_a_worker_outside_the_source_tree(installed, settings_for, tmp_path, monkeypatch):
     for name in ("CHURNGUARD_ACTIONS_FILE", "PYTHONPATH"):
         monkeypatch.delenv(name, raising=False)
-    settings = settings_for("churnguard-installed")
+    settings = replace(settings_for("churnguard-installed"), web_debug=False)  # as deployed: the default
     cfg = SimConfig(users=40, days=45, seed=3, bad_rate=0.0)
     records = serialise(simulate(cfg)[0], cfg)
     workdir = tmp_path / "elsewhere"
     workdir.mkdir()
-    status = run_worker_on(settings, records, tmp_path / "worker.log", timeout_s=300, command=[str(installed)], cwd=workdir)
-    assert status["returncode"] == 0, (tmp_path / "worker.log").read_text()[-3000:]
+    worker = start_worker(settings, tmp_path / "worker.log", command=[str(installed)], cwd=workdir)
+    try:
+        assert wait_until(lambda: worker_status(settings) is not None, 120), (tmp_path / "worker.log").read_text()[-3000:]
+        base = f"http://{settings.web_host}:{settings.web_port}"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/debug/users/", timeout=10)
+        assert refused.value.code == 404  # per-user state is not served unless CHURNGUARD_WEB_DEBUG asks
+        asyncio.run(produce(settings, records))
+        status = wait_processed(settings, len(records), 300)
+    finally:
+        stop_process(worker)
+    assert worker.returncode == 0, (tmp_path / "worker.log").read_text()[-3000:]
     assert status["received"] == len(records) and status["dead_letters_sent"] == 0

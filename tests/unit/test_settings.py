@@ -25,3 +25,20 @@ def test_the_worker_refuses_a_missing_action_table_before_connecting(tmp_path):
     assert done.returncode == 2
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert len(lines) == 1 and "bad_setting" in lines[0] and "CHURNGUARD_ACTIONS_FILE" in lines[0]
+
+
+def test_a_bad_value_names_its_variable():
+    with pytest.raises(ValueError, match=r"^CHURNGUARD_WEB_PORT='abc': "):
+        Settings.from_env({"CHURNGUARD_WEB_PORT": "abc"})
+    with pytest.raises(ValueError, match=r"^CHURNGUARD_WEB_DEBUG='maybe': not a boolean"):
+        Settings.from_env({"CHURNGUARD_WEB_DEBUG": "maybe"})
+    assert Settings.from_env({"CHURNGUARD_WEB_DEBUG": "true"}).web_debug
+    assert not Settings().web_debug  # per-user endpoints are off unless asked for
+
+
+def test_every_command_refuses_a_bad_setting_in_one_line():
+    done = subprocess.run([sys.executable, "-m", "streams.cli", "topics"],
+                          env={"CHURNGUARD_FLUSH_EVERY_EVENTS": "lots", "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=60)
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and "CHURNGUARD_FLUSH_EVERY_EVENTS='lots'" in lines[0]
