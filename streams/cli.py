@@ -260,6 +260,13 @@ def _input_arguments(p: argparse.ArgumentParser) -> None:
                                      "formats and zone (streams/offline/mapping.py)")
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    from streams.settings import reference
+
+    sys.stdout.write(reference())
+    return 0
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -344,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="out/horizon", help="directory of horizon.html and horizon.json")
     p.add_argument("--broker", help=broker_help)
     p.set_defaults(func=cmd_horizon)
+
+    p = sub.add_parser("settings", help="print the settings reference (every CHURNGUARD_* variable, type, default, meaning)",
+                       description="Markdown, as docs/settings.md. Example: churnguard settings > docs/settings.md")
+    p.set_defaults(func=cmd_settings)
 
     p = sub.add_parser("demo", help="embedded broker + worker + simulator; show alerts; print a summary",
                        description="Stops everything it started at the end or on Ctrl-C. Example: churnguard demo --users 300")

@@ -7,7 +7,7 @@ import tomllib
 from importlib.resources import files
 from pathlib import Path
 from dataclasses import dataclass, field, fields
-from typing import Mapping
+from typing import Any, Mapping
 
 from streams.core.alerts import ActionTable, AlertPolicy
 from streams.core.engine import EngineConfig
@@ -28,80 +28,57 @@ def _parse_tiers(text: str) -> tuple[tuple[str, float], ...]:
     return tuple(tiers)
 
 
+def setting(default: object, doc: str) -> Any:
+    """A settings field with its meaning, which the settings reference (docs/settings.md,
+    ``churnguard settings``) prints beside its variable, type and default."""
+    return field(default=default, metadata={"doc": doc})
+
+
 @dataclass(frozen=True)
 class Settings:
-    # Broker: a bootstrap address; empty means "start the embedded broker" for commands that can.
-    broker: str = ""
-    # "tansu" turns on the embedded broker's compatibility code (streams/kafka/compat.py); "kafka" is real Kafka.
-    broker_flavor: str = "kafka"
-    app_id: str = "churnguard"
-    topic_clicks: str = "churnguard.clicks.v1"
-    topic_purchases: str = "churnguard.purchases.v1"
-    topic_tickets: str = "churnguard.support_tickets.v1"
-    topic_alerts: str = "churnguard.outreach_alerts.v1"
-    topic_dead_letter: str = "churnguard.dead_letter.v1"
-    topic_holdout: str = "churnguard.holdout_alerts.v1"
-    topic_outcomes: str = "churnguard.outreach_outcomes.v1"
-    topic_model_quality: str = "churnguard.model_quality.v1"
-    topic_erasure_requests: str = "churnguard.erasure_requests.v1"
-    topic_erasure_audit: str = "churnguard.erasure_audit.v1"
-    partitions: int = 4
-    # Labels: a snapshot at t is "churned" if the user shows no activity in (t, t + H].
-    label_horizon_days: int = 30
-    # How far behind the partition's event-time frontier an event may arrive and still count.
-    allowed_lateness_ms: int = 3_600_000
-    # An event dated more than this after its record's broker timestamp is dead-lettered as
-    # 'future' (a bad clock must not move event time); keep it below the allowed lateness.
-    max_clock_skew_ms: int = 300_000
-    # A caught-up source partition with no record for this long (wall clock) stops holding the
-    # watermark back (liveness when a topic goes quiet; a replayed backlog is never idle).
-    source_idle_s: float = 5.0
-    # Backfill mode (finite input): once every source is idle, release everything received
-    # instead of holding back the allowed lateness, so the run ends fully processed.
-    drain_when_idle: bool = False
-    # A replay or backfill in which more than this share of the input is rejected (fails its
-    # contract; for a backfill also late or future) stops with an error saying why.
-    max_rejected_share: float = 0.01
-    # Alert tiers, "name:share,...": each tier holds at most that share of the partition's customers
-    # active within the horizon, those of highest current risk (thresholds follow the population,
-    # recomputed daily, each at least 0.05 of risk above the tier below).
+    broker: str = setting("", "Bootstrap address `host:port`. Empty: commands that can (`replay --backfill`, `demo`) start the embedded broker.")
+    broker_flavor: str = setting("kafka", "`kafka` for Apache Kafka; `tansu` turns on the embedded broker's compatibility code (streams/kafka/compat.py).")
+    app_id: str = setting("churnguard", "Faust application id: the consumer group and the prefix of the tables' changelog topics.")
+    topic_clicks: str = setting("churnguard.clicks.v1", "Input topic of clicks (schemas/click.v1.json).")
+    topic_purchases: str = setting("churnguard.purchases.v1", "Input topic of purchases (schemas/purchase.v1.json).")
+    topic_tickets: str = setting("churnguard.support_tickets.v1", "Input topic of support tickets (schemas/support_ticket.v1.json).")
+    topic_alerts: str = setting("churnguard.outreach_alerts.v1", "Outreach alerts of the treatment arm (schemas/outreach_alert.v1.json).")
+    topic_dead_letter: str = setting("churnguard.dead_letter.v1", "Rejected records with a reason (schemas/dead_letter.v1.json).")
+    topic_holdout: str = setting("churnguard.holdout_alerts.v1", "Alerts of the control arm: recorded, never sent to outreach.")
+    topic_outcomes: str = setting("churnguard.outreach_outcomes.v1", "What downstream did with each alert (schemas/outreach_outcome.v1.json).")
+    topic_model_quality: str = setting("churnguard.model_quality.v1", "Model quality per partition and day boundary (schemas/model_quality.v1.json).")
+    topic_erasure_requests: str = setting("churnguard.erasure_requests.v1", "Requests to erase a user (schemas/erasure_request.v1.json).")
+    topic_erasure_audit: str = setting("churnguard.erasure_audit.v1", "One audit record per completed erasure (schemas/erasure_audit.v1.json).")
+    partitions: int = setting(4, "Partitions of the topics and tables; they bound how many workers share the work.")
+    label_horizon_days: int = setting(30, "H: a snapshot at t is 'churned' if the user shows no activity in (t, t + H]; `churnguard horizon` proposes one from the data.")
+    allowed_lateness_ms: int = setting(3_600_000, "How far behind its partition's event-time frontier an event may arrive and still count.")
+    max_clock_skew_ms: int = setting(300_000, "An event dated more than this after its record's broker timestamp is dead-lettered as 'future' (a bad clock must not move event time); keep it below the allowed lateness.")
+    source_idle_s: float = setting(5.0, "A caught-up source partition with no record for this long (wall clock) stops holding the watermark back (a replayed backlog is never idle).")
+    drain_when_idle: bool = setting(False, "Backfill mode (finite input): once every source is idle, release everything received instead of holding back the allowed lateness.")
+    max_rejected_share: float = setting(0.01, "A replay or backfill in which more than this share of the input is rejected stops with an error saying why.")
     alert_tiers: tuple[tuple[str, float], ...] = field(
-        default_factory=lambda: _parse_tiers("watch:0.15,high:0.07,critical:0.02")
-    )
-    # No tier's risk threshold goes below this (a tier of customers more likely to stay than go
-    # would be noise), however the population is spread.
-    alert_min_risk: float = 0.5
-    # Daily contact budget: per partition and day, at most this share of its customers active within
-    # the horizon is alerted (at least one), highest priority first; the rest wait for a later day.
-    alert_daily_budget_share: float = 0.005
-    # A tier re-arms once the score falls below its threshold minus this margin.
-    alert_rearm_margin: float = 0.1
-    # Per user: no new alert within the cool-down unless it escalates; at most N alerts per period.
-    alert_cooldown_days: int = 7
-    alert_max_per_period: int = 3
-    alert_cap_period_days: int = 30
-    # priority = risk x (spend over 90 days + base value)
-    alert_base_value: float = 10.0
-    # Control group: this share of users (stable hash of salt and user id) is held out.
-    holdout_share: float = 0.1
-    holdout_salt: str = "churnguard-holdout-1"
-    # The action table (TOML: an action and channel per driver); empty: the one shipped in the
-    # package (streams/defaults/actions.toml).
-    actions_file: str = ""
-    # The River model scores once it has learned this many labels (of both classes); the heuristic before.
-    model_min_labels: int = 2000
-    # logreg | logreg_balanced | hat | arf (streams/core/scoring.py; the evidence: docs/model.md)
-    model_kind: str = "logreg"
-    # I/O batching only (never logic): flush state/acks after this many events or this many seconds.
-    flush_every_events: int = 2000
-    flush_interval_s: float = 0.5
-    web_port: int = 6066
-    web_host: str = "127.0.0.1"  # the address the status page binds to (0.0.0.0 in a container)
-    # /debug/* (per-user state: ids and features) only when asked for: tests and local diagnosis.
-    web_debug: bool = False
-    log_format: str = "auto"  # auto | json | console
-    log_level: str = "info"
-    data_dir: str = "./out/worker-data"
+        default_factory=lambda: _parse_tiers("watch:0.15,high:0.07,critical:0.02"),
+        metadata={"doc": "Tiers as `name:share,...`: each holds at most that share of the partition's customers active within the horizon, those of highest current risk (thresholds recomputed daily, each at least 0.05 of risk above the tier below)."})
+    alert_min_risk: float = setting(0.5, "No tier's risk threshold goes below this, however the population is spread.")
+    alert_daily_budget_share: float = setting(0.005, "Per partition and day, at most this share of its customers active within the horizon is alerted (at least one), highest priority first; the rest wait for a later day.")
+    alert_rearm_margin: float = setting(0.1, "A tier re-arms once the risk falls below its threshold minus this margin.")
+    alert_cooldown_days: int = setting(7, "Per user: no new alert within this many days of the last one, unless it escalates.")
+    alert_max_per_period: int = setting(3, "Per user: at most this many alerts per `alert_cap_period_days`.")
+    alert_cap_period_days: int = setting(30, "The period of `alert_max_per_period`.")
+    alert_base_value: float = setting(10.0, "priority = risk x (spend over 90 days + this): users who have not bought yet still rank by risk.")
+    holdout_share: float = setting(0.1, "Share of users (stable hash of salt and user id) held out as the control group.")
+    holdout_salt: str = setting("churnguard-holdout-1", "Salt of the control-group hash; a new salt draws a new control group.")
+    actions_file: str = setting("", "TOML action table (an action and channel per driver). Empty: the one shipped in the package (streams/defaults/actions.toml).")
+    model_min_labels: int = setting(2000, "The River model may serve once it has learned this many labels (and beats the cold start on recent ones).")
+    model_kind: str = setting("logreg", "`logreg`, `logreg_balanced`, `hat` or `arf` (streams/core/scoring.py; the evidence: docs/model.md).")
+    flush_every_events: int = setting(2000, "I/O batching only (never logic): flush state and commit offsets after this many events...")
+    flush_interval_s: float = setting(0.5, "...or after this many seconds.")
+    web_port: int = setting(6066, "Port of the status page, probes and metrics; each worker on a host needs its own.")
+    web_host: str = setting("127.0.0.1", "Address the status page binds to (0.0.0.0 in a container).")
+    web_debug: bool = setting(False, "Serve /debug/* (per-user ids and features): tests and local diagnosis only.")
+    log_format: str = setting("auto", "`auto` (JSON when not on a terminal), `json` or `console`.")
+    log_level: str = setting("info", "structlog level: `debug`, `info`, `warning` or `error`.")
+    data_dir: str = setting("./out/worker-data", "Faust's local data directory (table stores).")
 
     @property
     def input_topics(self) -> tuple[str, str, str]:
@@ -170,3 +147,19 @@ def load_action_table(path: str | Path) -> ActionTable:
     except OSError as exc:
         raise ValueError(f"CHURNGUARD_ACTIONS_FILE={path}: {exc.strerror}") from None
     return ActionTable.parse(tomllib.loads(text), str(path))
+
+
+def reference() -> str:
+    """The settings reference in Markdown (docs/settings.md; a test keeps the file current)."""
+    rows = ["# Settings", "",
+            "Generated from `streams/settings.py` by `churnguard settings` (a test checks it is current).",
+            "Every setting is an environment variable `CHURNGUARD_<NAME>`; booleans take true/false, tiers",
+            "`name:share,...`. A value that does not parse stops every command with one line naming it.", "",
+            "| variable | type | default | meaning |", "|---|---|---|---|"]
+    defaults = Settings().to_env()
+    for f in fields(Settings):
+        var = f"CHURNGUARD_{f.name.upper()}"
+        kind = "tiers" if f.name == "alert_tiers" else str(f.type)
+        default = defaults[var]
+        rows.append(f"| `{var}` | {kind} | {f'`{default}`' if default else '(empty)'} | {f.metadata['doc']} |")
+    return "\n".join(rows) + "\n"

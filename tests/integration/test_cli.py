@@ -51,7 +51,7 @@ def test_the_broker_command_stops_its_broker_on_a_signal(sig):
 def test_version_and_every_command_has_an_example():
     out = subprocess.run([sys.executable, "-m", "streams.cli", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("churnguard ")
-    for command in ("broker", "topics", "worker", "simulate", "replay", "evaluate", "horizon", "demo"):
+    for command in ("broker", "topics", "worker", "simulate", "replay", "evaluate", "horizon", "settings", "demo"):
         text = subprocess.run([sys.executable, "-m", "streams.cli", command, "--help"], capture_output=True, text=True,
                               check=True).stdout
         assert "Example" in text, command

@@ -42,3 +42,17 @@ def test_every_command_refuses_a_bad_setting_in_one_line():
                           capture_output=True, text=True, timeout=60)
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and "CHURNGUARD_FLUSH_EVERY_EVENTS='lots'" in lines[0]
+
+
+def test_the_settings_reference_is_current_and_complete():
+    """docs/settings.md is what `churnguard settings` prints; every setting has a meaning."""
+    from dataclasses import fields
+    from pathlib import Path
+
+    from streams.settings import reference
+
+    assert all(f.metadata.get("doc") for f in fields(Settings))
+    doc = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
+    assert doc.read_text() == reference(), "docs/settings.md is stale: churnguard settings > docs/settings.md"
+    for f in fields(Settings):
+        assert f"`CHURNGUARD_{f.name.upper()}`" in doc.read_text()
