@@ -4,13 +4,24 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration faults bench bench-real browser clean
+.PHONY: run test unit integration faults bench bench-real browser lock clean
 
-$(STAMP): pyproject.toml
+# Installs exactly the locked versions (hash-checked), then the project itself without resolving.
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -r requirements-dev.lock
+	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# The locks, after a dependency change in pyproject.toml: requirements.lock (what the image runs)
+# and requirements-dev.lock (the same versions plus the test tools), both with hashes.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q uv
+	$(VENV)/bin/uv pip compile -q pyproject.toml --python-version 3.11 --generate-hashes -o requirements.lock
+	$(VENV)/bin/uv pip compile -q pyproject.toml --extra test --python-version 3.11 --generate-hashes \
+		-c requirements.lock -o requirements-dev.lock
 
 # Debian's chromium, which the browser tests (tests/browser) drive with playwright; needs root.
 CHROMIUM ?= /usr/bin/chromium
