@@ -121,7 +121,7 @@ def _inputs(args: argparse.Namespace, settings: Settings) -> tuple[list[Path], o
     source_broker = args.source_broker or settings.broker
     if args.from_topic and not source_broker:
         return "pass --source-broker for --from-topic"
-    topic_range = (TopicRange(source_broker, tuple(args.from_topic), args.start, args.end)
+    topic_range = (TopicRange(replace(settings, broker=source_broker), tuple(args.from_topic), args.start, args.end)
                    if args.from_topic else None)
     return files, topic_range
 
@@ -365,8 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_demo)
 
     args = parser.parse_args(argv)
+    from streams.kafka import security
+
     try:
         s = Settings.from_env()
+        security.check(s)
     except ValueError as exc:  # one line naming the variable, not a traceback
         logs.configure("json", "info")
         log.error("bad_setting", reason=str(exc))

@@ -11,6 +11,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from streams.kafka import security
 from streams.kafka.compat import true_end_offsets
 from streams.settings import Settings
 
@@ -21,13 +22,16 @@ def create_topics(settings: Settings) -> None:
     """Create the input, outcome, erasure, alert, holdout, quality, dead-letter and audit topics. All
     have the same partition count: inputs, outcomes and erasure requests are keyed by user and must
     be co-partitioned."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.broker, client_id=f"{settings.app_id}-admin")
+    admin = KafkaAdminClient(bootstrap_servers=settings.broker, client_id=f"{settings.app_id}-admin",
+                             **security.kafka_python(settings))
     try:
         wanted = [*settings.input_topics, settings.topic_outcomes, settings.topic_erasure_requests, settings.topic_alerts,
                   settings.topic_model_quality, settings.topic_holdout, settings.topic_dead_letter,
                   settings.topic_erasure_audit]
         existing = set(admin.list_topics())
-        new = [NewTopic(name, settings.partitions, 1) for name in wanted if name not in existing]
+        config = {"min.insync.replicas": str(settings.min_insync_replicas)}
+        new = [NewTopic(name, settings.partitions, settings.replication_factor, topic_configs=config)
+               for name in wanted if name not in existing]
         if new:
             try:
                 admin.create_topics(new)
@@ -41,7 +45,8 @@ def create_topics(settings: Settings) -> None:
 def delete_app_topics(settings: Settings) -> None:
     """Delete the settings' topics and the app's own (Faust's changelogs, ``<app_id>-...``): for runs
     that made their own topics (a backfill), never for the live ones."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.broker, client_id=f"{settings.app_id}-admin")
+    admin = KafkaAdminClient(bootstrap_servers=settings.broker, client_id=f"{settings.app_id}-admin",
+                             **security.kafka_python(settings))
     try:
         names = {getattr(settings, f) for f in settings.__dataclass_fields__ if f.startswith("topic_")}
         doomed = [t for t in admin.list_topics() if t in names or t.startswith(f"{settings.app_id}-")]
@@ -55,7 +60,7 @@ def delete_app_topics(settings: Settings) -> None:
 def co_partitioning_problems(settings: Settings) -> list[str]:
     """Input and outcome topics whose partition count is not ``settings.partitions``: a user's
     records would land on a partition that another user's hash picks, and split their state."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False, **security.kafka_python(settings))
     try:
         problems = []
         for topic in (*settings.input_topics, settings.topic_outcomes, settings.topic_erasure_requests):
@@ -69,20 +74,20 @@ def co_partitioning_problems(settings: Settings) -> list[str]:
 
 def partition_ends(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
     """(topic, partition) -> end offset (last offset + 1), read from fetch responses (streams/kafka/compat.py)."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False, **security.kafka_python(settings))
     try:
         tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         reported = consumer.end_offsets(tps)
     finally:
         consumer.close()
-    ends = asyncio.run(true_end_offsets(settings.broker, reported))
+    ends = asyncio.run(true_end_offsets(settings.broker, reported, security.aiokafka(settings)))
     return {(tp.topic, tp.partition): end for tp, end in ends.items()}
 
 
 def topic_records(settings: Settings, topic: str, timeout_s: float = 3.0) -> list[tuple[int, int, bytes]]:
     """Every record of ``topic`` as (partition, offset, value), in partition then offset order."""
     consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False,
-                             consumer_timeout_ms=int(timeout_s * 1000))
+                             consumer_timeout_ms=int(timeout_s * 1000), **security.kafka_python(settings))
     try:
         consumer.assign([TopicPartition(topic, p) for p in range(settings.partitions)])
         consumer.seek_to_beginning()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import faust
 
-from streams.kafka import codecs, compat, offsets
+from streams.kafka import codecs, compat, offsets, security
 from streams.settings import Settings
 
 # The stored form of the tables (UserState.to_dict, the pickled model's inputs). A change gets new
@@ -47,6 +47,8 @@ def create_app(settings: Settings) -> Wiring:
         web_host=settings.web_host,
         web_bind=settings.web_host,
         datadir=settings.data_dir,
+        broker_credentials=security.faust_credentials(settings),
+        topic_replication_factor=settings.replication_factor,
         **extra,
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}

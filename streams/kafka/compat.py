@@ -31,13 +31,15 @@ FAUST_SETTINGS: dict[str, Any] = {
 _enabled = False
 
 
-async def true_end_offsets(bootstrap: str, reported: Mapping[Any, int], timeout_s: float = 10.0) -> dict[Any, int]:
-    """End offsets (last offset + 1) read from fetch responses, starting at the reported ends."""
+async def true_end_offsets(bootstrap: str, reported: Mapping[Any, int], client: Mapping[str, Any] | None = None,
+                           timeout_s: float = 10.0) -> dict[Any, int]:
+    """End offsets (last offset + 1) read from fetch responses, starting at the reported ends.
+    ``client``: the consumer's security arguments (streams/kafka/security.py)."""
     ends = dict(reported)
     probe = [tp for tp, end in reported.items() if end]
     if not probe:
         return ends
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **(client or {}))
     await consumer.start()
     try:
         tps = [TopicPartition(tp.topic, tp.partition) for tp in probe]

@@ -6,6 +6,7 @@ from typing import Iterable
 
 from aiokafka import AIOKafkaProducer
 
+from streams.kafka import security
 from streams.settings import Settings
 
 
@@ -20,7 +21,7 @@ async def produce(settings: Settings, records: Iterable[tuple[str, str, int, byt
     Returns how many were acknowledged by the broker."""
     topics = topic_for_kind(settings)
     producer = AIOKafkaProducer(bootstrap_servers=settings.broker, linger_ms=10, max_batch_size=262_144,
-                                acks=1, enable_idempotence=False)
+                                acks=1, enable_idempotence=False, **security.aiokafka(settings))
     await producer.start()
     sent = 0
     try:

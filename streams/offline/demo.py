@@ -18,6 +18,7 @@ import orjson
 import structlog
 from kafka import KafkaConsumer, TopicPartition
 
+from streams.kafka import security
 from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.admin import create_topics
 from streams.offline.sources import write_truth
@@ -40,7 +41,8 @@ def _show_alert(doc: dict[str, Any]) -> None:
 
 
 def _tail_alerts(settings: Settings, stop: threading.Event, seen: list[dict[str, Any]]) -> None:
-    consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False, consumer_timeout_ms=500)
+    consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False, consumer_timeout_ms=500,
+                             **security.kafka_python(settings))
     consumer.assign([TopicPartition(settings.topic_alerts, p) for p in range(settings.partitions)])
     consumer.seek_to_beginning()
     while not stop.is_set():

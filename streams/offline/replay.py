@@ -20,7 +20,7 @@ import hashlib
 import itertools
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,6 +32,7 @@ from confluent_kafka import KafkaException, Producer
 from streams.contracts import dead_letter
 from streams.kafka.partitioner import kafka_partition
 from streams.settings import Settings
+from streams.kafka import security
 from streams.kafka.admin import partition_ends
 from streams.offline.sources import (InputScan, KindMapping, SourceRecord, count_lines, kind_of_file, kind_of_topic, load_mapping, merged, sort_keyed,
                              read_topic_partition)
@@ -110,7 +111,7 @@ class TopicRange:
     or times (epoch milliseconds or ISO 8601): from inclusive, to exclusive; open ends mean the
     beginning and the end as of the replay's start."""
 
-    broker: str
+    source: Settings  # the source cluster: its broker and how to connect to it
     topics: tuple[str, ...]
     start: str | None = None
     end: str | None = None
@@ -126,7 +127,7 @@ class TopicRange:
         return None, int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(f"{self.broker}|{','.join(self.topics)}|{self.start}|{self.end}".encode()).hexdigest()[:16]
+        return hashlib.sha256(f"{self.source.broker}|{','.join(self.topics)}|{self.start}|{self.end}".encode()).hexdigest()[:16]
 
     def records(self, kind: str | None, mapping: dict[str, KindMapping],
                 scan: InputScan | None = None) -> tuple[Iterator[SourceRecord], int]:
@@ -134,9 +135,11 @@ class TopicRange:
 
         start_offset, ts_from = self.bound(self.start)
         end_offset, ts_to = self.bound(self.end)
-        ends = partition_ends(replace(Settings(), broker=self.broker), list(self.topics))
+        ends = partition_ends(self.source, list(self.topics))
+
         def consumer() -> KafkaConsumer:
-            return KafkaConsumer(bootstrap_servers=self.broker, enable_auto_commit=False)
+            return KafkaConsumer(bootstrap_servers=self.source.broker, enable_auto_commit=False,
+                                 **security.kafka_python(self.source))
 
         streams, total = [], 0
         for i, ((topic, partition), end) in enumerate(sorted(ends.items())):
@@ -236,7 +239,8 @@ class Replay:
         producer = Producer({"bootstrap.servers": self.settings.broker, "linger.ms": 20, "batch.size": 1_000_000,
                              "acks": 1, "enable.idempotence": False, "max.in.flight.requests.per.connection": 1,
                              "queue.buffering.max.messages": 500_000, "queue.buffering.max.kbytes": 1_048_576,
-                             "delivery.report.only.error": True, "on_delivery": on_delivery})
+                             "delivery.report.only.error": True, "on_delivery": on_delivery,
+                             **security.librdkafka(self.settings)})
 
         started = time.monotonic()
         first_ts: int | None = None

@@ -79,7 +79,7 @@ def test_a_topic_range_replays_onto_another_cluster(settings_for, tmp_path):
     with EmbeddedBroker() as other:
         target = replace(source, broker=other.bootstrap)
         create_topics(target)
-        stats = Replay(target, checkpoint_dir=tmp_path / "b", topic_range=TopicRange(source.broker, inputs)).run()
+        stats = Replay(target, checkpoint_dir=tmp_path / "b", topic_range=TopicRange(source, inputs)).run()
         for topic in inputs:
             assert topic_records(target, topic) == topic_records(source, topic)  # same partitions, same order
         assert stats.records == sum(len(topic_records(source, t)) for t in inputs)
@@ -87,7 +87,7 @@ def test_a_topic_range_replays_onto_another_cluster(settings_for, tmp_path):
         # A time window of one day, into a third set of topics on the same target cluster.
         day = replace(target, topic_clicks="day.clicks", topic_purchases="day.purchases", topic_tickets="day.tickets")
         create_topics(day)
-        window = TopicRange(source.broker, inputs, "2026-01-10T00:00:00Z", "2026-01-11T00:00:00Z")
+        window = TopicRange(source, inputs, "2026-01-10T00:00:00Z", "2026-01-11T00:00:00Z")
         Replay(day, checkpoint_dir=tmp_path / "c", topic_range=window).run()
         lo, hi = TopicRange.bound(window.start)[1], TopicRange.bound(window.end)[1]
         expected = [v for t in inputs for _, _, v in topic_records(source, t) if lo <= orjson.loads(v)["ts"] < hi]

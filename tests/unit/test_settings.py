@@ -56,3 +56,19 @@ def test_the_settings_reference_is_current_and_complete():
     assert doc.read_text() == reference(), "docs/settings.md is stale: churnguard settings > docs/settings.md"
     for f in fields(Settings):
         assert f"`CHURNGUARD_{f.name.upper()}`" in doc.read_text()
+
+
+def test_every_setting_the_deploy_files_set_exists_and_parses():
+    import re
+    from dataclasses import fields
+    from pathlib import Path
+
+    deploy = Path(__file__).resolve().parents[2] / "deploy"
+    names = {f"CHURNGUARD_{f.name.upper()}" for f in fields(Settings)}
+    found = {}
+    for path in [*deploy.rglob("*.yaml"), deploy / "Dockerfile"]:
+        for name, value in re.findall(r"(CHURNGUARD_[A-Z0-9_]+)[\"']?\s*[:=]\s*\"?([^\"\s\\\\]*)", path.read_text()):
+            assert name in names, f"{path.name}: {name} is no setting"
+            found[name] = value
+    assert "CHURNGUARD_PARTITIONS" in found
+    Settings.from_env(found)  # every value parses
