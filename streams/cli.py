@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import socket
 import sys
 import threading
 from dataclasses import replace
@@ -48,10 +49,38 @@ def cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reachable(settings: Settings) -> bool:
+    """The broker answers (streams/kafka/admin.py check_reachable); if not, one line and False."""
+    from streams.kafka.admin import BrokerUnreachable, check_reachable
+
+    try:
+        check_reachable(settings)
+        return True
+    except BrokerUnreachable as exc:
+        log.error("broker_unreachable", reason=str(exc))
+        return False
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+            return False
+        except OSError:
+            return True
+
+
 def cmd_topics(args: argparse.Namespace) -> int:
     from streams.kafka.admin import create_topics
 
-    create_topics(_settings(args))
+    settings = _settings(args)
+    if not settings.broker:
+        log.error("no_broker", hint="set CHURNGUARD_BROKER=host:port or pass --broker")
+        return 2
+    if not _reachable(settings):
+        return 2
+    create_topics(settings)
     return 0
 
 
@@ -69,6 +98,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
         settings.engine_config()  # reads the action table: a bad one stops here, in one line
     except ValueError as exc:
         log.error("bad_setting", reason=str(exc))
+        return 2
+    if _port_taken(settings.web_host, settings.web_port):
+        log.error("web_port_taken", reason=f"CHURNGUARD_WEB_PORT={settings.web_port} is in use on {settings.web_host} "
+                                          "(another worker on this host? give each its own port)")
+        return 2
+    if not _reachable(settings):
         return 2
     from streams.kafka.admin import co_partitioning_problems, create_topics
 
@@ -163,6 +198,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             return 0
         if not settings.broker:
             log.error("no_broker", hint="set CHURNGUARD_BROKER=host:port, pass --broker, or use --backfill")
+            return 2
+        if not _reachable(settings):
             return 2
         from streams.kafka.admin import create_topics
 

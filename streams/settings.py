@@ -38,6 +38,7 @@ def setting(default: object, doc: str) -> Any:
 class Settings:
     broker: str = setting("", "Bootstrap address `host:port`. Empty: commands that can (`replay --backfill`, `demo`) start the embedded broker.")
     broker_flavor: str = setting("kafka", "`kafka` for Apache Kafka; `tansu` turns on the embedded broker's compatibility code (streams/kafka/compat.py).")
+    broker_connect_timeout_s: float = setting(30.0, "Commands that need the broker give up after this long without an answer, in one line naming the address.")
     broker_security_protocol: str = setting("PLAINTEXT", "`PLAINTEXT`, `SSL` (TLS), `SASL_PLAINTEXT` or `SASL_SSL`: for every client (worker, admin, replay, tools); streams/kafka/security.py.")
     broker_ssl_ca_file: str = setting("", "CA bundle (PEM) that signed the brokers' certificates. Empty: the system's CAs.")
     broker_ssl_cert_file: str = setting("", "Client certificate (PEM) for mutual TLS, with `broker_ssl_key_file`.")

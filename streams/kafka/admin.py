@@ -3,19 +3,43 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Iterator
 
 import orjson
 import structlog
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.kafka import security
 from streams.kafka.compat import true_end_offsets
 from streams.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+
+class BrokerUnreachable(Exception):
+    """No broker answered at the configured address in time; the message says so in one line."""
+
+
+def check_reachable(settings: Settings) -> None:
+    """One metadata round trip within ``broker_connect_timeout_s``, before a command starts its
+    real work: a wrong address or a closed port ends in one line, not in retries and tracebacks."""
+    kafka_log = logging.getLogger("kafka")
+    level = kafka_log.level
+    kafka_log.setLevel(logging.CRITICAL)  # its retry warnings and tracebacks would bury the one line
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.broker, client_id=f"{settings.app_id}-probe",
+                                 bootstrap_timeout_ms=int(settings.broker_connect_timeout_s * 1000),
+                                 **security.kafka_python(settings))
+        admin.close()
+    except (KafkaError, OSError) as exc:
+        raise BrokerUnreachable(
+            f"CHURNGUARD_BROKER={settings.broker}: no broker answered within {settings.broker_connect_timeout_s:g} s "
+            f"(CHURNGUARD_BROKER_CONNECT_TIMEOUT_S; {type(exc).__name__})") from None
+    finally:
+        kafka_log.setLevel(level)
 
 
 def create_topics(settings: Settings) -> None:

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -55,3 +56,28 @@ def test_version_and_every_command_has_an_example():
         text = subprocess.run([sys.executable, "-m", "streams.cli", command, "--help"], capture_output=True, text=True,
                               check=True).stdout
         assert "Example" in text, command
+
+
+def _one_line_failure(argv: list[str], env: dict[str, str], timeout_s: float) -> tuple[str, float]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "streams.cli", *argv], capture_output=True, text=True,
+                          env={"PATH": os.environ["PATH"], "CHURNGUARD_LOG_FORMAT": "json", **env}, timeout=timeout_s)
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, (done.returncode, lines[-5:])
+    return lines[0], time.monotonic() - started
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "no-such-host.invalid:9092"])
+def test_an_unreachable_broker_is_one_line_within_the_timeout(address):
+    line, seconds = _one_line_failure(["topics", "--broker", address], {"CHURNGUARD_BROKER_CONNECT_TIMEOUT_S": "3"}, 60)
+    assert "broker_unreachable" in line and f"CHURNGUARD_BROKER={address}" in line
+    assert seconds < 30  # the configured 3 s and the interpreter's start, not 40 s of retries
+
+
+def test_a_taken_web_port_is_one_line_naming_the_setting():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line, _ = _one_line_failure(["worker", "--broker", "127.0.0.1:1"], {"CHURNGUARD_WEB_PORT": str(port)}, 60)
+    assert "web_port_taken" in line and f"CHURNGUARD_WEB_PORT={port}" in line
