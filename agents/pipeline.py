@@ -18,6 +18,7 @@ import faust
 import orjson
 from faust.exceptions import ProducerSendError
 from faust.types import TP
+from prometheus_client import generate_latest
 import structlog
 
 from streams.kafka.app import Wiring
@@ -26,7 +27,7 @@ from streams.core.engine import PartitionEngine, PartitionState
 from streams.core.features import feature_values
 from streams.kafka.partitioner import kafka_partition
 from streams.core.labels import SCORE
-from streams.kafka.metrics import render as render_metrics
+from streams.kafka.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, registry_for
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +50,6 @@ class PipelineShell:
         self.last_seen: dict[TP, float] = {}
         self.started: dict[int, float] = {}
         self.last_offset: dict[TP, int] = {}
-        self.source_positions: dict[str, dict[str, int | None]] = {}
         self.resumed_at: dict[int, float] = {}
         self._lock = asyncio.Lock()
         self.last_tick = time.monotonic()  # the periodic timer's last run: liveness
@@ -191,12 +191,8 @@ class PipelineShell:
                 tp = TP(topic, partition)
                 if now - max(self.last_seen.get(tp, quiet_since), quiet_since) < idle_s:
                     continue
-                highwater = consumer.highwater(tp)
-                last = self.last_offset.get(tp)
-                # Faust's committed offsets follow Kafka: the next offset to consume.
-                position = last + 1 if last is not None else (consumer._committed_offset.get(tp) or 0)
-                self.source_positions[str(tp)] = {"position": position, "highwater": highwater}
-                if highwater is not None and position is not None and position >= highwater:
+                highwater, position = consumer.highwater(tp), self._position(tp)
+                if highwater is not None and position >= highwater:
                     idle.add(kind)
             engine.set_idle(idle)
 
@@ -336,6 +332,22 @@ class PipelineShell:
             if self.engines.pop(p, None) is not None:
                 log.info("partition_engine_dropped", partition=p)
 
+    def _position(self, tp: TP) -> int:
+        """The next offset of ``tp`` to receive (Faust's committed offsets follow Kafka's meaning)."""
+        last = self.last_offset.get(tp)
+        return last + 1 if last is not None else (self.w.app.consumer._committed_offset.get(tp) or 0)
+
+    def source_lag(self) -> list[dict[str, Any]]:
+        """Every assigned input partition: position, end (highwater) and lag in records."""
+        consumer = self.w.app.consumer
+        out = []
+        for tp in sorted(consumer.assignment()):
+            if tp.topic in self.kind_of_topic:
+                highwater, position = consumer.highwater(tp), self._position(tp)
+                out.append({"topic": tp.topic, "partition": tp.partition, "position": position, "highwater": highwater,
+                            "lag": max(highwater - position, 0) if highwater is not None else None})
+        return out
+
     def readiness(self) -> dict[str, Any]:
         """Ready to serve its share: input partitions assigned, tables recovered, not rebalancing.
         A worker that owns no partition (more workers than partitions) is alive, not ready."""
@@ -357,7 +369,7 @@ class PipelineShell:
             "ready": self.readiness()["ready"],
             **self.totals,
             "unflushed": self.unflushed,
-            "sources": self.source_positions,
+            "sources": self.source_lag(),
             "partitions": {
                 p: {"buffered": e.buffered, "released_until": e.state.released_until, "idle": sorted(e.idle),
                     "source_max_ts": dict(e.state.source_max_ts),
@@ -430,9 +442,11 @@ def register(wiring: Wiring) -> PipelineShell:
         body = shell.readiness()
         return web.json(body, status=200 if body["ready"] else 503)
 
+    registry = registry_for(shell.status)
+
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        return web.text(render_metrics(shell.status()), content_type="text/plain")
+        return web.bytes(generate_latest(registry), content_type=METRICS_CONTENT_TYPE)
 
     if not settings.web_debug:
         return shell

@@ -53,6 +53,15 @@ def test_alerts_arrive_validate_and_mostly_name_real_churners(settings_for, tmp_
     assert counters["outcome_unsubscribed"] == len(unsubscribed) and counters["suppressed_unsubscribed"] > 0
     assert 'reason="unsubscribed"' in status["metrics"]
     assert "churnguard_winback_share{" in status["metrics"]
+    # /metrics is valid Prometheus text; every input partition reports its lag (0: all received),
+    # under its topic name and partition number, as /status/ does.
+    from prometheus_client.parser import text_string_to_metric_families
+
+    lag = {(s.labels["topic"], s.labels["partition"]): s.value for f in text_string_to_metric_families(status["metrics"])
+           for s in f.samples if s.name == "churnguard_consumer_lag_records"}
+    assert lag == {(t, str(p)): 0 for t in settings.input_topics for p in range(settings.partitions)}
+    assert {(s["topic"], s["partition"]) for s in status["sources"]} == \
+        {(t, p) for t in settings.input_topics for p in range(settings.partitions)}
 
     # Model quality is published per partition at event-time day boundaries, valid and progressing.
     quality = list(topic_messages(settings, settings.topic_model_quality))
