@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration faults bench bench-real browser lock clean
+.PHONY: run test unit integration faults system bench bench-real browser lock clean
 
 # Installs exactly the locked versions (hash-checked), then the project itself without resolving.
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
@@ -41,6 +41,11 @@ test: $(STAMP) $(CHROMIUM)
 # so not in `make test`; CI runs it too (.ci/run).
 faults: $(STAMP)
 	$(PY) -m pytest -q tests/faults
+
+# The product as others install it: the wheel built, installed into a fresh venv outside the
+# tree and run (about 1.5 min, mostly the install); CI runs it too.
+system: $(STAMP)
+	$(PY) -m pytest -q tests/system
 
 unit: $(STAMP)
 	$(VENV)/bin/lint-imports
