@@ -50,6 +50,7 @@ class PipelineShell:
         self.last_seen: dict[TP, float] = {}
         self.started: dict[int, float] = {}
         self.last_offset: dict[TP, int] = {}
+        self.dead_letter_reasons: dict[str, int] = {}  # sent since start, by reason
         self.resumed_at: dict[int, float] = {}
         self._lock = asyncio.Lock()
         self.last_tick = time.monotonic()  # the periodic timer's last run: liveness
@@ -238,6 +239,10 @@ class PipelineShell:
                                                for i in failed])
         self.totals["dead_letters_sent"] += len(dead) - len(retried)
         self.totals["dead_letters_failed"] += len(retried)
+        lost = {failed[j] for j in retried}
+        for i, (_, doc) in enumerate(dead):
+            if i not in lost:
+                self.dead_letter_reasons[doc["reason"]] = self.dead_letter_reasons.get(doc["reason"], 0) + 1
         for i in retried:
             msg = dead[failed[i]][0].message
             log.error("dead_letter_not_sent", reason=dead[failed[i]][1]["reason"], topic=msg.topic,
@@ -370,6 +375,7 @@ class PipelineShell:
             **self.totals,
             "unflushed": self.unflushed,
             "sources": self.source_lag(),
+            "dead_letters_by_reason": dict(sorted(self.dead_letter_reasons.items())),
             "partitions": {
                 p: {"buffered": e.buffered, "released_until": e.state.released_until, "idle": sorted(e.idle),
                     "source_max_ts": dict(e.state.source_max_ts),

@@ -40,6 +40,8 @@ def families(status: dict[str, Any]) -> list[Metric]:
         out.add(total, "counter", f"Worker total since start: {total.replace('_', ' ')}.", status[total])
     out.add("ready", "gauge", "1 when partitions are assigned, tables recovered and no rebalance runs.", int(status["ready"]))
     out.add("unflushed_events", "gauge", "Events taken in since the last flush.", status["unflushed"])
+    for reason, count in status["dead_letters_by_reason"].items():
+        out.add("dead_letters", "counter", "Dead letters sent since start, by reason.", count, reason=reason)
     for source in status["sources"]:
         if source["lag"] is not None:
             out.add("consumer_lag_records", "gauge", "Records on an input partition not yet received.", source["lag"],

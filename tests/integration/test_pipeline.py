@@ -60,6 +60,9 @@ def test_alerts_arrive_validate_and_mostly_name_real_churners(settings_for, tmp_
     lag = {(s.labels["topic"], s.labels["partition"]): s.value for f in text_string_to_metric_families(status["metrics"])
            for s in f.samples if s.name == "churnguard_consumer_lag_records"}
     assert lag == {(t, str(p)): 0 for t in settings.input_topics for p in range(settings.partitions)}
+    by_reason = {s.labels["reason"]: s.value for f in text_string_to_metric_families(status["metrics"])
+                 for s in f.samples if s.name == "churnguard_dead_letters_total"}
+    assert by_reason and sum(by_reason.values()) == status["dead_letters_sent"] > 0
     assert {(s["topic"], s["partition"]) for s in status["sources"]} == \
         {(t, p) for t in settings.input_topics for p in range(settings.partitions)}
 

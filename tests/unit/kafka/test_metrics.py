@@ -2,7 +2,7 @@ from streams.kafka.metrics import render
 
 STATUS = {
     "ready": True, "received": 10, "outcomes_received": 2, "alerts_sent": 3, "holdout_recorded": 1,
-    "dead_letters_sent": 0, "flushes": 4, "unflushed": 0,
+    "dead_letters_sent": 3, "flushes": 4, "unflushed": 0, "dead_letters_by_reason": {"invalid": 2, "late": 1},
     "sources": [{"topic": "clicks", "partition": 0, "position": 7, "highwater": 10, "lag": 3},
                 {"topic": "clicks", "partition": 1, "position": 0, "highwater": None, "lag": None}],
     "partitions": {
@@ -45,3 +45,4 @@ def test_prometheus_exposition():
     assert value("churnguard_event_time_lag_ms", partition="0") == 3000  # newest seen 4000, watermark 1000
     assert value("churnguard_event_time_lag_ms", partition="1") is None  # nothing released yet
     assert value("churnguard_ready") == 1 and value("churnguard_users") == 4
+    assert value("churnguard_dead_letters_total", reason="invalid") == 2 and value("churnguard_dead_letters_total", reason="late") == 1
