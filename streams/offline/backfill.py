@@ -57,15 +57,16 @@ def backfill(settings: Settings, files: list[Path], out: Path, workers: int = 1,
              mapping: str | None = None, timeout_s: float = 3600.0, topic_range: TopicRange | None = None,
              topic_prefix: str | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
+    # A name, not logic: unique per run so that runs never share topics.
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
+    settings = run_settings(settings, run_id, topic_prefix)
     broker = None
     if not settings.broker:
         broker = EmbeddedBroker()
         settings = replace(settings, broker=broker.start(), broker_flavor="tansu")
+    # Nothing between starting the broker and the try below may raise: the finally stops it.
     started = time.monotonic()
     procs = []
-    # A name, not logic: unique per run so that runs never share topics.
-    run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
-    settings = run_settings(settings, run_id, topic_prefix)
     try:
         create_topics(settings)
         stats = Replay(settings, files, kind, mapping, checkpoint_dir=out, topic_range=topic_range).run()
