@@ -49,10 +49,14 @@ def cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reachable(settings: Settings) -> bool:
-    """The broker answers (streams/kafka/admin.py check_reachable); if not, one line and False."""
+def _reachable(settings: Settings, hint: str = "set CHURNGUARD_BROKER=host:port or pass --broker") -> bool:
+    """A broker is configured and answers (streams/kafka/admin.py check_reachable); if not, one
+    line and False."""
     from streams.kafka.admin import BrokerUnreachable, check_reachable
 
+    if not settings.broker:
+        log.error("no_broker", hint=hint)
+        return False
     try:
         check_reachable(settings)
         return True
@@ -75,9 +79,6 @@ def cmd_topics(args: argparse.Namespace) -> int:
     from streams.kafka.admin import create_topics
 
     settings = _settings(args)
-    if not settings.broker:
-        log.error("no_broker", hint="set CHURNGUARD_BROKER=host:port or pass --broker")
-        return 2
     if not _reachable(settings):
         return 2
     create_topics(settings)
@@ -91,9 +92,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.kafka.app import create_app
 
     settings = _settings(args)
-    if not settings.broker:
-        log.error("no_broker", hint="set CHURNGUARD_BROKER=host:port or pass --broker")
-        return 2
     try:
         settings.engine_config()  # reads the action table: a bad one stops here, in one line
     except ValueError as exc:
@@ -196,10 +194,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             backfill(settings, files, Path(args.out), workers=args.workers, kind=args.kind, mapping=args.mapping,
                      topic_range=topic_range, topic_prefix=args.topic_prefix)
             return 0
-        if not settings.broker:
-            log.error("no_broker", hint="set CHURNGUARD_BROKER=host:port, pass --broker, or use --backfill")
-            return 2
-        if not _reachable(settings):
+        if not _reachable(settings, "set CHURNGUARD_BROKER=host:port, pass --broker, or use --backfill"):
             return 2
         from streams.kafka.admin import create_topics
 
@@ -304,6 +299,13 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _population_arguments(p: argparse.ArgumentParser, users: int) -> None:
+    """The simulated population's arguments (simulate, demo)."""
+    p.add_argument("--users", type=int, default=users, help=f"population size (default {users})")
+    p.add_argument("--days", type=int, default=90, help="days of events (default 90)")
+    p.add_argument("--seed", type=int, default=7, help="same seed, same population")
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -340,9 +342,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("simulate", help="generate a seeded population to JSONL files or to the topics",
                        description="Example: churnguard simulate --users 500 --days 120 --out out/sim")
-    p.add_argument("--users", type=int, default=2000, help="population size (default 2000)")
-    p.add_argument("--days", type=int, default=90, help="days of events (default 90)")
-    p.add_argument("--seed", type=int, default=7, help="same seed, same population")
+    _population_arguments(p, users=2000)
     p.add_argument("--bad-rate", type=float, default=0.0005, help="share of malformed records (default 0.0005)")
     p.add_argument("--out", default="out/simulation", help="directory of the files and ground_truth.jsonl")
     p.add_argument("--to-topics", action="store_true", help="produce to the input topics instead of files")
@@ -395,9 +395,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("demo", help="embedded broker + worker + simulator; show alerts; print a summary",
                        description="Stops everything it started at the end or on Ctrl-C. Example: churnguard demo --users 300")
-    p.add_argument("--users", type=int, default=1000, help="population size (default 1000)")
-    p.add_argument("--days", type=int, default=90, help="days of events (default 90)")
-    p.add_argument("--seed", type=int, default=7, help="same seed, same population")
+    _population_arguments(p, users=1000)
     p.add_argument("--out", default="out/demo", help="directory of the worker log and ground truth")
     p.set_defaults(func=cmd_demo)
 
