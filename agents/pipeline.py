@@ -10,8 +10,10 @@ crash or rebalance; re-applied ones are recognised by the per-user ordering key.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import time
+from collections import deque
 from typing import Any
 
 import faust
@@ -28,8 +30,14 @@ from streams.core.features import feature_values
 from streams.kafka.partitioner import kafka_partition
 from streams.core.labels import SCORE
 from streams.kafka.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, registry_for
+from streams.kafka.status_page import render_page
 
 log = structlog.get_logger(__name__)
+
+RATE_TICKS = 600  # timer ticks kept for the rates (a minute at 0.1 s, more at the default)
+RECENT_ALERTS = 20  # kept for the status page
+RECENT_ALERT_FIELDS = ("alert_id", "user_id", "ts", "tier", "previous_tier", "risk_score", "arm", "action")
+USER_RECORD_BUCKETS = (256, 512, 1024, 2048, 4096, 8192, 16384, 65536)  # bytes, upper bounds
 
 Outgoing = tuple[str, "bytes | None", "bytes | None", "int | None", "float | None"]  # topic, key, value, partition, ts
 
@@ -51,9 +59,15 @@ class PipelineShell:
         self.started: dict[int, float] = {}
         self.last_offset: dict[TP, int] = {}
         self.dead_letter_reasons: dict[str, int] = {}  # sent since start, by reason
+        self.received_by_topic = dict.fromkeys(s.input_topics, 0)  # every input, so "no events" is a 0 rate
+        self.alerts_by_tier: dict[tuple[str, str], int] = {}  # (arm, tier) -> alerts published since start
+        self.recent_alerts: deque[dict[str, Any]] = deque(maxlen=RECENT_ALERTS)
+        self.changelog_bytes = {"users": 0, "partitions": 0}
+        self.user_record_sizes = [0] * (len(USER_RECORD_BUCKETS) + 1)  # histogram of user records written
         self.resumed_at: dict[int, float] = {}
         self._lock = asyncio.Lock()
         self.last_tick = time.monotonic()  # the periodic timer's last run: liveness
+        self.ticks: deque[tuple[float, int, int]] = deque(maxlen=RATE_TICKS)  # (time, received, alerts) per tick
 
     def engine(self, partition: int) -> PartitionEngine:
         engine = self.engines.get(partition)
@@ -77,6 +91,7 @@ class PipelineShell:
             self.on_erasure(event)
             return
         self.totals["received"] += 1
+        self.received_by_topic[msg.topic] += 1
         kind = self.kind_of_topic[msg.topic]
         try:
             decoded = decode_event(kind, msg.value)
@@ -285,6 +300,8 @@ class PipelineShell:
                 topic = settings.topic_alerts if treated else settings.topic_holdout
                 effects.append((topic, doc["user_id"].encode(), orjson.dumps(doc), None, doc["ts"] / 1000))
                 self.totals["alerts_sent" if treated else "holdout_recorded"] += 1
+                self.alerts_by_tier[doc["arm"], doc["tier"]] = self.alerts_by_tier.get((doc["arm"], doc["tier"]), 0) + 1
+                self.recent_alerts.appendleft({k: doc[k] for k in RECENT_ALERT_FIELDS})
             for doc in out.quality:
                 doc["emitted_at"] = now_ms
                 # Explicit partition (same count as the inputs): one engine per quality partition keeps its order.
@@ -298,7 +315,10 @@ class PipelineShell:
                 to_ack.append(event)
             engine.begin_flush(out.dirty_users)
             for uid in out.dirty_users:
-                user_states.append((user_changelog, uid.encode(), orjson.dumps(users[uid].to_dict()), partition, None))
+                record = orjson.dumps(users[uid].to_dict())
+                self.user_record_sizes[bisect.bisect_left(USER_RECORD_BUCKETS, len(record))] += 1
+                self.changelog_bytes["users"] += len(record)
+                user_states.append((user_changelog, uid.encode(), record, partition, None))
             for uid in out.erased_users:  # a tombstone: recovery and compaction delete the key
                 user_states.append((user_changelog, uid.encode(), None, partition, None))
             for doc in out.erasures:  # with the partition state: after the tombstones are acknowledged
@@ -308,8 +328,9 @@ class PipelineShell:
                 self.totals["erasures_confirmed"] += 1
             key = f"p{partition}"
             self.w.partition_table.data[key] = engine.state
-            partition_states.append((partition_changelog, key.encode(), orjson.dumps(engine.state.to_dict()),
-                                     partition, None))
+            record = orjson.dumps(engine.state.to_dict())
+            self.changelog_bytes["partitions"] += len(record)
+            partition_states.append((partition_changelog, key.encode(), record, partition, None))
             to_ack.extend(out.settled)
         self.unflushed = 0
         self.totals["flushes"] += 1
@@ -363,6 +384,19 @@ class PipelineShell:
                   "not_rebalancing": not app.rebalancing}
         return {"ready": all(checks.values()), **checks, "partitions": sorted(set(assigned))}
 
+    def tick(self) -> None:
+        self.last_tick = time.monotonic()
+        self.ticks.append((self.last_tick, self.totals["received"],
+                           self.totals["alerts_sent"] + self.totals["holdout_recorded"]))
+
+    def rates(self, window_s: float = 60.0) -> dict[str, float | None]:
+        """Events and alerts per second over about the last minute of timer ticks."""
+        recent = [t for t in self.ticks if t[0] >= self.last_tick - window_s]
+        if len(recent) < 2 or recent[-1][0] <= recent[0][0]:
+            return {"events_per_s": None, "alerts_per_s": None}
+        (t0, r0, a0), (t1, r1, a1) = recent[0], recent[-1]
+        return {"events_per_s": round((r1 - r0) / (t1 - t0), 1), "alerts_per_s": round((a1 - a0) / (t1 - t0), 2)}
+
     def liveness(self, max_tick_age_s: float) -> dict[str, Any]:
         """Alive: the event loop runs the periodic flush timer (a blocked loop stops ticking)."""
         age = time.monotonic() - self.last_tick
@@ -374,14 +408,20 @@ class PipelineShell:
             "ready": self.readiness()["ready"],
             **self.totals,
             "unflushed": self.unflushed,
+            "rates": self.rates(),
             "sources": self.source_lag(),
             "dead_letters_by_reason": dict(sorted(self.dead_letter_reasons.items())),
+            "received_by_topic": dict(sorted(self.received_by_topic.items())),
+            "alerts_by_tier": [{"arm": arm, "tier": tier, "alerts": n} for (arm, tier), n in sorted(self.alerts_by_tier.items())],
+            "recent_alerts": list(self.recent_alerts),
+            "changelog_bytes": dict(self.changelog_bytes),
+            "user_record_bytes": {"buckets": list(USER_RECORD_BUCKETS), "counts": list(self.user_record_sizes)},
             "partitions": {
                 p: {"buffered": e.buffered, "released_until": e.state.released_until, "idle": sorted(e.idle),
                     "source_max_ts": dict(e.state.source_max_ts),
                     "model_labels": sum(e.model.labels), "model_ready": e.model.ready,
                     "model_quality": {k: v for k, v in e.model.quality.total.summary([]).items()
-                                      if k in ("n", "positives", "roc_auc", "log_loss")} | {"drifts": e.model.quality.drifts},
+                                      if k in ("n", "positives", "roc_auc", "log_loss", "calibration_error")} | {"drifts": e.model.quality.drifts},
                     "counters": dict(e.state.counters)}
                 for p, e in sorted(self.engines.items())
             },
@@ -417,7 +457,7 @@ def register(wiring: Wiring) -> PipelineShell:
 
     @app.timer(settings.flush_interval_s)
     async def periodic_flush() -> None:
-        shell.last_tick = time.monotonic()
+        shell.tick()
         await shell.update_idle()
         if shell.unflushed or any(e.out.settled or e.out.alerts for e in shell.engines.values()):
             await shell.flush()
@@ -432,8 +472,11 @@ def register(wiring: Wiring) -> PipelineShell:
             log.warning("flush_on_revoke_failed", error=str(exc))
         shell.drop({tp.partition for tp in revoked if tp.topic in settings.input_topics})
 
+    # JSON for programs; the same document as a page for a browser (it asks for text/html).
     @app.page("/status/")
     async def status(web: Any, request: Any) -> Any:
+        if "text/html" in request.headers.get("Accept", ""):
+            return web.html(render_page(shell.status(), f"churnguard worker {settings.app_id}"))
         return web.json(shell.status())
 
     # Probes: 200 or 503, with the checks as JSON. Liveness allows a flush that runs long (a

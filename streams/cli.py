@@ -162,6 +162,7 @@ def _inputs(args: argparse.Namespace, settings: Settings) -> tuple[list[Path], o
 def _input_records(args: argparse.Namespace, settings: Settings) -> tuple[Iterator[Any], list[str]]:
     """The records of replay-style inputs (as evaluate and horizon take them) and their names;
     ValueError saying what is wrong with the arguments or the mapping."""
+    from streams.offline.progress import tracked
     from streams.offline.replay import read_inputs
     from streams.offline.sources import kind_of_file, load_mapping
 
@@ -170,8 +171,8 @@ def _input_records(args: argparse.Namespace, settings: Settings) -> tuple[Iterat
         raise ValueError(chosen)
     files, topic_range = chosen
     mapping = load_mapping(args.mapping)
-    records, _ = read_inputs([(p, args.kind or kind_of_file(p)) for p in files], args.kind, mapping, topic_range)
-    return records, [str(p) for p in files] or list(args.from_topic)
+    records, total = read_inputs([(p, args.kind or kind_of_file(p)) for p in files], args.kind, mapping, topic_range)
+    return tracked(records, args.command, total), [str(p) for p in files] or list(args.from_topic)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

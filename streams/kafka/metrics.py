@@ -4,7 +4,9 @@ One collector reads the worker's status at each scrape, so /metrics and /status/
 figures. Counters come from the engines' durable counters (they survive restarts, so rates are
 right across them) and the shell's totals since start; gauges describe the current state:
 consumer lag per input partition (records) and event-time lag (the newest event time seen minus
-the watermark), buffers, model quality, win-back shares by arm and tier.
+the watermark), buffers, model quality (AUC, log loss, calibration error), win-back shares by arm
+and tier. State size: users in the table, bytes written to the changelogs, and the distribution
+of the size of the user records written (their mean times the users estimates the state's size).
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from collections import defaultdict
 from typing import Any, Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 PREFIX = "churnguard_"
 CONTENT_TYPE = "text/plain; version=0.0.4"  # the server adds the charset
-TOTALS = ("received", "outcomes_received", "alerts_sent", "holdout_recorded", "dead_letters_sent", "flushes")
+TOTALS = ("received", "outcomes_received", "alerts_sent", "holdout_recorded", "dead_letters_sent", "dead_letters_failed",
+          "flushes")
 
 
 class _Families:
@@ -38,6 +42,14 @@ def families(status: dict[str, Any]) -> list[Metric]:
     out = _Families()
     for total in TOTALS:
         out.add(total, "counter", f"Worker total since start: {total.replace('_', ' ')}.", status[total])
+    for topic, count in status["received_by_topic"].items():
+        out.add("events_received", "counter", "Input records received since start, by topic.", count, topic=topic)
+    for row in status["alerts_by_tier"]:
+        out.add("alerts", "counter", "Alerts since start by arm (treatment: published; control: held out) and tier.",
+                row["alerts"], arm=row["arm"], tier=row["tier"])
+    for table, size in status["changelog_bytes"].items():
+        out.add("changelog_bytes", "counter", "Bytes of state records written to the changelogs since start.", size,
+                table=table)
     out.add("ready", "gauge", "1 when partitions are assigned, tables recovered and no rebalance runs.", int(status["ready"]))
     out.add("unflushed_events", "gauge", "Events taken in since the last flush.", status["unflushed"])
     for reason, count in status["dead_letters_by_reason"].items():
@@ -59,7 +71,7 @@ def families(status: dict[str, Any]) -> list[Metric]:
         out.add("model_ready", "gauge", "1 when the learned model scores (0: the cold start).", int(part["model_ready"]), partition=p)
         quality = part["model_quality"]
         out.add("model_scored_labels", "gauge", "Released labels compared with the score served for them.", quality["n"], partition=p)
-        for figure in ("roc_auc", "log_loss"):
+        for figure in ("roc_auc", "log_loss", "calibration_error"):
             if quality[figure] is not None:
                 out.add(f"model_{figure}", "gauge", f"Progressive {figure.replace('_', ' ')} of the served scores.",
                         quality[figure], partition=p)
@@ -73,6 +85,13 @@ def families(status: dict[str, Any]) -> list[Metric]:
                 out.add("winback", "counter", "Alerts closed by win-back verdict.", value, partition=p,
                         arm=group, tier=tier, verdict=verdict)
                 winback[group, tier][verdict] += value
+            elif name in ("duplicates", "redelivered"):
+                out.add("duplicates", "counter", "Input records recognised as copies and not applied again "
+                        "(duplicate: same event id; redelivered: same record again after a restart).", value,
+                        partition=p, copy=name)
+            elif name in ("labels_0", "labels_1"):
+                out.add("labels_resolved", "counter", "Labels resolved and learned, by outcome.", value, partition=p,
+                        label="churned" if name == "labels_1" else "retained")
             elif name.startswith("suppressed_"):
                 out.add("alerts_suppressed", "counter", "Tier crossings that did not alert, by rule.", value,
                         partition=p, reason=name[11:])
@@ -84,7 +103,21 @@ def families(status: dict[str, Any]) -> list[Metric]:
         out.add("winback_share", "gauge", "Share of closed alerts whose user was active again within the horizon.",
                 round(verdicts["returned"] / closed, 6) if closed else 0.0, arm=group, tier=tier)
     out.add("users", "gauge", "Users in the state table.", status["table"]["users"])
-    return list(out.by_name.values())
+    metrics = list(out.by_name.values())
+    sizes = status["user_record_bytes"]
+    if sum(sizes["counts"]):
+        metrics.append(_histogram("user_record_bytes", "Size of the user state records written to the changelog.",
+                                  sizes["buckets"], sizes["counts"], status["changelog_bytes"]["users"]))
+    return metrics
+
+
+def _histogram(name: str, help_text: str, bounds: list[int], counts: list[int], total: float) -> Metric:
+    """A Prometheus histogram from per-bucket counts (the last one above every bound)."""
+    cumulative, running = [], 0
+    for bound, count in zip([*(floatToGoString(b) for b in bounds), "+Inf"], counts):
+        running += count
+        cumulative.append((bound, running))
+    return HistogramMetricFamily(PREFIX + name, help_text, buckets=cumulative, sum_value=total)
 
 
 class StatusCollector:

@@ -26,6 +26,7 @@ import structlog
 from streams.core.events import INPUT_KINDS
 from streams.kafka.admin import create_topics, delete_app_topics, partition_ends, topic_records
 from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.offline.progress import Progress
 from streams.offline.replay import Replay, TopicRange
 from streams.offline.workers import start_worker, stop_process, wait_until, worker_status
 from streams.settings import Settings
@@ -76,14 +77,16 @@ def backfill(settings: Settings, files: list[Path], out: Path, workers: int = 1,
                            for i in range(workers)]
         procs = [start_worker(ws, out / f"worker-{i}.log") for i, ws in enumerate(worker_settings)]
         last: list[dict[str, Any] | None] = []
+        with Progress("backfill", expected) as progress:
 
-        def done() -> bool:
-            nonlocal last
-            last = [worker_status(ws) for ws in worker_settings]
-            return _drained(last, expected)
+            def done() -> bool:
+                nonlocal last
+                last = [worker_status(ws) for ws in worker_settings]
+                progress.update(sum(s["received"] for s in last if s))
+                return _drained(last, expected)
 
-        if not wait_until(done, timeout_s, interval_s=1.0):
-            raise TimeoutError(f"backfill not drained in {timeout_s}s; last status {last}")
+            if not wait_until(done, timeout_s, interval_s=1.0):
+                raise TimeoutError(f"backfill not drained in {timeout_s}s; last status {last}")
         time.sleep(3 * settings.flush_interval_s)  # the last flush's writes
         last = [worker_status(ws) for ws in worker_settings]
         summary = _collect(settings, out, last, stats.to_dict(), expected)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,13 +33,11 @@ from streams.kafka.partitioner import kafka_partition
 from streams.settings import Settings
 from streams.kafka import security
 from streams.kafka.admin import partition_ends
+from streams.offline.progress import Progress
 from streams.offline.sources import (InputScan, KindMapping, SourceRecord, count_lines, kind_of_file, kind_of_topic, load_mapping, merged, sort_keyed,
                              read_topic_partition)
 
 log = structlog.get_logger(__name__)
-
-PROGRESS_EVERY_S = 5.0
-
 
 # More repeated (user_id, event_id) pairs than this share of the input is not redelivery noise.
 REPEATED_IDS_SHARE = 0.01
@@ -69,32 +66,6 @@ class ReplayStats:
                 "event_time_range": [scan.first_ts, scan.last_ts],
                 "unmapped_columns": scan.unmapped, "seconds": round(self.seconds, 2),
                 "records_per_s": round(self.records / self.seconds) if self.seconds else None}
-
-
-class Progress:
-    """A progress line on a terminal, structured logs otherwise."""
-
-    def __init__(self, total: int, stream: Any = sys.stderr) -> None:
-        self.total, self.stream = total, stream
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.started = self.last = time.monotonic()
-
-    def update(self, done: int, final: bool = False) -> None:
-        now = time.monotonic()
-        if not final and now - self.last < (0.2 if self.tty else PROGRESS_EVERY_S):
-            return
-        self.last = now
-        rate = done / max(now - self.started, 1e-9)
-        eta = (self.total - done) / rate if rate and self.total > done else 0.0
-        if self.tty:
-            share = done / self.total if self.total else 1.0
-            bar = "#" * int(share * 30)
-            self.stream.write(f"\rreplay [{bar:<30}] {done:>10,}/{self.total:,} {rate:>9,.0f}/s eta {eta:>5.0f}s")
-            if final:
-                self.stream.write("\n")
-            self.stream.flush()
-        else:
-            log.info("replay_progress", records=done, total=self.total, records_per_s=round(rate), eta_s=round(eta, 1))
 
 
 def _fingerprint(paths: list[Path], mapping_path: str | None) -> str:
@@ -229,7 +200,11 @@ class Replay:
         stats.scan = scan
         self._judge(scan)
         records = itertools.chain([first] if first is not None else [], records)
-        progress = Progress(total)
+        with Progress("replay", total) as progress:
+            return self._produce(records, sent, partitions, stats, progress, limit)
+
+    def _produce(self, records: Iterator[SourceRecord], sent: dict[tuple[str, int], int], partitions: dict[str, int],
+                 stats: ReplayStats, progress: Progress, limit: int | None) -> ReplayStats:
         errors: list[str] = []
 
         def on_delivery(err: Any, _msg: Any) -> None:
@@ -290,6 +265,6 @@ class Replay:
         if remaining or errors:
             raise KafkaException(errors[0] if errors else f"{remaining} records not acknowledged")
         stats.seconds = time.monotonic() - started
-        progress.update(done, final=True)
+        progress.update(done)
         log.info("replay_done", **stats.to_dict())
         return stats

@@ -46,8 +46,9 @@ def worker_status(settings: Settings) -> dict[str, Any] | None:
         return None
 
 
-def _get(settings: Settings, path: str) -> bytes:
-    with urllib.request.urlopen(f"http://{settings.web_host}:{settings.web_port}{path}", timeout=60) as r:
+def _get(settings: Settings, path: str, accept: str = "*/*") -> bytes:
+    request = urllib.request.Request(f"http://{settings.web_host}:{settings.web_port}{path}", headers={"Accept": accept})
+    with urllib.request.urlopen(request, timeout=60) as r:
         return r.read()  # type: ignore[no-any-return]
 
 
@@ -65,7 +66,7 @@ def run_worker_on(settings: Settings, records: list[tuple[str, str, int, bytes]]
                   command: list[str] | None = None, cwd: Path | None = None) -> dict[str, Any]:
     """Start a worker, produce ``outcomes`` and wait until it read them, then produce ``records``,
     wait until it processed them, stop it cleanly. Returns the worker's last status (with the
-    table's feature digest) and its exit code."""
+    table's feature digest, its /metrics text and its status page) and its exit code."""
     worker = start_worker(settings, log_path, command, cwd)
     try:
         if outcomes:
@@ -77,6 +78,7 @@ def run_worker_on(settings: Settings, records: list[tuple[str, str, int, bytes]]
         status = wait_processed(settings, len(records), timeout_s)
         status["table"]["feature_digest"] = feature_digest(settings)
         status["metrics"] = _get(settings, "/metrics").decode()
+        status["page"] = _get(settings, "/status/", accept="text/html").decode()
     finally:
         stop_process(worker)
     status["returncode"] = worker.returncode

@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from streams import contracts
+from tests.browser import chromium_page
 from streams.offline.workers import run_worker_on
 from streams.kafka.admin import topic_messages
 from streams.offline.evaluation import alert_figures
@@ -65,6 +66,21 @@ def test_alerts_arrive_validate_and_mostly_name_real_churners(settings_for, tmp_
     assert by_reason and sum(by_reason.values()) == status["dead_letters_sent"] > 0
     assert {(s["topic"], s["partition"]) for s in status["sources"]} == \
         {(t, p) for t in settings.input_topics for p in range(settings.partitions)}
+    samples = [s for f in text_string_to_metric_families(status["metrics"]) for s in f.samples]
+
+    def total(name: str, **labels: str) -> float:
+        return sum(s.value for s in samples if s.name == name and labels.items() <= s.labels.items())
+
+    assert total("churnguard_events_received_total") == status["received"] == len(records)
+    assert {s.labels["topic"] for s in samples if s.name == "churnguard_events_received_total"} == set(settings.input_topics)
+    assert total("churnguard_alerts_total", arm="treatment") == len(treated) == status["alerts_sent"]
+    assert total("churnguard_alerts_total", arm="control") == len(held_out)
+    assert total("churnguard_labels_resolved_total") == sum(p["model_labels"] for p in status["partitions"].values()) > 0
+    assert total("churnguard_user_record_bytes_count") >= status["table"]["users"]
+    assert total("churnguard_changelog_bytes_total", table="users") == total("churnguard_user_record_bytes_sum")
+    assert all(0 <= s.value <= 1 for s in samples if s.name == "churnguard_model_calibration_error")
+    assert any(s.name == "churnguard_model_calibration_error" for s in samples)
+    check_status_page(status, settings, tmp_path / "status.html", treated + held_out)
 
     # Model quality is published per partition at event-time day boundaries, valid and progressing.
     quality = list(topic_messages(settings, settings.topic_model_quality))
@@ -110,3 +126,22 @@ def _invalid(kind, raw):
         return False
     except contracts.ContractError:
         return True
+
+
+def check_status_page(status: dict, settings, html: Path, alerts: list[dict]) -> None:
+    """The worker's /status/ page as a browser shows it: ready, every input partition with its lag,
+    every engine, the latest alerts first; nothing wider than the window."""
+    html.write_text(status["page"])
+    with chromium_page(width=900) as page:
+        page.goto(html.resolve().as_uri())
+        assert page.locator(".state").inner_text() == "ready"
+        tables = page.locator("table")
+        assert tables.count() == 4  # inputs, engines, dead letters, alerts
+        inputs = tables.nth(0).locator("tbody tr")
+        assert inputs.count() == len(settings.input_topics) * settings.partitions
+        assert {inputs.nth(i).locator("td").nth(4).inner_text() for i in range(inputs.count())} == {"0"}
+        assert tables.nth(1).locator("tbody tr").count() == settings.partitions
+        shown = tables.nth(3).locator("tbody tr")
+        assert shown.count() == min(20, len(alerts))
+        assert {shown.nth(i).locator("td").nth(1).inner_text() for i in range(shown.count())} <= {a["user_id"] for a in alerts}
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

@@ -33,6 +33,11 @@ def test_precision_recall_at_thresholds_and_calibration():
     cal = h.calibration()
     assert [c["n"] for c in cal] == [1, 1, 0, 1, 0, 0, 1, 1, 1, 1]
     assert [cal[i]["positive_rate"] for i in (0, 2, 6, 7)] == [1.0, None, 1.0, 0.0]
+    # Decile gaps |churn share - mean score| weighted by count: 0.05 vs 1, 0.1 vs 0, 0.3 vs 0,
+    # 0.65 vs 1, 0.7 vs 0, 0.8 vs 1, 0.95 vs 1 (mid-bin scores: +0.005 each).
+    gaps = [1 - 0.055, 0.105, 0.305, 1 - 0.655, 0.705, 1 - 0.805, 1 - 0.955]
+    assert h.calibration_error() == round(sum(gaps) / 7, 4)
+    assert ScoreHistogram().calibration_error() is None
     merged = h.merge(h)
     assert merged.n == 14 and merged.auc() == h.auc()
     assert ScoreHistogram.from_dict(h.to_dict()) == h
