@@ -172,6 +172,13 @@ class PartitionEngine:
             self.counters.add("future")
             self.out.dead_letters.append((token, "future", f"ts {event.ts} > record timestamp {record_ts} + {self.cfg.max_skew_ms} ms"))
             return
+        if record_ts >= 0 and event.ts < record_ts - self.cfg.lateness_ms:
+            # Sent longer after it happened than the allowed lateness: late by its own record,
+            # whatever the watermark (which depends on how far the other topics have been read, so
+            # it alone would decide differently from run to run on a backlog).
+            self.counters.add("late")
+            self.out.dead_letters.append((token, "late", f"ts {event.ts} < record timestamp {record_ts} - {self.cfg.lateness_ms} ms"))
+            return
         if event.ts <= self.state.released_until:
             # Not applied (an applied one would be a duplicate, above), so it is late, even when
             # redelivered: never drop it silently. One dead-lettered as late before a restart is

@@ -188,6 +188,25 @@ def test_events_later_than_the_allowed_lateness_are_dead_lettered():
     assert "u4" not in run.users
 
 
+def test_an_event_sent_later_than_the_allowed_lateness_is_late_whatever_the_watermark():
+    # The watermark is far behind (only clicks seen so far on a backlog), so by it alone the
+    # old purchase would be applied on one run and be late on another, depending on how far the
+    # other topics had been read. Its own record timestamp decides, the same way every time.
+    for seen_before in (False, True):
+        run = Run()
+        if seen_before:
+            run.offer(click("u1", at(30)))
+        old = purchase("u2", at(1))
+        run.engine.offer("purchase", 0, old, ("purchase", 0), record_ts=at(1) + LATENESS + 1)
+        run._drain()
+        assert [reason for reason, _ in run.dead] == ["late"]
+        on_time = purchase("u3", at(2))
+        run.engine.offer("purchase", 1, on_time, ("purchase", 1), record_ts=at(2) + LATENESS)
+        run.offer(click("u9", at(40)))
+        run.finish()
+        assert "u2" not in run.users and run.users["u3"].events_applied == 1
+
+
 def test_snapshots_never_see_the_future(population):
     run = Run()
     for e in population:
