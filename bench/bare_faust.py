@@ -1,0 +1,41 @@
+"""The framework's floor: a faust-streaming agent that only iterates the events of the input
+topics (``stream.noack().events()``, nothing else), with the worker's broker settings. Run by
+bench/worker_throughput.py on the same pre-loaded topics as the churnguard worker.
+
+    .venv/bin/python bench/bare_faust.py   # settings from CHURNGUARD_* (broker, app id, web port)
+
+GET /count/ answers how many events it has read.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from streams.kafka import compat
+from streams.settings import Settings
+
+settings = Settings.from_env()
+extra = compat.FAUST_SETTINGS if settings.broker_flavor == "tansu" else {}
+if settings.broker_flavor == "tansu":
+    compat.enable(settings.broker)
+app = faust.App(f"{settings.app_id}-bare", broker=f"kafka://{settings.broker}", store="memory://",
+                topic_disable_leader=True, consumer_auto_offset_reset="earliest", web_port=settings.web_port,
+                web_host=settings.web_host, web_bind=settings.web_host, datadir=settings.data_dir, **extra)
+inputs = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw")
+read = 0
+
+
+@app.agent(inputs)
+async def bare(stream: faust.StreamT) -> None:
+    global read
+    async for _ in stream.noack().events():
+        read += 1
+
+
+@app.page("/count/")
+async def count(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
+    return web.json({"count": read})
+
+
+if __name__ == "__main__":
+    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
