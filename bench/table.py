@@ -1,0 +1,76 @@
+"""`make bench`: every benchmark, each the median of several runs with its spread, as one table.
+
+    .venv/bin/python bench/table.py [--quick]
+
+Runs each benchmark script in its own process (one after another: they share two cores), reads
+the JSON line it prints, and prints a Markdown table of figure, median, runs and the command
+that reproduces the row. Issue 14's rows that have no benchmark yet say so. --quick runs smaller
+populations once each (a check that the benchmarks run, not figures to quote). Takes about an
+hour in full (the 1,042,120-event backfill dominates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+
+BENCH = Path(__file__).resolve().parent
+
+Row = tuple[str, Callable[[dict[str, Any]], str]]
+
+
+def _runs(values: list[Any], unit: str = "") -> str:
+    return " / ".join(f"{v:,}{unit}" for v in values)
+
+
+# (script, full arguments, quick arguments, rows read from its JSON)
+BENCHMARKS: list[tuple[str, list[str], list[str], list[Row]]] = [
+    ("worker_throughput.py", ["--users", "600", "--runs", "3"], ["--users", "100", "--days", "30", "--runs", "1"], [
+        ("bare-Faust floor, same topics and runs", lambda r: f"{r['median_floor_events_per_s']:,} events/s ({_runs(r['floor_runs'])})"),
+        ("worker, all features, scoring and alerting", lambda r: f"{r['median_events_per_s']:,} events/s ({_runs(r['worker_runs'])})"),
+        ("worker / floor", lambda r: f"{r['median_ratio']} (target 0.8)"),
+    ]),
+    ("engine_throughput.py", ["--runs", "3"], ["--users", "200", "--days", "30", "--runs", "1"], [
+        ("engine alone, one core", lambda r: f"{r['median_events_per_s']:,} events/s ({_runs(r['runs'])}; target 100,000)"),
+        ("state per user (simulated population)", lambda r: f"{r['state_bytes_per_user_mean']:,} bytes mean, {r['state_bytes_per_user_max']:,} max ({r['users']:,} users)"),
+    ]),
+    ("feature_throughput.py", ["--runs", "3"], ["--users", "200", "--days", "30", "--runs", "1"], [
+        ("feature vector (79 features)", lambda r: f"{r['median_feature_vector_us']} us ({_runs(r['feature_vector_us_runs'])})"),
+    ]),
+    ("recovery.py", ["--runs", "3"], ["--users", "200", "--days", "30", "--runs", "1"], [
+        ("restart after SIGKILL, until processing again", lambda r: f"{r['median_restart_processing_s']} s ({_runs(r['restart_processing_s_runs'])}; target 10 s; {r['events']:,} events processed before)"),
+        ("takeover by a surviving worker", lambda r: f"{r['median_takeover_processing_s']} s ({_runs(r['takeover_processing_s_runs'])}; target 15 s)"),
+    ]),
+    ("backfill_time.py", ["--runs", "3"], ["--users", "100", "--days", "30", "--runs", "1"], [
+        ("backfill end to end", lambda r: f"{r['median_s']} s for {r['events']:,} events ({_runs(r['runs_s'], ' s')}; target 120 s for 1,000,000)"),
+    ]),
+]
+NOT_YET = ["state bytes per user at 1,000,000 users", "restore of 1,000,000 users",
+           "event-to-alert latency p50 / p99 at 5,000 events/s", "two workers / one worker"]
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv[1:]
+    print("| figure | median (runs) | command |\n|---|---|---|")
+    for script, full, small, rows in BENCHMARKS:
+        args = small if quick else full
+        command = f".venv/bin/python bench/{script} {' '.join(args)}"
+        done = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        if done.returncode or not lines:
+            print(f"| {script} | failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]} | `{command}` |")
+            continue
+        result = orjson.loads(lines[-1])
+        for name, render in rows:
+            print(f"| {name} | {render(result)} | `{command}` |", flush=True)
+    for name in NOT_YET:
+        print(f"| {name} | no benchmark yet (issue 14) | |")
+
+
+if __name__ == "__main__":
+    main()
