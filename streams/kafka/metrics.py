@@ -62,10 +62,9 @@ def families(status: dict[str, Any]) -> list[Metric]:
     for p, part in status["partitions"].items():
         out.add("buffered_events", "gauge", "Events waiting for the watermark.", part["buffered"], partition=p)
         out.add("watermark_ms", "gauge", "Event time up to which the partition is released.", part["released_until"], partition=p)
-        newest = max(part["source_max_ts"].values(), default=None)
-        if newest is not None and part["released_until"] >= 0:
-            out.add("event_time_lag_ms", "gauge", "Newest event time seen minus the watermark.",
-                    max(newest - part["released_until"], 0), partition=p)
+        lag = event_time_lag_ms(part)
+        if lag is not None:
+            out.add("event_time_lag_ms", "gauge", "Newest event time seen minus the watermark.", lag, partition=p)
         out.add("idle_sources", "gauge", "Input topics counted idle.", len(part["idle"]), partition=p)
         out.add("model_labels", "gauge", "Labels the partition's model has learned.", part["model_labels"], partition=p)
         out.add("model_ready", "gauge", "1 when the learned model scores (0: the cold start).", int(part["model_ready"]), partition=p)
@@ -118,6 +117,14 @@ def _histogram(name: str, help_text: str, bounds: list[int], counts: list[int], 
         running += count
         cumulative.append((bound, running))
     return HistogramMetricFamily(PREFIX + name, help_text, buckets=cumulative, sum_value=total)
+
+
+def event_time_lag_ms(partition: dict[str, Any]) -> int | None:
+    """Newest event time a partition has seen minus its watermark; None before anything is released."""
+    newest = max(partition["source_max_ts"].values(), default=None)
+    if newest is None or partition["released_until"] < 0:
+        return None
+    return max(newest - partition["released_until"], 0)
 
 
 class StatusCollector:

@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Any, Iterable
 
+from streams.kafka.metrics import event_time_lag_ms
+
 REFRESH_S = 10
 
 _STYLE = """
@@ -76,12 +78,11 @@ def render_page(status: dict[str, Any], title: str = "churnguard worker") -> str
 
 def _engine_row(partition: str, part: dict[str, Any]) -> list[Any]:
     quality = part["model_quality"]
-    newest = max(part["source_max_ts"].values(), default=None)
-    released = part["released_until"]
-    lag = (max(newest - released, 0) / 1000 if newest is not None and released >= 0 else None)
-    return [partition, _time(released) if released >= 0 else None, lag, part["buffered"],
+    released, lag_ms = part["released_until"], event_time_lag_ms(part)
+    return [partition, _time(released) if released >= 0 else None, lag_ms / 1000 if lag_ms is not None else None,
+            part["buffered"],
             "learned" if part["model_ready"] else "cold start", part["model_labels"], quality["roc_auc"],
-            quality["log_loss"], quality.get("calibration_error"), quality["drifts"]]
+            quality["log_loss"], quality["calibration_error"], quality["drifts"]]
 
 
 def _table(headers: list[str], text_columns: list[str], rows: Iterable[list[Any]], empty: str) -> str:
