@@ -213,6 +213,7 @@ def run(ds: Dataset, cache: Path, partitions: int = 4) -> dict:
         "scores_older_than_7_days": stale, "alerts": len(run.alerts),
         "state_bytes_per_user": round(state_bytes / max(len(run.users), 1)),
         "pending_snapshots": sum(len(u.pending) for u in run.users.values()),
+        "drifts": sum(engine.model.quality.drifts for engine in run.engines),
         "seconds": round(seconds, 1),
     }
 
@@ -256,7 +257,8 @@ def table(results: list[dict]) -> str:
             lines.append(f"| {name} | {t['alerts']:,} | {t['churned']} | {t['base_rate']} | {t['lift']} |")
         lines.append(f"busiest 30 days: {r['busiest_30_days_alerted_share']:.1%} of known customers alerted; "
                      f"scores older than 7 days at the cut: {r['scores_older_than_7_days']:,}; "
-                     f"pending label snapshots: {r['pending_snapshots']:,}; state {r['state_bytes_per_user']:,} B/user")
+                     f"pending label snapshots: {r['pending_snapshots']:,}; state {r['state_bytes_per_user']:,} B/user; "
+                     f"drifts detected: {r['drifts']}")
     return "\n".join(lines)
 
 

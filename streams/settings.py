@@ -16,15 +16,15 @@ from streams.core.events import DAY_MS
 
 
 def _parse_tiers(text: str) -> tuple[tuple[str, float], ...]:
-    """``"watch:0.2,high:0.05"`` -> (("watch", 0.2), ("high", 0.05)): each tier is the top share of
-    the customers active within the horizon by current risk, from the largest share (lowest tier) down."""
+    """``"watch:0.5,high:0.7"`` -> (("watch", 0.5), ("high", 0.7)): each tier holds the customers whose
+    churn risk (a probability) is at least its risk, from the lowest tier up."""
     tiers = []
     for part in text.split(","):
         name, _, value = part.strip().partition(":")
         tiers.append((name.strip(), float(value)))
-    tiers.sort(key=lambda t: -t[1])
-    if not tiers or any(not 0.0 < t[1] < 1.0 for t in tiers):
-        raise ValueError(f"alert tiers need population shares in (0, 1): {text!r}")
+    tiers.sort(key=lambda t: t[1])
+    if not tiers or any(not 0.0 < t[1] < 1.0 for t in tiers) or len({t[1] for t in tiers}) < len(tiers):
+        raise ValueError(f"alert tiers need distinct risks in (0, 1): {text!r}")
     return tuple(tiers)
 
 
@@ -71,9 +71,9 @@ class Settings:
     drain_when_idle: bool = setting(False, "Backfill mode (finite input): once every source is idle, release everything received instead of holding back the allowed lateness.")
     max_rejected_share: float = setting(0.01, "A replay or backfill in which more than this share of the input is rejected stops with an error saying why.")
     alert_tiers: tuple[tuple[str, float], ...] = field(
-        default_factory=lambda: _parse_tiers("watch:0.15,high:0.07,critical:0.02"),
-        metadata={"doc": "Tiers as `name:share,...`: each holds at most that share of the partition's customers active within the horizon, those of highest current risk (thresholds recomputed daily, each at least 0.05 of risk above the tier below)."})
-    alert_min_risk: float = setting(0.5, "No tier's risk threshold goes below this, however the population is spread.")
+        default_factory=lambda: _parse_tiers("watch:0.5,high:0.7,critical:0.85"),
+        metadata={"doc": "Tiers as `name:risk,...`: a customer is in the highest tier whose risk (the probability of no activity within the horizon) the current score reaches, so a tier means the same churn rate on every day."})
+    alert_population_share: float = setting(0.15, "Only this top share of the partition's customers active within the horizon, by current risk, may be alerted (recomputed daily): the alert list stays short whatever the base rate.")
     alert_daily_budget_share: float = setting(0.005, "Per partition and day, at most this share of its customers active within the horizon is alerted (at least one), highest priority first; the rest wait for a later day.")
     alert_rearm_margin: float = setting(0.1, "A tier re-arms once the risk falls below its threshold minus this margin.")
     alert_cooldown_days: int = setting(7, "Per user: no new alert within this many days of the last one, unless it escalates.")
@@ -107,7 +107,7 @@ class Settings:
         policy = AlertPolicy(
             self.alert_tiers, self.alert_rearm_margin, self.alert_cooldown_days * DAY_MS, self.alert_max_per_period,
             self.alert_cap_period_days * DAY_MS, self.alert_base_value, self.holdout_share, self.holdout_salt,
-            load_action_table(self.actions_file), self.alert_min_risk, self.alert_daily_budget_share)
+            load_action_table(self.actions_file), self.alert_population_share, self.alert_daily_budget_share)
         return EngineConfig(self.label_horizon_ms, self.allowed_lateness_ms, self.model_min_labels,
                             policy, self.model_kind, self.drain_when_idle, self.max_clock_skew_ms)
 

@@ -33,10 +33,10 @@ def canonical(docs: list[dict]) -> list[bytes]:
 
 
 def for_golden(settings: Settings) -> Settings:
-    """The settings the fixture's expectation was made with: 30 users are no population, so the
-    tiers hold large shares of it (the defaults would alert one user in four partitions), and the
-    daily budget does not bind (tests/unit/core/test_snapshots.py tests it)."""
-    return replace(settings, alert_tiers=(("watch", 0.5), ("high", 0.3), ("critical", 0.15)), alert_min_risk=0.1,
+    """The settings the fixture's expectation was made with: 30 users are no population, so half of
+    them may be alerted and the tiers are low risks (the defaults would alert one user in four
+    partitions), and the daily budget does not bind (tests/unit/core/test_snapshots.py tests it)."""
+    return replace(settings, alert_tiers=(("watch", 0.1), ("high", 0.15), ("critical", 0.2)), alert_population_share=0.5,
                    alert_daily_budget_share=1.0)
 
 

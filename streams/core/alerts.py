@@ -5,12 +5,15 @@ Alerts are early warnings: only for customers still active within the horizon (s
 than H). A user silent for H has churned by the label's own definition; they keep being scored,
 but leave the tiers' population and get no alert (a win-back list is another product).
 
-Tiers adapt to the population: each tier is the top share of the partition's customers (active
-within the horizon) by current risk, never below ``min_risk``. With
-calibrated risks this keeps the alert stream a short, ranked list whatever the base rate: on a
-log where 70 % of customers lapse, a fixed threshold of 0.6 would alert nearly everyone. The
-thresholds are recomputed from the risk histogram (``RiskPopulation``) at each day boundary, so
-every decision of a day uses the same ones.
+Tiers are calibrated risks, who may be alerted follows the population. A tier holds the customers
+whose risk (a probability of no activity within the horizon) reaches its level, so "critical"
+means the same churn rate on every day. Only the top ``population_share`` of the partition's
+customers (active within the horizon) by current risk may be alerted at all: on a log where 70 %
+of customers lapse, a fixed threshold would alert nearly everyone. That gate is recomputed from the
+risk histogram (``RiskPopulation``) at each day boundary, so every decision of a day uses the same
+thresholds: each tier's is its risk or the gate, whichever is higher. Tiers drawn as population
+shares instead (before) meant different risks on different days as the population aged: on a CD
+shop's log "critical" alerts churned less than "watch" ones.
 
 Rules (all times are event times):
 - a user's level is 0 (below every tier) or 1 + the index of the highest tier reached; an alert
@@ -68,7 +71,7 @@ class ActionTable:
 
 @dataclass(frozen=True)
 class AlertPolicy:
-    tiers: Tiers  # (name, top share of the population at or above this tier), largest share first
+    tiers: Tiers  # (name, risk from which a score is in this tier), lowest first
     rearm_margin: float
     cooldown_ms: int
     max_alerts: int
@@ -77,15 +80,11 @@ class AlertPolicy:
     holdout_share: float
     holdout_salt: str
     actions: ActionTable
-    min_risk: float = 0.5  # no tier's threshold is below this risk
+    population_share: float = 0.15  # only this top share of the customers by risk may be alerted
     daily_budget_share: float = 0.005  # alerts per day: at most this share of the customers (at least 1)
 
 
 RISK_BINS = 1000
-# Each tier's threshold is at least this much risk above the one below it. Population shares alone
-# can put tiers 0.01 apart where many customers share a risk (one-time buyers silent for as long),
-# and a tier that does not mean a visibly higher churn rate is noise to the people acting on it.
-MIN_TIER_GAP = 0.05
 
 
 def risk_bin(risk: float) -> int:
@@ -105,22 +104,19 @@ class RiskPopulation:
         if new >= 0:
             self.counts[new] += 1
 
-    def thresholds(self, tiers: Tiers, min_risk: float) -> Tiers:
-        """Each tier's risk threshold now: the lowest bin edge with at most its share of the
-        population at or above it, at least ``min_risk`` and MIN_TIER_GAP above the tier below
-        (above 1: the tier cannot be reached today). 1.0 (nothing) before anyone is known."""
+    def thresholds(self, tiers: Tiers, share: float) -> Tiers:
+        """Each tier's risk threshold today: its risk, or the gate if higher (the lowest bin edge
+        with at most ``share`` of the population at or above it). 1.0 (nobody) before anyone is known."""
         total = sum(self.counts)
-        out: list[tuple[str, float]] = []
-        for name, share in tiers:
-            threshold, above = 1.0, 0
-            for b in range(RISK_BINS - 1, -1, -1):
-                if above + self.counts[b] > share * total:
-                    break
-                above += self.counts[b]
-                threshold = b / RISK_BINS
-            floor = out[-1][1] + MIN_TIER_GAP if out else min_risk
-            out.append((name, round(max(threshold, floor), 3) if total else 1.0))
-        return tuple(out)
+        if not total:
+            return tuple((name, 1.0) for name, _ in tiers)
+        gate, above = 1.0, 0
+        for b in range(RISK_BINS - 1, -1, -1):
+            if above + self.counts[b] > share * total:
+                break
+            above += self.counts[b]
+            gate = b / RISK_BINS
+        return tuple((name, round(max(risk, gate), 3)) for name, risk in tiers)
 
 
 def level_for(risk: float, tiers: Tiers) -> int:

@@ -35,7 +35,7 @@ from streams.core.events import DAY_MS, Event
 from streams.core.features import UserState, apply_event, compact, is_activity
 from streams.core.learning import QUALITY_THRESHOLDS, Learner
 from streams.core.reorder import ReorderBuffer
-from streams.core.rhythm import observed_silence
+from streams.core.rhythm import covariates, observed_silence
 from streams.core.schedule import DueIndex, next_due_day, next_rescore_day
 from streams.core.scoring import ChurnModel
 from streams.core.snapshots import Snapshotter
@@ -362,14 +362,14 @@ class PartitionEngine:
     def _place_tiers(self) -> None:
         """The tiers' risk thresholds from the population now (kept in the partition state)."""
         policy = self.cfg.policy
-        self.state.thresholds = [list(t) for t in self.population.thresholds(policy.tiers, policy.min_risk)]
+        self.state.thresholds = [list(t) for t in self.population.thresholds(policy.tiers, policy.population_share)]
         self.snapshots.set_thresholds(self.state.thresholds)
 
-    def _journaled(self, user: UserState, step: list[int]) -> None:
+    def _journaled(self, user: UserState, step: list[Any]) -> None:
         """A step of partition-level state (streams/core/journal.py), journaled in the user's state
         until the flush that persists it completes."""
         if step[journal.KIND] == journal.RHYTHM:
-            self.model.rhythm.add(step[3], step[4], step[5], bool(step[6]))
+            self.model.rhythm.add(step[3], step[4], step[5], bool(step[6]), step[8:], step[7])
             self.learner.dirty = True  # the table is persisted with the model
         else:
             self.population.move(step[3], step[4])
@@ -378,8 +378,12 @@ class PartitionEngine:
         self.out.dirty_users.add(user.user_id)
 
     def _rhythm(self, user: UserState, boundary: int, to_silence: int, returned: bool) -> None:
+        # The returns expected are computed once, here, so a step done again after a restart adds
+        # exactly what it added the first time.
+        expected = self.model.rhythm.expected(user.active_days_total, user.exposed_silence, to_silence)
         self._journaled(user, journal.entry(0, boundary, journal.RHYTHM, user.active_days_total,
-                                            user.exposed_silence, to_silence, int(returned)))
+                                            user.exposed_silence, to_silence, int(returned), round(expected, 6),
+                                            *covariates(user.attributes)))
 
     def _risk_moved(self, user: UserState, boundary: int, old: int, new: int) -> None:
         self._journaled(user, journal.entry(0, boundary, journal.RISK, old, new))

@@ -93,7 +93,7 @@ class UserState:
     # current silence the partition's return table has already counted as exposure.
     active_days_total: int = 0
     exposed_silence: int = 0
-    journal: list[list[int]] = field(default_factory=list)  # partition-level steps until their flush completes (streams/core/journal.py)
+    journal: list[list[Any]] = field(default_factory=list)  # partition-level steps until their flush completes (streams/core/journal.py)
     attributes: dict[str, str] = field(default_factory=dict)  # the latest 'attributes' of the user's events
     risk_bin: int = -1  # the user's current risk in the partition's population histogram (streams/core/alerts.py)
 

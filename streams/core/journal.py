@@ -13,17 +13,19 @@ same idea as labels.unlearn for released labels).
 
 from __future__ import annotations
 
+from typing import Any
+
 # Entry layout: [flush epoch, boundary (ms), kind, *arguments].
 EPOCH, BOUNDARY, KIND = 0, 1, 2
-RHYTHM = 0  # arguments: active days, from silence, to silence, returned (0/1)
+RHYTHM = 0  # arguments: active days, from silence, to silence, returned (0/1), returns expected, *covariates
 RISK = 1    # arguments: old risk bin, new risk bin
 
 
-def entry(epoch: int, boundary: int, kind: int, *args: int) -> list[int]:
+def entry(epoch: int, boundary: int, kind: int, *args: Any) -> list[Any]:
     return [epoch, boundary, kind, *args]
 
 
-def forget(journal: list[list[int]], complete_epoch: int) -> None:
+def forget(journal: list[list[Any]], complete_epoch: int) -> None:
     """Drop entries persisted by a flush that has completed (entries are in flush order)."""
     done = 0
     while done < len(journal) and journal[done][EPOCH] <= complete_epoch:
@@ -32,7 +34,7 @@ def forget(journal: list[list[int]], complete_epoch: int) -> None:
         del journal[:done]
 
 
-def take_lost(journal: list[list[int]], complete_epoch: int) -> list[list[int]]:
+def take_lost(journal: list[list[Any]], complete_epoch: int) -> list[list[Any]]:
     """Remove and return the entries that the partition state of ``complete_epoch`` never saw."""
     lost = [e for e in journal if e[EPOCH] > complete_epoch]
     journal[:] = [e for e in journal if e[EPOCH] <= complete_epoch]

@@ -8,6 +8,7 @@ from typing import Any
 
 from streams.core import labels
 from streams.core.counters import Counters
+from streams.core.events import DAY_MS
 from streams.core.features import UserState
 from streams.core.scoring import ChurnModel
 
@@ -33,7 +34,8 @@ class Learner:
         for _, features, label, served, by_model in labels.release_due(user, boundary, self.horizon_ms, epoch):
             if self.model.quality.update(label, served, by_model):
                 self._publish("drift", boundary)
-            self.model.learn(features, label, user.attributes)
+            current = self.model.with_current_cold_start(features, self.horizon_ms // DAY_MS, user.attributes)
+            self.model.learn(current, label, user.attributes)
             self.dirty = True
             self.released += 1
             self.counters.add("labels_1" if label else "labels_0")

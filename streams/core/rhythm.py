@@ -18,10 +18,22 @@ are). Hazards are recomputed at the start of each day boundary's work, so every 
 Crash safety: the table lives in the partition state, the users' progress (active days, exposed
 silence) in the user states; contributions are journaled (streams/core/journal.py).
 
-Smoothing: a class's hazard in a silence bucket leans on the pooled hazard of all classes until
-it has ``PRIOR_EXPOSURE_DAYS`` of exposure there; the pooled hazard of a bucket leans, the same
-way, on its predecessor's scaled by 1 / silence (hazards of return fall with silence in every log
-we have seen), so a silence nobody has reached yet is not assumed as hopeful as a short one.
+Smoothing, in pseudo-returns so that it means the same for a daily app and a yearly shop: the
+pooled hazard of a silence bucket leans, with the weight of ``PRIOR_RETURNS`` returns, on its
+predecessor's scaled by 1 / silence (hazards of return fall with silence in every log we have
+seen); a class leans, with the same weight, on its own level in the previous bucket carried along
+the pooled shape (proportional hazards), so a class keeps its rhythm in silences it has not
+reached yet instead of taking the whole population's. A prior of 20 user-days instead (before)
+let 759 user-days without a return at 270+ days of silence on a real CD shop's log drive the
+hazard to zero, so every long-silent customer's risk read 0.96 against 0.85 observed.
+
+Covariates: the user's attributes (an age group, a region: whatever the export carries) shift the
+hazard of return by a ratio learned from the returns themselves: returns observed over returns
+expected from the table (``(O + C) / (E + C)``, C = ``COVARIATE_PRIOR_RETURNS``), relative to the
+same ratio over every user, proportional to the whole curve. Returns come within days, labels
+only after H, so attributes inform the cold start from the first weeks. On a real grocery log
+(Ta Feng) this smoothing and the age group and residence area took the cold start's
+point-in-time AUC from 0.712 to 0.734 (docs/model.md).
 """
 
 from __future__ import annotations
@@ -33,7 +45,9 @@ from bisect import bisect_right
 SILENCE_EDGES = (1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 120, 180, 270, 365)
 # Classes by active days so far: 1, 2, 3, 4, 5-6, 7-9, 10-14, 15+.
 ACTIVE_DAY_EDGES = (1, 2, 3, 4, 6, 9, 14)
-PRIOR_EXPOSURE_DAYS = 20.0
+PRIOR_RETURNS = 5.0
+COVARIATE_PRIOR_RETURNS = 20.0
+MAX_COVARIATES = 256  # distinct attribute values with a ratio, per table: later ones count as 1
 DEFAULT_HAZARD = 1 / 30  # per day, before anything has been seen
 MIN_P, MAX_P = 1e-4, 1 - 1e-4
 _MIDDLE = [(a + b) / 2 for a, b in zip(SILENCE_EDGES, SILENCE_EDGES[1:])] + [SILENCE_EDGES[-1] * 1.5]
@@ -56,6 +70,9 @@ class ReturnTable:
         # refreshed once per day boundary.
         self._cumulative = [[0.0] * (buckets + 1) for _ in range(classes)]
         self._hazard = [[DEFAULT_HAZARD] * buckets for _ in range(classes)]
+        self.covariates: dict[str, list[float]] = {}  # "key=value" -> [returns, expected returns]
+        self.overall = [0.0, 0.0]  # every step's [returns, expected returns]
+        self._ratio: dict[str, float] = {}
         self.refresh()
 
     # -- learning -------------------------------------------------------------------------
@@ -70,30 +87,54 @@ class ReturnTable:
             row[i] += end - s + 1
             s = end + 1
 
-    def add(self, active_days: int, from_silence: int, to_silence: int, returned: bool) -> None:
+    def add(self, active_days: int, from_silence: int, to_silence: int, returned: bool,
+            covariates: tuple[str, ...] | list[str] = (), expected: float = 0.0) -> None:
         """Exposure for silences from_silence+1 .. to_silence; with ``returned``, the user came
-        back at ``to_silence``."""
+        back at ``to_silence``. ``expected``: the returns the table expected over that exposure
+        when it happened (``expected()``), credited to each of the user's ``covariates``."""
         self.expose(active_days, from_silence, to_silence)
         if returned:
             self.returns[_class(active_days)][_bucket(to_silence)] += 1
+        self.overall[0] += returned
+        self.overall[1] += expected
+        for name in covariates:
+            counts = self.covariates.get(name)
+            if counts is None:
+                if len(self.covariates) >= MAX_COVARIATES:
+                    continue
+                counts = self.covariates[name] = [0.0, 0.0]
+            counts[0] += returned
+            counts[1] += expected
+
+    def expected(self, active_days: int, from_silence: int, to_silence: int) -> float:
+        """Returns the table expects over silences from_silence+1 .. to_silence (cumulative hazard)."""
+        k = _class(active_days)
+        return self._integral(k, to_silence + 1) - self._integral(k, from_silence + 1)
 
     def refresh(self) -> None:
-        """Recompute the hazards from the counts (once per day boundary)."""
+        """Recompute the hazards and covariate ratios from the counts (once per day boundary)."""
         buckets = len(SILENCE_EDGES)
         pooled, prior = [], DEFAULT_HAZARD
         for i in range(buckets):
             if i:  # hazards fall with silence: a bucket's prior is its predecessor's, scaled by 1 / silence
                 prior = pooled[-1] * _MIDDLE[i - 1] / _MIDDLE[i]
             exposure = sum(row[i] for row in self.exposure)
-            pooled.append((sum(row[i] for row in self.returns) + PRIOR_EXPOSURE_DAYS * prior) / (exposure + PRIOR_EXPOSURE_DAYS))
+            pooled.append(_posterior(sum(row[i] for row in self.returns), exposure, prior))
         for k, (returns, exposure) in enumerate(zip(self.returns, self.exposure)):
+            own: list[float] = []
+            for i in range(buckets):  # the class's level in the previous bucket, along the pooled shape
+                own.append(_posterior(returns[i], exposure[i], own[-1] * pooled[i] / pooled[i - 1] if i else pooled[0]))
             # Per silent day, -log(1 - hazard): sums of these give exact discrete-time survival.
-            hazard = [-math.log(1 - min((returns[i] + PRIOR_EXPOSURE_DAYS * pooled[i]) / (exposure[i] + PRIOR_EXPOSURE_DAYS), 0.999))
-                      for i in range(buckets)]
+            hazard = [-math.log(1 - min(h, 0.999)) for h in own]
             cumulative = [0.0]
             for i in range(buckets - 1):
                 cumulative.append(cumulative[-1] + hazard[i] * (SILENCE_EDGES[i + 1] - SILENCE_EDGES[i]))
             self._hazard[k], self._cumulative[k] = hazard, cumulative
+        # Each ratio against everyone's: the table's own error (its hazards when the steps were
+        # expected, early on from the prior) is not credited to the attributes.
+        c = COVARIATE_PRIOR_RETURNS
+        everyone = (self.overall[0] + c) / (self.overall[1] + c)
+        self._ratio = {name: (o + c) / (e + c) / everyone for name, (o, e) in self.covariates.items()}
 
     # -- scoring --------------------------------------------------------------------------
 
@@ -104,12 +145,25 @@ class ReturnTable:
         i = min(_bucket(int(silence)), len(SILENCE_EDGES) - 1)
         return self._cumulative[k][i] + self._hazard[k][i] * (silence - SILENCE_EDGES[i])
 
-    def p_no_return(self, active_days: int, silence: int, horizon_days: int) -> float:
+    def p_no_return(self, active_days: int, silence: int, horizon_days: int,
+                    covariates: tuple[str, ...] | list[str] = ()) -> float:
         """P(no activity on any of the next ``horizon_days`` days | ``active_days``, ``silence`` days
-        fully observed without activity)."""
+        fully observed without activity, the user's ``covariates``)."""
         k = _class(active_days)
         total = self._integral(k, silence + 1 + horizon_days) - self._integral(k, silence + 1)
+        for name in covariates:
+            total *= self._ratio.get(name, 1.0)
         return min(max(math.exp(-total), MIN_P), MAX_P)
+
+
+def _posterior(returns: float, exposure: float, prior: float) -> float:
+    """A daily hazard: the observed one, leaning on ``prior`` with the weight of PRIOR_RETURNS returns."""
+    return (returns + PRIOR_RETURNS) / (exposure + PRIOR_RETURNS / prior)
+
+
+def covariates(attributes: dict[str, str]) -> tuple[str, ...]:
+    """The names under which a user's attributes shift the hazard of return."""
+    return tuple(sorted(f"{key}={value}" for key, value in attributes.items()))
 
 
 def observed_silence(t: int, last_active_day: int, day_ms: int) -> int:

@@ -8,8 +8,9 @@ model's inputs are the catalog's features, the cold start's log-odds, log active
 silence, and one indicator per attribute value the user's events carried.
 
 Model kinds (``CHURNGUARD_MODEL_KIND``; the choice and its evidence: docs/model.md):
-- ``logreg``: StandardScaler | clip to +-3 | LogisticRegression (SGD 0.002, L2 1e-4). Reasons: weight x
-  scaled value.
+- ``logreg``: StandardScaler | clip to +-3 | LogisticRegression (SGD 0.002, L2 1e-4) around the cold
+  start: its log-odds is the regression's offset, so the model starts as the cold start and learns
+  from the labels only what the features add to it. Reasons: weight x scaled value.
 - ``logreg_balanced``: the same, each label weighted by n / (2 n_class) so both classes count equally.
 - ``hat``: Hoeffding adaptive tree; ``arf``: adaptive random forest (10 trees). Reasons for these:
   how much the risk drops when the feature is set to its running mean (one extra prediction per
@@ -23,11 +24,11 @@ import math
 import pickle
 from dataclasses import dataclass, replace
 
-from river import compose, forest, linear_model, optim, preprocessing, tree
+from river import forest, linear_model, optim, preprocessing, tree
 
 from streams.core.catalog import FEATURE_INDEX, FEATURE_NAMES, plain_words
 from streams.core.quality import Quality
-from streams.core.rhythm import ReturnTable
+from streams.core.rhythm import ReturnTable, covariates
 
 TOP_REASONS = 3
 MIN_LABELS_PER_CLASS = 50
@@ -108,10 +109,50 @@ def clip_z(x: dict[str, float]) -> dict[str, float]:
     return {k: (MAX_Z if v > MAX_Z else -MAX_Z if v < -MAX_Z else v) for k, v in x.items()}
 
 
+OFFSET = "offset"  # the key of the linear model's per-example offset (attribute keys start with "attribute:")
+
+
+class OffsetLogisticRegression(linear_model.LogisticRegression):
+    """River's logistic regression with a per-example offset: logit = x[OFFSET] + b + w . x, the
+    offset's own weight fixed at 1 (no gradient reaches it)."""
+
+    def _raw_dot_one(self, x: dict) -> float:
+        return float(super()._raw_dot_one(x)) + x.get(OFFSET, 0.0)
+
+    def _eval_gradient_one(self, x: dict, y: float, w: float) -> tuple:
+        gradient, loss_gradient = super()._eval_gradient_one(x, y, w)
+        if OFFSET in gradient:
+            del gradient[OFFSET]
+        return gradient, loss_gradient
+
+
+class ResidualLogReg:
+    """StandardScaler | clip to +-MAX_Z | logistic regression whose offset is the cold start's
+    log-odds. With no labels it serves the cold start exactly; labels teach it only where the
+    features say more. Learning the cold start's weight from zero instead (the former pipeline)
+    ranked worse than the cold start alone on a real grocery log (0.725 against 0.731) after
+    thousands of labels: the online regression spends its first labels rediscovering the prior."""
+
+    def __init__(self) -> None:
+        self.scaler = preprocessing.StandardScaler()
+        self.regression = OffsetLogisticRegression(optimizer=optim.SGD(LOGREG_LEARNING_RATE), l2=1e-4)
+
+    def _inputs(self, x: dict[str, float]) -> dict[str, float]:
+        z = clip_z(self.scaler.transform_one(x))
+        z[OFFSET] = x["cold_start_risk"]
+        return z
+
+    def learn_one(self, x: dict[str, float], y: int, w: float = 1.0) -> None:
+        self.scaler.learn_one(x)
+        self.regression.learn_one(self._inputs(x), y, w=w)
+
+    def predict_proba_one(self, x: dict[str, float]) -> dict[bool, float]:
+        return self.regression.predict_proba_one(self._inputs(x))
+
+
 def _learner(kind: str, seed: int) -> object:
     if kind in ("logreg", "logreg_balanced"):
-        return compose.Pipeline(preprocessing.StandardScaler(), compose.FuncTransformer(clip_z),
-                                linear_model.LogisticRegression(optimizer=optim.SGD(LOGREG_LEARNING_RATE), l2=1e-4))
+        return ResidualLogReg()
     if kind == "hat":
         return tree.HoeffdingAdaptiveTreeClassifier(seed=seed)
     if kind == "arf":
@@ -163,6 +204,19 @@ class ChurnModel:
         for i, v in enumerate(inputs):
             self.feature_sums[i] += v
 
+    def with_current_cold_start(self, inputs: list[float], horizon_days: int,
+                                attributes: dict[str, str] | None = None) -> list[float]:
+        """A released snapshot's inputs with the cold start of today's table in place of the one
+        served H days ago, so the model learns what the features add to the cold start it will be
+        used with. On a real grocery log the table of the first weeks served about 0.08 where 0.33
+        churned; the model learned an intercept of +2.5 to correct that stale error and then served
+        0.8 to regulars who had just come back."""
+        n = round(math.expm1(inputs[COLD_START + 1]))
+        silence = round(math.expm1(inputs[COLD_START + 2]))
+        out = list(inputs)
+        out[COLD_START] = round(self.rhythm.p_no_return(n, silence, horizon_days, covariates(attributes or {})), 6)
+        return out
+
     def _risk(self, x: dict[str, float]) -> float:
         return float(self.learner.predict_proba_one(x).get(1, 0.0))  # type: ignore[attr-defined]
 
@@ -194,8 +248,8 @@ class ChurnModel:
 
     def _linear_contributions(self, x: dict[str, float]) -> list[tuple[float, str]]:
         # Linear attribution: weight x standardised (and clipped) value, as the model sees it.
-        scaler = self.learner["StandardScaler"]  # type: ignore[index]
-        weights = self.learner["LogisticRegression"].weights  # type: ignore[index]
+        scaler = self.learner.scaler  # type: ignore[attr-defined]
+        weights = self.learner.regression.weights  # type: ignore[attr-defined]
         out = []
         for name, value in x.items():
             std = math.sqrt(scaler.vars.get(name, 0.0)) or 1.0

@@ -12,7 +12,7 @@ from streams.settings import Settings
 
 # The stored form of the tables (UserState.to_dict, the pickled model's inputs). A change gets new
 # table names, so a new worker never misreads an old changelog; it rebuilds state from the inputs.
-STATE_FORMAT = 3
+STATE_FORMAT = 4
 
 
 @dataclass

@@ -45,3 +45,23 @@ def test_releases_of_a_lost_flush_go_back_to_pending_and_completed_ones_are_forg
     assert [s[-1] for s in user.released] == [5]
     assert unlearn(user, 4) == 1  # the partition state of flush 5 never landed
     assert [s[0] for s in user.pending] == [DAY_MS, 2 * DAY_MS] and user.released == []
+
+
+def test_labels_are_learned_against_the_cold_start_of_today_not_the_one_served():
+    """The table the cold start comes from keeps learning; the model learns what the features add
+    to today's, the one it will be used with (streams/core/scoring.py with_current_cold_start)."""
+    import math
+
+    from tests.factories import seeded
+
+    model = ChurnModel(0, min_labels=10)
+    seeded(model.rhythm)
+    learned = []
+    model.learn = lambda x, label, attributes=None: learned.append(x)  # type: ignore[method-assign]
+    learner = Learner(0, model, H, [0.6, 0.9], Counters({}), [])
+    user = UserState("u", 0)
+    stale = [1.0] * 79 + [0.999, round(math.log1p(3), 4), round(math.log1p(5), 4)]  # 3 active days, 5 silent
+    add_snapshot(user, 0, stale, max_pending=10, score=0.999)
+    learner.release(user, H, epoch=1)
+    assert learned[0][:79] == stale[:79] and learned[0][80:] == stale[80:]
+    assert learned[0][79] == round(model.rhythm.p_no_return(3, 5, 30), 6) < 0.9

@@ -18,12 +18,12 @@ POLICY = CFG.policy
 # Three users make no population: these tests fix the tiers' thresholds (test_alerts.py tests how
 # they follow a population) and give the return table a prior: daily users come back the next
 # day, and a user silent for a week has gone for good.
-THRESHOLDS = (("watch", 0.6), ("high", 0.75), ("critical", 0.9))
+THRESHOLDS = (("watch", 0.55), ("high", 0.75), ("critical", 0.9))
 
 
 @pytest.fixture(autouse=True)
 def fixed_thresholds(monkeypatch):
-    monkeypatch.setattr(RiskPopulation, "thresholds", lambda self, tiers, min_risk: THRESHOLDS)
+    monkeypatch.setattr(RiskPopulation, "thresholds", lambda self, tiers, share: THRESHOLDS)
 
 
 class Partition:
@@ -116,7 +116,7 @@ def test_an_unsubscribed_user_is_never_alerted_and_outcomes_count_once():
 def test_win_back_counts_returns_within_the_horizon_per_arm_and_tier():
     p = Partition()
     # u1 goes quiet after day 19 and comes back on day 40; u2 never comes back.
-    p.run(range(0, 100), lambda user, day: day <= 19 or (user == "u1" and day == 40))
+    p.run(range(0, 130), lambda user, day: day <= 19 or (user == "u1" and day == 40))
     g1 = arm("u1", POLICY.holdout_share, POLICY.holdout_salt)
     g2 = arm("u2", POLICY.holdout_share, POLICY.holdout_salt)
     assert [a["tier"] for a in p.alerts if a["user_id"] == "u1"][:2] == ["watch", "high"]  # then back on day 40
