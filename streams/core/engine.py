@@ -382,7 +382,7 @@ class PartitionEngine:
         # exactly what it added the first time.
         expected = self.model.rhythm.expected(user.active_days_total, user.exposed_silence, to_silence)
         self._journaled(user, journal.entry(0, boundary, journal.RHYTHM, user.active_days_total,
-                                            user.exposed_silence, to_silence, int(returned), round(expected, 6),
+                                            user.exposed_silence, to_silence, int(returned), expected,
                                             *covariates(user.attributes)))
 
     def _risk_moved(self, user: UserState, boundary: int, old: int, new: int) -> None:

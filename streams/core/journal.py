@@ -17,7 +17,7 @@ from typing import Any
 
 # Entry layout: [flush epoch, boundary (ms), kind, *arguments].
 EPOCH, BOUNDARY, KIND = 0, 1, 2
-RHYTHM = 0  # arguments: active days, from silence, to silence, returned (0/1), returns expected, *covariates
+RHYTHM = 0  # arguments: active days, from silence, to silence, returned (0/1), returns expected (millionths), *covariates
 RISK = 1    # arguments: old risk bin, new risk bin
 
 

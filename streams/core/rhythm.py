@@ -70,8 +70,10 @@ class ReturnTable:
         # refreshed once per day boundary.
         self._cumulative = [[0.0] * (buckets + 1) for _ in range(classes)]
         self._hazard = [[DEFAULT_HAZARD] * buckets for _ in range(classes)]
-        self.covariates: dict[str, list[float]] = {}  # "key=value" -> [returns, expected returns]
-        self.overall = [0.0, 0.0]  # every step's [returns, expected returns]
+        # "key=value" -> [returns, expected returns in millionths]; integers, so the sums do not
+        # depend on the order of the steps (a restart does some of them again later).
+        self.covariates: dict[str, list[int]] = {}
+        self.overall = [0, 0]  # every step's [returns, expected returns in millionths]
         self._ratio: dict[str, float] = {}
         self.refresh()
 
@@ -88,10 +90,10 @@ class ReturnTable:
             s = end + 1
 
     def add(self, active_days: int, from_silence: int, to_silence: int, returned: bool,
-            covariates: tuple[str, ...] | list[str] = (), expected: float = 0.0) -> None:
+            covariates: tuple[str, ...] | list[str] = (), expected: int = 0) -> None:
         """Exposure for silences from_silence+1 .. to_silence; with ``returned``, the user came
         back at ``to_silence``. ``expected``: the returns the table expected over that exposure
-        when it happened (``expected()``), credited to each of the user's ``covariates``."""
+        when it happened (``expected()``, in millionths), credited to each of the user's ``covariates``."""
         self.expose(active_days, from_silence, to_silence)
         if returned:
             self.returns[_class(active_days)][_bucket(to_silence)] += 1
@@ -102,14 +104,15 @@ class ReturnTable:
             if counts is None:
                 if len(self.covariates) >= MAX_COVARIATES:
                     continue
-                counts = self.covariates[name] = [0.0, 0.0]
+                counts = self.covariates[name] = [0, 0]
             counts[0] += returned
             counts[1] += expected
 
-    def expected(self, active_days: int, from_silence: int, to_silence: int) -> float:
-        """Returns the table expects over silences from_silence+1 .. to_silence (cumulative hazard)."""
+    def expected(self, active_days: int, from_silence: int, to_silence: int) -> int:
+        """Returns the table expects over silences from_silence+1 .. to_silence (cumulative
+        hazard), in millionths."""
         k = _class(active_days)
-        return self._integral(k, to_silence + 1) - self._integral(k, from_silence + 1)
+        return round(1e6 * (self._integral(k, to_silence + 1) - self._integral(k, from_silence + 1)))
 
     def refresh(self) -> None:
         """Recompute the hazards and covariate ratios from the counts (once per day boundary)."""
@@ -133,8 +136,8 @@ class ReturnTable:
         # Each ratio against everyone's: the table's own error (its hazards when the steps were
         # expected, early on from the prior) is not credited to the attributes.
         c = COVARIATE_PRIOR_RETURNS
-        everyone = (self.overall[0] + c) / (self.overall[1] + c)
-        self._ratio = {name: (o + c) / (e + c) / everyone for name, (o, e) in self.covariates.items()}
+        everyone = (self.overall[0] + c) / (self.overall[1] / 1e6 + c)
+        self._ratio = {name: (o + c) / (e / 1e6 + c) / everyone for name, (o, e) in self.covariates.items()}
 
     # -- scoring --------------------------------------------------------------------------
 

@@ -23,7 +23,11 @@ LATENESS = CFG.lateness_ms
 @pytest.fixture(scope="module")
 def population():
     events, _ = simulate(SimConfig(users=60, days=75, seed=11, bad_rate=0.0))
-    return as_events(events)
+    events = as_events(events)
+    for i, e in enumerate(events):  # attributes, so the return table's attribute ratios are journaled too
+        if i % 5 == 0:
+            e.data["attributes"] = {"region": f"r{len(e.user_id) + i % 3}", "plan": "gold" if i % 2 else "basic"}
+    return events
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +177,9 @@ def test_a_crash_between_user_and_partition_writes_does_not_double_count(populat
     assert second.engine.model.labels == reference.engine.model.labels
     assert second.fingerprint()[1:] == reference.fingerprint()[1:]
     assert {a["alert_id"]: a for a in first.alerts + second.alerts} == {a["alert_id"]: a for a in reference.alerts}
+    # The return table, attribute ratios included, saw every step exactly once.
+    table, again = reference.engine.model.rhythm, second.engine.model.rhythm
+    assert len(table.covariates) > 2 and again.covariates == table.covariates and again.exposure == table.exposure
 
 
 def test_events_later_than_the_allowed_lateness_are_dead_lettered():

@@ -124,7 +124,7 @@ def test_attributes_shift_the_hazard_by_the_returns_they_show():
 def test_attribute_values_are_bounded():
     table = ReturnTable()
     for i in range(MAX_COVARIATES + 50):
-        table.add(1, 0, 3, True, (f"zip={i}",), 0.5)
+        table.add(1, 0, 3, True, (f"zip={i}",), 500_000)
     table.refresh()
     assert len(table.covariates) == MAX_COVARIATES
     assert covariates({"b": "2", "a": "1"}) == ("a=1", "b=2")
