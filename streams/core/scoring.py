@@ -204,6 +204,12 @@ class ChurnModel:
         for i, v in enumerate(inputs):
             self.feature_sums[i] += v
 
+    def cold_start(self, active_days: int, silence: int, horizon_days: int,
+                   attributes: dict[str, str] | None = None) -> float:
+        """The cold-start risk as the model reads it (an input, rounded): the partition's return
+        table for this many active days, this silence and these attributes."""
+        return round(self.rhythm.p_no_return(active_days, silence, horizon_days, covariates(attributes or {})), 6)
+
     def with_current_cold_start(self, inputs: list[float], horizon_days: int,
                                 attributes: dict[str, str] | None = None) -> list[float]:
         """A released snapshot's inputs with the cold start of today's table in place of the one
@@ -211,10 +217,9 @@ class ChurnModel:
         used with. On a real grocery log the table of the first weeks served about 0.08 where 0.33
         churned; the model learned an intercept of +2.5 to correct that stale error and then served
         0.8 to regulars who had just come back."""
-        n = round(math.expm1(inputs[COLD_START + 1]))
-        silence = round(math.expm1(inputs[COLD_START + 2]))
         out = list(inputs)
-        out[COLD_START] = round(self.rhythm.p_no_return(n, silence, horizon_days, covariates(attributes or {})), 6)
+        out[COLD_START] = self.cold_start(round(math.expm1(inputs[COLD_START + 1])),
+                                          round(math.expm1(inputs[COLD_START + 2])), horizon_days, attributes)
         return out
 
     def _risk(self, x: dict[str, float]) -> float:

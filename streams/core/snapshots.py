@@ -19,7 +19,7 @@ from streams.core.alerts import AlertPolicy, Decision, build_alert, decide, risk
 from streams.core.counters import Counters
 from streams.core.events import DAY_MS
 from streams.core.features import UserState, feature_vector, spend_90
-from streams.core.rhythm import covariates, observed_silence
+from streams.core.rhythm import observed_silence
 from streams.core.scoring import ChurnModel, Score
 
 
@@ -31,8 +31,8 @@ def scoring_inputs(user: UserState, t: int, model: ChurnModel, horizon_ms: int) 
     cold-start risk for this user, active days and silence."""
     silence = observed_silence(t, user.last_active_day, DAY_MS)
     n = user.active_days_total
-    risk = model.rhythm.p_no_return(n, silence, horizon_ms // DAY_MS, covariates(user.attributes))
-    return feature_vector(user, t) + [round(risk, 6), round(math.log1p(n), 4), round(math.log1p(silence), 4)]
+    risk = model.cold_start(n, silence, horizon_ms // DAY_MS, user.attributes)
+    return feature_vector(user, t) + [risk, round(math.log1p(n), 4), round(math.log1p(silence), 4)]
 
 
 def next_boundary_after(t: int) -> int:

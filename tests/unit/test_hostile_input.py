@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from streams import contracts
 from streams.core.engine import PartitionEngine, PartitionState
 from streams.core.events import INPUT_KINDS
+from streams.kafka.codecs import PartitionStateCodec, UserStateCodec
 from streams.settings import Settings
 from tests.schema_strategies import from_schema
 
@@ -49,7 +50,8 @@ def records(draw):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(records(), min_size=1, max_size=60))
 def test_every_record_is_applied_copied_or_dead_lettered_without_an_exception(batch):
-    engine = PartitionEngine(0, CFG, PartitionState(0), {})
+    users: dict = {}
+    engine = PartitionEngine(0, CFG, PartitionState(0), users)
     rejected, settled, dead = [], [], []
     offsets = dict.fromkeys(INPUT_KINDS, 0)
     for token, (kind, raw, record_ts) in enumerate(batch):
@@ -78,3 +80,9 @@ def test_every_record_is_applied_copied_or_dead_lettered_without_an_exception(ba
     taken = len(batch) - len(rejected)
     assert counters.get("applied", 0) + counters.get("duplicates", 0) + counters.get("redelivered", 0) == len(settled)
     assert counters.get("late", 0) + counters.get("future", 0) == len(dead) == taken - len(settled)
+    # The state as the worker stores it (journaled steps with their attributes included) survives
+    # its codecs whatever the records carried.
+    for user in users.values():
+        assert UserStateCodec().loads(UserStateCodec().dumps(user)).to_dict() == user.to_dict()
+    engine.begin_flush(set(users))
+    assert PartitionStateCodec().loads(PartitionStateCodec().dumps(engine.state)).to_dict() == engine.state.to_dict()

@@ -64,4 +64,4 @@ def test_labels_are_learned_against_the_cold_start_of_today_not_the_one_served()
     add_snapshot(user, 0, stale, max_pending=10, score=0.999)
     learner.release(user, H, epoch=1)
     assert learned[0][:79] == stale[:79] and learned[0][80:] == stale[80:]
-    assert learned[0][79] == round(model.rhythm.p_no_return(3, 5, 30), 6) < 0.9
+    assert learned[0][79] == model.cold_start(3, 5, 30) == round(model.rhythm.p_no_return(3, 5, 30), 6) < 0.9
