@@ -16,7 +16,6 @@ dead-letters it), never applied out of order.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Iterable, Mapping
 
 from streams.core.events import DAY_MS, Event
@@ -26,15 +25,10 @@ ID_HORIZON_MS = DAY_MS
 MAX_IDS = 256
 
 
-def id_hash(event_id: str) -> str:
-    """64 bits of the id (16 hex characters in the changelog instead of up to 128)."""
-    return hashlib.blake2b(event_id.encode(), digest_size=8).digest().hex()
-
-
 def remember(user: UserState, event: Event) -> None:
     """Record an applied event's id; forget ids beyond the horizon or the cap (oldest first)."""
     seen = user.seen_ids
-    seen[id_hash(event.event_id)] = event.ts
+    seen[event.id_hash] = event.ts
     horizon = event.ts - ID_HORIZON_MS
     while seen:
         oldest = next(iter(seen))
@@ -56,7 +50,7 @@ class DuplicateFilter:
         if not redelivered:
             self.max_seen_offset[kind] = offset
         user = self.users.get(event.user_id)
-        if buffered or (user is not None and id_hash(event.event_id) in user.seen_ids):
+        if buffered or (user is not None and event.id_hash in user.seen_ids):
             return "redelivered" if redelivered else "duplicate"
         if user is not None and event.sort_key <= user.last_key and (redelivered or event.user_id in self.ahead):
             return "redelivered"

@@ -162,7 +162,7 @@ class PartitionEngine:
             self.out.settled.append(token)
             return
         copy = self.dedupe.classify(kind, offset, event, (event.user_id, event.event_id) in self.buffer)
-        self.clock.idle.discard(kind)
+        self.clock.heard_from(kind)
         if copy:
             self.counters.add("duplicates" if copy == "duplicate" else "redelivered")
             self.out.settled.append(token)
@@ -296,8 +296,10 @@ class PartitionEngine:
         if user is None:
             user = self.users[event.user_id] = UserState(event.user_id, self.partition)
         day = event.ts // DAY_MS
-        labels.forget_released(user, self.state.epoch)
-        journal.forget(user.journal, self.state.epoch)
+        if user.released:
+            labels.forget_released(user, self.state.epoch)
+        if user.journal:
+            journal.forget(user.journal, self.state.epoch)
         active = is_activity(event)
         if active and day > user.last_active_day:
             if user.last_active_day >= 0:
@@ -305,9 +307,11 @@ class PartitionEngine:
             user.active_days_total += 1
             user.exposed_silence = 0
         if active:
-            labels.mark_activity(user, event.ts, self.cfg.horizon_ms)
-            for level in feedback.returned(user, event.ts, self.cfg.horizon_ms):
-                self.counters.add(feedback.winback_counter(self.cfg.policy, user.user_id, level, "returned"))
+            if user.pending:
+                labels.mark_activity(user, event.ts, self.cfg.horizon_ms)
+            if user.open_alerts:
+                for level in feedback.returned(user, event.ts, self.cfg.horizon_ms):
+                    self.counters.add(feedback.winback_counter(self.cfg.policy, user.user_id, level, "returned"))
         apply_event(user, event)
         remember(user, event)
         self.counters.add("applied")

@@ -10,12 +10,13 @@ windows: streams/core/catalog.py.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from streams.core.catalog import ACTIVITY_WINDOWS, LIFECYCLE_STAGES
+from streams.core.catalog import ACTIVITY_WINDOWS, FEATURE_NAMES, LIFECYCLE_STAGES
 from streams.core.events import Event
 from streams.core.events import DAY_MS
 
@@ -43,7 +44,6 @@ TICKET_CATEGORY_SLOTS = {"complaint": COMPLAINT, "billing": BILLING, "technical"
 
 # Bucket ages (today - day) fall into disjoint ranges; every window is a union of ranges.
 _RANGE_ENDS = (1, 7, 14, 30, 60, 90)  # ranges [0,1) [1,7) [7,14) [14,30) [30,60) [60,90)
-_RANGE_OF_AGE = [next(i for i, end in enumerate(_RANGE_ENDS) if age < end) for age in range(90)]
 _ZERO = [0.0] * BUCKET_WIDTH
 
 
@@ -159,10 +159,10 @@ def compact_numbers(values: list[float]) -> list[float]:
 def _pack(day: int, bucket: list[float]) -> list[float]:
     """[day, *bucket] for the changelog, without trailing zeros and with whole numbers as ints:
     most days hold a few clicks, so this keeps a bucket to ~15 bytes of JSON instead of ~80."""
-    values = compact_numbers(bucket)
-    while values and values[-1] == 0:
-        values.pop()
-    return [day, *values]
+    width = len(bucket)
+    while width and not bucket[width - 1]:
+        width -= 1
+    return [day, *compact_numbers(bucket[:width])]
 
 
 def _unpack(row: list[float]) -> list[float]:
@@ -322,128 +322,108 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else 0.0
 
 
-_ACTIVITY_NAMES = {days: tuple(f"{prefix}_{days}" for prefix in (
-    "active_days", "log_clicks", "sessions", "pages_per_session", "bounce_rate", "interactions", "categories", "errors"))
-    for days in ACTIVITY_WINDOWS}
-_STAGE_NAMES = {stage: f"stage_{stage}" for stage in LIFECYCLE_STAGES}
-
-
 def feature_values(state: UserState, t: int) -> dict[str, float]:
     """Features at event time ``t`` by name, in catalog order (the state must hold no event after
     t). Values are rounded to FEATURE_DECIMALS."""
+    return dict(zip(FEATURE_NAMES, feature_vector(state, t)))
+
+
+def feature_vector(state: UserState, t: int) -> list[float]:
+    """Features at event time ``t`` in catalog order (the model's input order); the state must
+    hold no event after t. Values are rounded to FEATURE_DECIMALS."""
     today = t // DAY_MS
-    if not any(0 <= today - d < KEEP_DAYS for d in state.days) and not any(
-            seen > today - KEEP_DAYS for seen in state.categories.values()):
-        return _dormant_values(state, t)
-    return _windowed_values(state, t)
+    days = sorted(state.days)  # already in this order (events come in time order): a linear check
+    hi = bisect_right(days, today)
+    lo = bisect_right(days, today - KEEP_DAYS)
+    if lo == hi and not any(seen > today - KEEP_DAYS for seen in state.categories.values()):
+        return _dormant_vector(state, t)
+    return _windowed_vector(state, t, days, lo, hi)
 
 
 def _windowed_values(state: UserState, t: int) -> dict[str, float]:
+    """The general path, for every state (feature_vector takes a shortcut for dormant users)."""
+    days = sorted(state.days)
     today = t // DAY_MS
-    groups: list[list[list[float]]] = [[], [], [], [], [], []]
-    for d, b in state.days.items():
-        age = today - d
-        if 0 <= age < 90:
-            groups[_RANGE_OF_AGE[age]].append(b)
+    return dict(zip(FEATURE_NAMES, _windowed_vector(state, t, days, bisect_right(days, today - KEEP_DAYS),
+                                                    bisect_right(days, today))))
+
+
+def _windowed_vector(state: UserState, t: int, days: list[int], lo: int, hi: int) -> list[float]:
+    today = t // DAY_MS
+    buckets = list(map(state.days.__getitem__, days[lo:hi]))
+    # Bucket ages fall into disjoint ranges [0,1) [1,7) [7,14) [14,30) [30,60) [60,90); each window
+    # is a union of ranges. Days are ascending, so each range is a slice (newest range first).
+    cuts = [hi - lo, *(bisect_right(days, today - end, lo, hi) - lo for end in _RANGE_ENDS)]
+    groups = [buckets[cuts[i + 1]:cuts[i]] for i in range(len(_RANGE_ENDS))]
     sums = [list(map(sum, zip(*g))) if g else _ZERO for g in groups]
     active = [sum(1 for b in g if b[CLICKS] or b[PURCHASES]) for g in groups]
-    window = {1: sums[0]}
-    window[7] = _add(window[1], sums[1])
-    window[30] = _add(_add(window[7], sums[2]), sums[3])
-    window[90] = _add(_add(window[30], sums[4]), sums[5])
-    active_in = {1: active[0], 7: active[0] + active[1], 30: sum(active[:4]), 90: sum(active)}
+    w1 = sums[0]
+    w7 = _add(w1, sums[1])
+    w30 = _add(_add(w7, sums[2]), sums[3])
+    w90 = _add(_add(w30, sums[4]), sums[5])
+    active_in = (active[0], active[0] + active[1], sum(active[:4]), sum(active))
     prior_7, prior_30 = sums[2], sums[4]
     seen_days = list(state.categories.values())
 
-    scalars = _scalars(state, t)
-    recency = scalars["recency_days"]
-    f: dict[str, float] = {name: scalars[name] for name in _SCALAR_FEATURES[:9]}
-    for days in ACTIVITY_WINDOWS:
-        w = window[days]
+    s = _scalars(state, t)
+    v = s[:9]
+    for days_in, w, active_days in zip(ACTIVITY_WINDOWS, (w1, w7, w30, w90), active_in):
         clicks, sessions = w[CLICKS], w[SESSIONS]
-        n = _ACTIVITY_NAMES[days]
-        f[n[0]] = float(active_in[days])
-        f[n[1]] = (math.log1p(clicks))
-        f[n[2]] = sessions
-        f[n[3]] = (_ratio(clicks, sessions))
-        f[n[4]] = (_ratio(w[BOUNCES], sessions))
-        f[n[5]] = w[INTERACTIONS]
-        f[n[6]] = float(sum(1 for seen in seen_days if seen > today - days))
-        f[n[7]] = w[ERRORS]
-    w30, w90 = window[30], window[90]
-    f["purchases_30"], f["purchases_90"] = w30[PURCHASES], w90[PURCHASES]
-    f["log_spend_30"], f["log_spend_90"] = (math.log1p(w30[SPEND])), (math.log1p(w90[SPEND]))
-    f["aov_30"], f["aov_90"] = (_ratio(w30[SPEND], w30[PURCHASES])), (_ratio(w90[SPEND], w90[PURCHASES]))
-    f["discount_share_30"] = (_ratio(w30[DISCOUNTED], w30[PURCHASES]))
-    f["discount_share_90"] = (_ratio(w90[DISCOUNTED], w90[PURCHASES]))
-    f["refunds_30"], f["refunds_90"] = w30[REFUNDS], w90[REFUNDS]
-    for name in _SCALAR_FEATURES[9:12]:
-        f[name] = scalars[name]
-    f["tickets_7"], f["tickets_30"], f["tickets_90"] = window[7][TICKETS_OPENED], w30[TICKETS_OPENED], w90[TICKETS_OPENED]
-    f["open_tickets"], f["oldest_open_ticket_days"] = scalars["open_tickets"], scalars["oldest_open_ticket_days"]
-    f["first_response_hours_90"] = (_ratio(w90[RESPONSE_MS], w90[RESPONSES]) / 3_600_000)
-    f["resolution_hours_90"] = (_ratio(w90[RESOLUTION_MS], w90[RESOLUTIONS]) / 3_600_000)
-    f["reopened_90"] = w90[REOPENED]
-    f["complaint_tickets_90"], f["billing_tickets_90"] = w90[COMPLAINT], w90[BILLING]
-    f["technical_tickets_90"], f["cancellation_tickets_90"] = w90[TECHNICAL], w90[CANCELLATION]
-    for name in ("last_csat", "mean_csat", "low_csat"):
-        f[name] = scalars[name]
-    f["click_trend_7"] = (math.log((window[7][CLICKS] + 1.0) / (prior_7[CLICKS] + 1.0)))
-    f["click_trend_30"] = (math.log((w30[CLICKS] + 1.0) / (prior_30[CLICKS] + 1.0)))
-    f["spend_trend_7"] = (math.log((window[7][SPEND] + 1.0) / (prior_7[SPEND] + 1.0)))
-    f["spend_trend_30"] = (math.log((w30[SPEND] + 1.0) / (prior_30[SPEND] + 1.0)))
+        v += (float(active_days), math.log1p(clicks), sessions, _ratio(clicks, sessions), _ratio(w[BOUNCES], sessions),
+              w[INTERACTIONS], float(sum(1 for seen in seen_days if seen > today - days_in)), w[ERRORS])
+    v += (w30[PURCHASES], w90[PURCHASES], math.log1p(w30[SPEND]), math.log1p(w90[SPEND]),
+          _ratio(w30[SPEND], w30[PURCHASES]), _ratio(w90[SPEND], w90[PURCHASES]),
+          _ratio(w30[DISCOUNTED], w30[PURCHASES]), _ratio(w90[DISCOUNTED], w90[PURCHASES]),
+          w30[REFUNDS], w90[REFUNDS], *s[9:12],
+          w7[TICKETS_OPENED], w30[TICKETS_OPENED], w90[TICKETS_OPENED], s[12], s[13],
+          _ratio(w90[RESPONSE_MS], w90[RESPONSES]) / 3_600_000, _ratio(w90[RESOLUTION_MS], w90[RESOLUTIONS]) / 3_600_000,
+          w90[REOPENED], w90[COMPLAINT], w90[BILLING], w90[TECHNICAL], w90[CANCELLATION], *s[14:17],
+          math.log((w7[CLICKS] + 1.0) / (prior_7[CLICKS] + 1.0)), math.log((w30[CLICKS] + 1.0) / (prior_30[CLICKS] + 1.0)),
+          math.log((w7[SPEND] + 1.0) / (prior_7[SPEND] + 1.0)), math.log((w30[SPEND] + 1.0) / (prior_30[SPEND] + 1.0)),
+          s[17])
     tenure = max(t - state.first_ts, 0) / DAY_MS if state.first_ts >= 0 else 0.0
-    f["log_tenure_days"] = scalars["log_tenure_days"]
-    stage = lifecycle_stage(tenure, recency, active_in[30], active[4])
-    for name, key in _STAGE_NAMES.items():
-        f[key] = 1.0 if stage == name else 0.0
+    stage = lifecycle_stage(tenure, s[0], active_in[2], active[4])
+    v += _STAGE_FLAGS[stage]
     # Whole values (most counts, every zero) need no rounding: round() is the costliest step here.
-    return {name: round(value, FEATURE_DECIMALS) if value % 1 else value for name, value in f.items()}
+    return [round(value, FEATURE_DECIMALS) if value % 1 else value for value in v]
 
 
+# The scalars' order (recency first, then lifetime totals, tickets, satisfaction and tenure).
 _SCALAR_FEATURES = ("recency_days", "typical_gap_days", "recency_ratio", "days_since_session",
                     "typical_session_gap_days", "session_recency_ratio", "days_since_purchase",
                     "typical_purchase_gap_days", "purchase_recency_ratio", "lifetime_purchases",
                     "log_lifetime_spend", "lifetime_refunds", "open_tickets", "oldest_open_ticket_days",
                     "last_csat", "mean_csat", "low_csat", "log_tenure_days")
-_DORMANT: dict[str, float] = {}
+_SCALAR_INDEX = tuple(FEATURE_NAMES.index(name) for name in _SCALAR_FEATURES)
+_STAGE_FLAGS = {stage: tuple(1.0 if other == stage else 0.0 for other in LIFECYCLE_STAGES) for stage in LIFECYCLE_STAGES}
+_DORMANT: list[float] = []
 
 
-def _scalars(state: UserState, t: int) -> dict[str, float]:
-    """The features that need no daily bucket (unrounded), by name."""
+def _scalars(state: UserState, t: int) -> list[float]:
+    """The features that need no daily bucket (unrounded), in _SCALAR_FEATURES order."""
     recency = (t - state.last_activity_ts) / DAY_MS if state.last_activity_ts >= 0 else NO_EVENT_DAYS
     since_session = (t - state.session_start_ts) / DAY_MS if state.session_start_ts >= 0 else NO_EVENT_DAYS
     since_purchase = min((t - state.last_purchase_ts) / DAY_MS, NO_EVENT_DAYS) if state.last_purchase_ts >= 0 else NO_EVENT_DAYS
     tenure = max(t - state.first_ts, 0) / DAY_MS if state.first_ts >= 0 else 0.0
-    return {
-        "recency_days": recency, "typical_gap_days": state.gap_ewma_days,
-        "recency_ratio": recency / max(state.gap_ewma_days, MIN_GAP_DAYS),
-        "days_since_session": since_session, "typical_session_gap_days": state.session_gap_ewma_days,
-        "session_recency_ratio": since_session / max(state.session_gap_ewma_days, MIN_GAP_DAYS),
-        "days_since_purchase": since_purchase, "typical_purchase_gap_days": state.purchase_gap_ewma_days,
-        "purchase_recency_ratio": since_purchase / max(state.purchase_gap_ewma_days, MIN_GAP_DAYS),
-        "lifetime_purchases": float(state.lifetime_purchases), "log_lifetime_spend": math.log1p(state.lifetime_spend),
-        "lifetime_refunds": float(state.lifetime_refunds), "open_tickets": float(len(state.open_tickets)),
-        "oldest_open_ticket_days": (t - min(e[1] for e in state.open_tickets)) / DAY_MS if state.open_tickets else 0.0,
-        "last_csat": float(state.last_csat), "mean_csat": _ratio(state.csat_sum, state.csat_count),
-        "low_csat": 1.0 if 0 < state.last_csat <= 2 else 0.0, "log_tenure_days": math.log1p(tenure),
-    }
+    return [
+        recency, state.gap_ewma_days, recency / max(state.gap_ewma_days, MIN_GAP_DAYS),
+        since_session, state.session_gap_ewma_days, since_session / max(state.session_gap_ewma_days, MIN_GAP_DAYS),
+        since_purchase, state.purchase_gap_ewma_days, since_purchase / max(state.purchase_gap_ewma_days, MIN_GAP_DAYS),
+        float(state.lifetime_purchases), math.log1p(state.lifetime_spend), float(state.lifetime_refunds),
+        float(len(state.open_tickets)),
+        (t - min(e[1] for e in state.open_tickets)) / DAY_MS if state.open_tickets else 0.0,
+        float(state.last_csat), _ratio(state.csat_sum, state.csat_count),
+        1.0 if 0 < state.last_csat <= 2 else 0.0, math.log1p(tenure),
+    ]
 
 
-def _dormant_values(state: UserState, t: int) -> dict[str, float]:
+def _dormant_vector(state: UserState, t: int) -> list[float]:
     """The features of a user with nothing in any window (silent for the longest window or more):
     every windowed feature is zero and the stage is dormant, so only the scalars are computed.
     The same values the general path gives (tests/unit/core/test_feature_properties.py)."""
     if not _DORMANT:
-        _DORMANT.update(_windowed_values(UserState("-"), 0))  # an empty state: no window has anything
-    full = _scalars(state, t)
-    out = dict(_DORMANT)
-    for name in _SCALAR_FEATURES:
-        value = full[name]
-        out[name] = round(value, FEATURE_DECIMALS) if value % 1 else value
+        _DORMANT.extend(_windowed_vector(UserState("-"), 0, [], 0, 0))  # an empty state: no window has anything
+    out = list(_DORMANT)
+    for i, value in zip(_SCALAR_INDEX, _scalars(state, t)):
+        out[i] = round(value, FEATURE_DECIMALS) if value % 1 else value
     return out
-
-
-def feature_vector(state: UserState, t: int) -> list[float]:
-    """Features at event time ``t`` in catalog order (the model's input order)."""
-    return list(feature_values(state, t).values())

@@ -48,12 +48,14 @@ def next_rescore_day(last_activity_ts: int, gap_days: float, today: int, horizon
 
 def next_due_day(user: UserState, horizon_ms: int) -> int:
     """The user's next due day boundary, or -1 if nothing about them is due."""
-    due = [user.rescore_day] if user.rescore_day >= 0 else []
+    due = user.rescore_day
     if user.pending:
-        due.append(first_day_at_or_after(user.pending[0][T] + horizon_ms))
+        label_day = first_day_at_or_after(user.pending[0][T] + horizon_ms)
+        due = label_day if due < 0 else min(due, label_day)
     if user.open_alerts:
-        due.append(first_day_at_or_after(user.open_alerts[0][0] + horizon_ms))
-    return min(due) if due else -1
+        verdict_day = first_day_at_or_after(user.open_alerts[0][0] + horizon_ms)
+        due = verdict_day if due < 0 else min(due, verdict_day)
+    return due if due >= 0 else -1
 
 
 class DueIndex:

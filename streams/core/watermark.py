@@ -23,6 +23,7 @@ class Watermark:
         self.lateness_ms = lateness_ms
         self.drain_when_idle = drain_when_idle
         self.idle: set[str] = set()
+        self._active = INPUT_KINDS  # the sources not idle, in INPUT_KINDS order
         # After a restart the reorder buffer is gone and its events will be redelivered, each
         # source at its own pace. Until a source shows newer events again it must hold the
         # watermark where it was, or its redelivered events would be late. With nothing released
@@ -42,11 +43,17 @@ class Watermark:
         if ts > self.state.source_max_ts.get(kind, -1):
             self.state.source_max_ts[kind] = ts
 
+    def heard_from(self, kind: str) -> None:
+        """An event of source ``kind`` arrived: it is not idle (until the shell says so again)."""
+        if kind in self.idle:
+            self.set_idle(self.idle - {kind})
+
     def set_idle(self, idle: set[str]) -> bool:
         """The shell's verdict on which sources are idle; True if it changed."""
         if idle == self.idle:
             return False
         self.idle = set(idle)
+        self._active = tuple(kind for kind in INPUT_KINDS if kind not in self.idle)
         return True
 
     def current(self) -> int:
@@ -55,9 +62,15 @@ class Watermark:
         lateness, unless all are idle in backfill mode (``drain_when_idle``): the input is finite
         and has all arrived."""
         smt = self.state.source_max_ts
-        active = [kind for kind in INPUT_KINDS if kind not in self.idle]
-        if any(kind not in smt for kind in active) or not smt:
+        if not smt:
             return -1
-        if not active:
+        if not self._active:
             return max(smt.values()) - (0 if self.drain_when_idle else self.lateness_ms)
-        return min(smt[kind] for kind in active) - self.lateness_ms
+        oldest = None
+        for kind in self._active:  # called for every event: a plain loop over three sources
+            ts = smt.get(kind)
+            if ts is None:
+                return -1
+            if oldest is None or ts < oldest:
+                oldest = ts
+        return oldest - self.lateness_ms

@@ -56,23 +56,24 @@ class OfflineRun:
             cut.rows.append((uid, engine.model.score(inputs, user.attributes).risk, heuristic_risk(inputs)[0], recent))
 
     def feed(self, events: Iterable[Event]) -> "OfflineRun":
+        offsets, engines, partitions = self._offsets, self.engines, self.partitions
         for event in events:
-            p = kafka_partition(event.user_id, self.partitions)
-            self._offsets[p] += 1
-            engine = self.engines[p]
-            engine.offer(event.kind, self._offsets[p], event, None)
-            self._drain(engine)
-        for engine in self.engines:
+            p = kafka_partition(event.user_id, partitions)
+            offsets[p] += 1
+            engines[p].offer(event.kind, offsets[p], event, None)
+            if offsets[p] % FLUSH_EVERY_EVENTS == 0:
+                self._flush(engines[p])
+        for engine in engines:
             engine.set_idle(set(INPUT_KINDS))
-            self._drain(engine)
+            self._flush(engine)
         return self
 
-    def _drain(self, engine: PartitionEngine) -> None:
+    def _flush(self, engine: PartitionEngine) -> None:
+        """As the worker does every so many events: take the outputs (alerts keep their order) and
+        stamp the flush, which lets the engine forget journals of completed flushes."""
         out = engine.drain()
         self.alerts += out.alerts
-        if self._offsets[engine.partition] % FLUSH_EVERY_EVENTS == 0:
-            # As the worker does: a flush lets the engine forget journals of completed flushes.
-            engine.begin_flush(out.dirty_users)
+        engine.begin_flush(out.dirty_users)
 
     def progressive(self) -> ScoreHistogram:
         total = ScoreHistogram()

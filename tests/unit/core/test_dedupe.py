@@ -1,4 +1,5 @@
-from streams.core.dedupe import ID_HORIZON_MS, MAX_IDS, DuplicateFilter, id_hash, remember, users_ahead
+from streams.core.dedupe import ID_HORIZON_MS, MAX_IDS, DuplicateFilter, remember, users_ahead
+from streams.core.events import id_hash
 from streams.core.features import UserState, apply_event
 from tests.factories import HOUR, at, click
 

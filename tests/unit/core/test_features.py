@@ -8,12 +8,12 @@ import orjson
 import pytest
 
 from streams.core.catalog import CATALOG, DRIVERS, FEATURE_NAMES, markdown_table
-from streams.core.dedupe import MAX_IDS, id_hash
+from streams.core.dedupe import MAX_IDS
 from streams.core.features import (
     KEEP_DAYS, MAX_CATEGORIES, MAX_OPEN_TICKETS, SPEND, UserState, apply_event, feature_state_bytes, feature_values,
     feature_vector, lifecycle_stage,
 )
-from streams.core.events import DAY_MS
+from streams.core.events import DAY_MS, id_hash
 from tests.factories import at, click, purchase, ticket
 
 MINUTE = 60_000
