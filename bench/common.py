@@ -10,11 +10,13 @@ from streams.offline.sources import write_events
 from streams.offline.simulator import SimConfig, serialise, simulate
 
 
-def population_args(users: int, days: int = 90, runs: int = 3) -> argparse.Namespace:
+def population_args(users: int, days: int = 90, runs: int = 3, workers: int | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--users", type=int, default=users)
     ap.add_argument("--days", type=int, default=days)
     ap.add_argument("--runs", type=int, default=runs)
+    if workers is not None:
+        ap.add_argument("--workers", type=int, default=workers)
     return ap.parse_args()
 
 

@@ -359,9 +359,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check-rows", type=int, default=1000, help="rows per file read by --check")
     p.add_argument("--speed", type=float, default=0.0, help="pace at N x event time (default: as fast as possible)")
     p.add_argument("--backfill", action="store_true",
-                   help="then run workers on a fresh app id to completion and write their outputs to --out "
-                        "(starts the embedded broker if no broker is configured)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes for --backfill")
+                   help="instead, run the engines over the input from scratch and write their outputs to --out "
+                        "(in this process; no topic is read or written)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="--backfill with N worker processes: the input is replayed into the run's own topics and the "
+                        "workers run on a fresh app id (starts the embedded broker if no broker is configured); "
+                        "the same outputs, slower; default 0: in this process")
     p.add_argument("--topic-prefix", default=None,
                    help="--backfill: prefix of the run's own topics (default <app_id>-backfill-<run>.); "
                         "'' uses the configured topic names (the live ones: only when you mean it)")

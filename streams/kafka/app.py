@@ -24,6 +24,16 @@ class Wiring:
     partition_table: faust.Table
 
 
+def table_names() -> tuple[str, str]:
+    """The user and partition tables' names (their changelogs are ``<app_id>-<name>-changelog``)."""
+    return f"user-state-v{STATE_FORMAT}", f"partition-state-v{STATE_FORMAT}"
+
+
+def changelog_topics(settings: Settings) -> tuple[str, str]:
+    """The user and partition tables' changelog topics, as Faust names them."""
+    return tuple(f"{settings.app_id}-{name}-changelog" for name in table_names())  # type: ignore[return-value]
+
+
 def create_app(settings: Settings) -> Wiring:
     codecs.register()
     offsets.install()
@@ -52,8 +62,9 @@ def create_app(settings: Settings) -> Wiring:
         **extra,
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    user_table = app.Table(f"user-state-v{STATE_FORMAT}", partitions=settings.partitions)
-    partition_table = app.Table(f"partition-state-v{STATE_FORMAT}", partitions=settings.partitions)
+    user_name, partition_name = table_names()
+    user_table = app.Table(user_name, partitions=settings.partitions)
+    partition_table = app.Table(partition_name, partitions=settings.partitions)
     # Faust derives table serializers from model types; ours are plain classes with orjson codecs.
     # The changelog topic (made at registration with the JSON default) is rebuilt with them, so
     # that recovery decodes what send_changelog encoded.

@@ -1,5 +1,8 @@
-"""Backfill mode: replay files into the topics, run workers on a fresh app id until everything is
-processed and the watermark has drained, collect what they emitted, and summarise.
+"""Backfill mode: the engines over files or a topic range from scratch, their outputs collected and
+summarised. By default in this process (streams/offline/inline.py). With worker processes, the
+input is first replayed into the run's own topics and the workers run on a fresh app id until
+everything is processed and the watermark has drained. Both give the same alerts and the same
+states (tests/integration/test_replay.py compares them).
 
 Isolated: every run has its own topics (the configured names behind a per-run prefix) and its own
 application id, so a backfill against a cluster that carries live topics never reads or writes
@@ -23,11 +26,15 @@ from typing import Any
 import orjson
 import structlog
 
+from streams.core.engine import PartitionState
 from streams.core.events import INPUT_KINDS
+from streams.core.features import UserState
 from streams.kafka.admin import create_topics, delete_app_topics, partition_ends, topic_records
+from streams.kafka.app import changelog_topics
 from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.offline.inline import OUTPUTS, InlineBackfill, state_digest
 from streams.offline.progress import Progress
-from streams.offline.replay import Replay, TopicRange
+from streams.offline.replay import Replay, ReplayStats, TopicRange
 from streams.offline.workers import start_worker, stop_process, wait_until, worker_status
 from streams.settings import Settings
 
@@ -54,19 +61,64 @@ def run_settings(settings: Settings, run_id: str, topic_prefix: str | None = Non
     return replace(settings, app_id=f"{settings.app_id}-backfill-{run_id}", drain_when_idle=True, **topics)
 
 
-def backfill(settings: Settings, files: list[Path], out: Path, workers: int = 1, kind: str | None = None,
+def backfill(settings: Settings, files: list[Path], out: Path, workers: int = 0, kind: str | None = None,
              mapping: str | None = None, timeout_s: float = 3600.0, topic_range: TopicRange | None = None,
              topic_prefix: str | None = None) -> dict[str, Any]:
+    """Run a backfill and write its outputs to ``out``. ``workers=0``: the engines in this process
+    (streams/offline/inline.py; no broker needed, the fastest); ``workers=N``: the input replayed
+    into the run's own topics and N worker processes on them. Both give the same outputs."""
     out.mkdir(parents=True, exist_ok=True)
     # A name, not logic: unique per run so that runs never share topics.
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
     settings = run_settings(settings, run_id, topic_prefix)
+    started = time.monotonic()
+    if workers == 0:
+        summary = _inline(settings, files, out, kind, mapping, topic_range)
+    else:
+        summary = _with_workers(settings, files, out, workers, kind, mapping, timeout_s, topic_range, topic_prefix)
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    summary["rejected_share"] = round(summary["dead_letters"] / max(summary["replay"]["input_records"], 1), 6)
+    (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    log.info("backfill_done", out=str(out), alerts=summary["alerts"], holdout=summary["holdout"],
+             dead_letters=summary["dead_letters"], seconds=summary["seconds"], workers=workers)
+    if summary["rejected_share"] > settings.max_rejected_share:
+        raise BackfillRejected(
+            f"{summary['dead_letters']:,} of {summary['replay']['input_records']:,} input records were dead-lettered "
+            f"({summary['rejected_share']:.1%}: {', '.join(f'{n:,} {k}' for k, n in sorted(summary['dead_letter_reasons'].items()))}), "
+            f"more than CHURNGUARD_MAX_REJECTED_SHARE={settings.max_rejected_share}; outputs in {out}")
+    return summary
+
+
+def _inline(settings: Settings, files: list[Path], out: Path, kind: str | None, mapping: str | None,
+            topic_range: TopicRange | None) -> dict[str, Any]:
+    replay = Replay(settings, files, kind, mapping, checkpoint_dir=out, topic_range=topic_range)
+    began = time.monotonic()
+    records, total, scan = replay.inputs()
+    result = InlineBackfill(settings).run(records, total)
+    stats = ReplayStats(produced=result.produced, invalid=result.invalid, seconds=time.monotonic() - began, scan=scan)
+    counts: dict[str, Any] = {}
+    for name in OUTPUTS:
+        values = result.records(name)
+        (out / f"{name}.jsonl").write_bytes(b"".join(v + b"\n" for v in values))
+        counts[name] = len(values)
+    reasons: dict[str, int] = {}
+    for value in result.records("dead_letters"):
+        reason = orjson.loads(value)["reason"]
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return {"replay": stats.to_dict(), "input_records": sum(result.produced.values()), **counts,
+            "dead_letter_reasons": reasons, "counters": result.counters, "workers": 0,
+            "partitions": settings.partitions, "partitions_per_worker": [list(range(settings.partitions))],
+            "state_digest": result.state_digest}
+
+
+def _with_workers(settings: Settings, files: list[Path], out: Path, workers: int, kind: str | None,
+                  mapping: str | None, timeout_s: float, topic_range: TopicRange | None,
+                  topic_prefix: str | None) -> dict[str, Any]:
     broker = None
     if not settings.broker:
         broker = EmbeddedBroker()
         settings = replace(settings, broker=broker.start(), broker_flavor="tansu")
     # Nothing between starting the broker and the try below may raise: the finally stops it.
-    started = time.monotonic()
     procs = []
     try:
         create_topics(settings)
@@ -97,16 +149,6 @@ def backfill(settings: Settings, files: list[Path], out: Path, workers: int = 1,
             broker.stop()
         elif topic_prefix != "":
             delete_app_topics(settings)
-    summary["seconds"] = round(time.monotonic() - started, 1)
-    summary["rejected_share"] = round(summary["dead_letters"] / max(summary["replay"]["input_records"], 1), 6)
-    (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    log.info("backfill_done", out=str(out), alerts=summary["alerts"], holdout=summary["holdout"],
-             dead_letters=summary["dead_letters"], seconds=summary["seconds"])
-    if summary["rejected_share"] > settings.max_rejected_share:
-        raise BackfillRejected(
-            f"{summary['dead_letters']:,} of {summary['replay']['input_records']:,} input records were dead-lettered "
-            f"({summary['rejected_share']:.1%}: {', '.join(f'{n:,} {k}' for k, n in sorted(summary['dead_letter_reasons'].items()))}), "
-            f"more than CHURNGUARD_MAX_REJECTED_SHARE={settings.max_rejected_share}; outputs in {out}")
     return summary
 
 
@@ -132,4 +174,21 @@ def _collect(settings: Settings, out: Path, statuses: list[dict[str, Any] | None
                 counters[k] = counters.get(k, 0) + v
     return {"replay": replay, "input_records": expected, **counts, "counters": counters,
             "workers": len(statuses), "partitions": settings.partitions,
-            "partitions_per_worker": [sorted(int(p) for p in (s or {}).get("partitions", {})) for s in statuses]}
+            "partitions_per_worker": [sorted(int(p) for p in (s or {}).get("partitions", {})) for s in statuses],
+            "state_digest": _changelog_digest(settings)}
+
+
+def _changelog_digest(settings: Settings) -> str:
+    """inline.state_digest of the states the workers wrote: the latest record of each key."""
+    user_topic, partition_topic = changelog_topics(settings)
+    users: dict[str, UserState] = {}
+    for _, _, value in topic_records(settings, user_topic):
+        if value is not None:
+            user = UserState.from_dict(orjson.loads(value))
+            users[user.user_id] = user
+    partitions: dict[int, PartitionState] = {}
+    for _, _, value in topic_records(settings, partition_topic):
+        if value is not None:
+            state = PartitionState.from_dict(orjson.loads(value))
+            partitions[state.partition] = state
+    return state_digest(users.values(), partitions.values())

@@ -187,19 +187,23 @@ class Replay:
                         hint="these records repeat a (user_id, event_id) of an earlier one and will be counted as "
                              "duplicates, not applied; if the export has no unique event id, map one that is")
 
+    def inputs(self) -> tuple[Iterator[SourceRecord], int, InputScan]:
+        """The input records in the replay's order, judged (ReplayRefused) before the first one
+        comes out; how many to expect; what the scan of the input found."""
+        scan = InputScan()
+        records, total = read_inputs(self.files, self.kind, self.mapping, self.topic_range, scan)
+        # Sorting reads the whole input before the first record comes out: judge it before producing.
+        first = next(records, None)
+        self._judge(scan)
+        return itertools.chain([first] if first is not None else [], records), total, scan
+
     def run(self, limit: int | None = None) -> ReplayStats:
         """Produce every record (or stop after ``limit`` new ones, e.g. to split a replay)."""
         stats = ReplayStats()
         ends = partition_ends(self.settings, self.targets)
         sent = self._already_sent(ends)
         partitions = {t: 1 + max(p for (topic, p) in ends if topic == t) for t in self.targets}
-        scan = InputScan()
-        records, total = read_inputs(self.files, self.kind, self.mapping, self.topic_range, scan)
-        # Sorting reads the whole input before the first record comes out: judge it before producing.
-        first = next(records, None)
-        stats.scan = scan
-        self._judge(scan)
-        records = itertools.chain([first] if first is not None else [], records)
+        records, total, stats.scan = self.inputs()
         with Progress("replay", total) as progress:
             return self._produce(records, sent, partitions, stats, progress, limit)
 

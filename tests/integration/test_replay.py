@@ -27,11 +27,13 @@ def without_emitted_at(path):
     return out
 
 
-def test_backfills_give_the_golden_alerts_byte_for_byte_whatever_the_run_and_worker_count(tmp_path):
+def test_backfills_give_the_golden_alerts_and_states_byte_for_byte_whatever_the_run_and_worker_count(tmp_path):
     """Same files into fresh brokers: twice with one worker, once with two sharing the partitions
-    (the same partition count throughout; that is the condition)."""
+    (the same partition count throughout; that is the condition); and in this process, without a
+    broker: the same outputs and the same user and partition states as the workers wrote to their
+    changelogs."""
     runs = []
-    for i, workers in enumerate((1, 1, 2)):
+    for i, workers in enumerate((1, 1, 2, 0)):
         settings = replace(for_golden(Settings.from_env({})), broker="", data_dir=str(tmp_path / f"data-{i}"))
         summary = backfill(settings, INPUTS, tmp_path / f"run-{i}", workers=workers, timeout_s=300)
         runs.append((tmp_path / f"run-{i}", summary))
@@ -43,6 +45,7 @@ def test_backfills_give_the_golden_alerts_byte_for_byte_whatever_the_run_and_wor
     assert all(runs[2][1]["partitions_per_worker"]), "both workers must have owned partitions"
     for out, summary in runs[1:]:
         assert summary["counters"] == first["counters"]
+        assert summary["state_digest"] == first["state_digest"]
         for name in ("alerts", "holdout", "model_quality", "dead_letters"):
             # In partition and offset order, byte for byte except the emission time.
             assert without_emitted_at(out / f"{name}.jsonl") == without_emitted_at(first_dir / f"{name}.jsonl"), name
@@ -125,7 +128,7 @@ def test_a_backfill_beside_live_topics_leaves_them_untouched_and_any_file_order_
     shuffled.mkdir()
     for i, files in enumerate((INPUTS, shuffled_copies(shuffled))):
         out = tmp_path / f"run-{i}"
-        summary = backfill(for_golden(live), files, out, timeout_s=300)
+        summary = backfill(for_golden(live), files, out, workers=1, timeout_s=300)
         alerts = [orjson.loads(line) for name in ("alerts", "holdout") for line in (out / f"{name}.jsonl").read_bytes().splitlines()]
         assert canonical(alerts) == expected_alerts(), i
         assert summary["counters"].get("late", 0) == 0 and summary["replay"]["input_records"] == 5071
