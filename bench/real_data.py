@@ -132,13 +132,19 @@ def _hindsight_logistic(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def average_precision(labels: list[int], scores: list[float]) -> float:
+    """Sum over distinct score thresholds of precision x gain in recall (as scikit-learn computes
+    it): customers with equal scores count together, so the order they are listed in cannot
+    change the figure (recency and frequency tie a lot)."""
     order = sorted(range(len(scores)), key=lambda i: -scores[i])
-    hits, total = 0, 0.0
-    for rank, i in enumerate(order, 1):
-        if labels[i]:
-            hits += 1
-            total += hits / rank
-    return total / max(hits, 1)
+    positives = max(sum(labels), 1)
+    hits = counted = 0
+    total = 0.0
+    for k, i in enumerate(order):
+        hits += labels[i]
+        if k + 1 == len(order) or scores[order[k + 1]] != scores[i]:  # the end of a group of equal scores
+            total += hits / (k + 1) * (hits - counted) / positives
+            counted = hits
+    return total
 
 
 def run(ds: Dataset, cache: Path, partitions: int = 4) -> dict:

@@ -20,16 +20,17 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import orjson
 
 from streams.contracts import dead_letter
 from streams.core.engine import PartitionEngine, PartitionState
-from streams.core.events import INPUT_KINDS, Event
+from streams.core.events import DAY_MS, INPUT_KINDS, Event
 from streams.core.features import UserState
 from streams.kafka.partitioner import kafka_partition
 from streams.offline.progress import Progress
+from streams.offline.runner import at_flush_point, with_next
 from streams.offline.sources import SourceRecord
 from streams.settings import Settings
 
@@ -69,17 +70,19 @@ class InlineBackfill:
 
     def run(self, records: Iterable[SourceRecord], total: int | None) -> InlineResult:
         partitions, every = self.settings.partitions, self.settings.flush_every_events
+        flushed_day = [-1] * partitions
         done = 0
         with Progress("backfill", total) as progress:
-            for record, following in _with_next(records):
+            for record, following in with_next(records):
                 done += 1
                 if record.error is not None:
                     self._rejected(record)
                 else:
                     p = kafka_partition(record.user_id, partitions)
                     self._offer(p, record)
-                    # Idle only between event times: a source idle at t would make a later event at t late.
-                    if self.unflushed[p] >= every and (following is None or following.ts > record.ts):
+                    day = record.ts // DAY_MS
+                    if at_flush_point(self.unflushed[p], day, flushed_day[p], record, following, every):
+                        flushed_day[p] = day
                         self._flush(p)
                 if done % 10_000 == 0:
                     progress.update(done)
@@ -129,16 +132,6 @@ class InlineBackfill:
 
     def _emit(self, name: str, partition: int, doc: dict[str, Any]) -> None:
         self.result.outputs[name].setdefault(partition, []).append(orjson.dumps(doc))
-
-
-def _with_next(records: Iterable[SourceRecord]) -> Iterator[tuple[SourceRecord, SourceRecord | None]]:
-    """Each record with the one after it (None for the last)."""
-    it = iter(records)
-    current = next(it, None)
-    while current is not None:
-        following = next(it, None)
-        yield current, following
-        current = following
 
 
 def _summed(counters: Iterable[dict[str, int]]) -> dict[str, int]:

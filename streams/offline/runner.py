@@ -8,17 +8,39 @@ partition's model learns from the same users as in production with the same part
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, TypeVar
 
 from streams.core.engine import EngineConfig, PartitionEngine, PartitionState
-from streams.core.events import INPUT_KINDS, Event
+from streams.core.events import DAY_MS, INPUT_KINDS, Event
 from streams.core.features import UserState
 from streams.core.quality import ScoreHistogram
 from streams.core.scoring import heuristic_risk
 from streams.core.snapshots import scoring_inputs
 from streams.kafka.partitioner import kafka_partition
 
-FLUSH_EVERY_EVENTS = 2000
+T = TypeVar("T")
+
+FLUSH_EVERY_EVENTS = 2000  # the worker's default CHURNGUARD_FLUSH_EVERY_EVENTS
+
+
+def with_next(items: Iterable[T]) -> Iterator[tuple[T, T | None]]:
+    """Each item with the one after it (None for the last)."""
+    it = iter(items)
+    current = next(it, None)
+    while current is not None:
+        following = next(it, None)
+        yield current, following
+        current = following
+
+
+def at_flush_point(unflushed: int, day: int, flushed_day: int, event: Any, following: Any,
+                   every: int = FLUSH_EVERY_EVENTS) -> bool:
+    """Whether an offline run over input in event-time order flushes a partition after ``event``:
+    after so many events or at a new day of event time (as the worker flushes every half second,
+    so a quiet stretch of the input does not pile up the journals of flushes in flight), and only
+    before a later event time. A flush declares every source idle: each has passed ``event.ts``
+    (the input is in order), but one idle at t would make a later event at t late."""
+    return (unflushed >= every or day > flushed_day) and (following is None or following.ts > event.ts)
 
 
 @dataclass
@@ -56,21 +78,30 @@ class OfflineRun:
             cut.rows.append((uid, engine.model.score(inputs, user.attributes).risk, heuristic_risk(inputs)[0], recent))
 
     def feed(self, events: Iterable[Event]) -> "OfflineRun":
+        """The events, in event-time order (ValueError otherwise), through their partitions'
+        engines, flushed as the worker flushes (streams/offline/inline.py: every so many events or
+        each new day of event time, every source idle between event times)."""
         offsets, engines, partitions = self._offsets, self.engines, self.partitions
-        for event in events:
+        unflushed, flushed_day = [0] * partitions, [-1] * partitions
+        for event, following in with_next(events):
+            if following is not None and following.ts < event.ts:
+                raise ValueError(f"events out of event-time order: {following.ts} after {event.ts}")
             p = kafka_partition(event.user_id, partitions)
             offsets[p] += 1
+            unflushed[p] += 1
             engines[p].offer(event.kind, offsets[p], event, None)
-            if offsets[p] % FLUSH_EVERY_EVENTS == 0:
+            day = event.ts // DAY_MS
+            if at_flush_point(unflushed[p], day, flushed_day[p], event, following):
+                unflushed[p], flushed_day[p] = 0, day
                 self._flush(engines[p])
         for engine in engines:
-            engine.set_idle(set(INPUT_KINDS))
             self._flush(engine)
         return self
 
     def _flush(self, engine: PartitionEngine) -> None:
-        """As the worker does every so many events: take the outputs (alerts keep their order) and
-        stamp the flush, which lets the engine forget journals of completed flushes."""
+        """As the worker does: release what every source has passed, take the outputs and stamp
+        the flush, which lets the engine forget journals of completed flushes."""
+        engine.set_idle(set(INPUT_KINDS))
         out = engine.drain()
         self.alerts += out.alerts
         engine.begin_flush(out.dirty_users)
