@@ -4,9 +4,11 @@
 
 Per run: a fresh embedded broker and the population produced first; then the bare-Faust agent
 (bench/bare_faust.py: it only iterates the events) reads the topics, then one churnguard worker
-process does. Each is timed from its first record read to the moment it has read everything (the
-worker: and flushed); startup and group join are excluded. Reports both medians and the median
-of the per-run ratios worker / floor (measured in the same run, so machine noise hits both).
+process does, then two worker processes sharing the partitions (a consumer group of their own).
+Each is timed from its first record read to the moment everything is read (the workers: and
+flushed); startup is excluded, the two workers' group join and rebalance are not. Reports the
+medians and the medians of the per-run ratios worker / floor and two workers / one (measured in
+the same run, so machine noise hits both; the embedded broker shares the machine's two cores).
 """
 
 from __future__ import annotations
@@ -66,35 +68,59 @@ def floor_once(settings: Settings, total: int, workdir: Path) -> float:
         stop_process(bare)
 
 
-def run_once(records: list, workdir: Path) -> tuple[float, float]:
+def applied(statuses: list) -> int:
+    """Events applied, summed over the partitions each worker owns now (the counters live in the
+    partition state, which moves with the partition: a redelivered copy is never counted twice)."""
+    return sum(p["counters"].get("applied", 0) for s in statuses for p in s["partitions"].values())
+
+
+def workers_once(settings: Settings, count: int, total: int, workdir: Path, expected: int = 0) -> tuple[float, int]:
+    """Events/s of ``count`` worker processes sharing the partitions (one consumer group, its own
+    app id), from the first record read by any of them until all are read and flushed; and how
+    many events they applied. With ``expected``: done once that many are applied (after a
+    rebalance, records read twice make "received" overshoot)."""
+    group = [replace(settings, app_id=f"churnguard-bench-{count}", web_port=free_port(),
+                     data_dir=str(workdir / f"data-{count}-{i}")) for i in range(count)]
+    procs = [start_worker(s, workdir / f"worker-{count}-{i}.log") for i, s in enumerate(group)]
+    try:
+        first: list[float] = []
+
+        def statuses() -> list:
+            return [worker_status(s) for s in group]
+
+        def started() -> bool:
+            if any(s and s["received"] > 0 for s in statuses()):
+                first.append(time.monotonic())
+                return True
+            return False
+
+        if not wait_until(started, 300, 0.05):
+            sys.exit("workers never started")
+
+        def done() -> bool:
+            now = statuses()
+            if not all(now) or not all(s["unflushed"] == 0 for s in now):
+                return False
+            return applied(now) >= expected if expected else sum(s["received"] for s in now) >= total
+
+        wait_until(done, 1800, 0.1)
+        return total / (time.monotonic() - first[0]), applied(statuses())
+    finally:
+        for proc in procs:
+            stop_process(proc)
+
+
+def run_once(records: list, workdir: Path) -> tuple[float, float, float]:
+    """(floor, one worker, two workers) events/s on one pre-loaded broker."""
     with EmbeddedBroker() as broker:
         settings = replace(Settings.from_env({}), broker=broker.bootstrap, broker_flavor="tansu",
                            app_id="churnguard-bench", web_port=free_port(), data_dir=str(workdir / "data"))
         create_topics(settings)
         asyncio.run(produce(settings, records))
         floor = floor_once(settings, len(records), workdir)
-        worker = start_worker(settings, workdir / "worker.log")
-        try:
-            first: list[float] = []
-
-            def started() -> bool:
-                s = worker_status(settings)
-                if s and s["received"] > 0:
-                    first.append(time.monotonic())
-                    return True
-                return False
-
-            if not wait_until(started, 300, 0.05):
-                sys.exit("worker never started")
-
-            def done() -> bool:
-                s = worker_status(settings)
-                return bool(s) and s["received"] >= len(records) and s["unflushed"] == 0
-
-            wait_until(done, 1800, 0.1)
-            return floor, len(records) / (time.monotonic() - first[0])
-        finally:
-            stop_process(worker)
+        one, events_applied = workers_once(settings, 1, len(records), workdir)
+        two, _ = workers_once(settings, 2, len(records), workdir, expected=events_applied)
+        return floor, one, two
 
 
 def main() -> None:
@@ -106,12 +132,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
             runs.append(run_once(records, Path(tmp) / f"run{i}"))
-    floors, rates = [f for f, _ in runs], [r for _, r in runs]
+    floors, rates, pairs = [f for f, _, _ in runs], [r for _, r, _ in runs], [t for _, _, t in runs]
     print(orjson.dumps({"events": len(records), "floor_runs": [round(f) for f in floors],
-                        "worker_runs": [round(r) for r in rates],
+                        "worker_runs": [round(r) for r in rates], "two_worker_runs": [round(t) for t in pairs],
                         "median_floor_events_per_s": round(statistics.median(floors)),
                         "median_events_per_s": round(statistics.median(rates)),
-                        "median_ratio": round(statistics.median(r / f for f, r in runs), 3)}).decode())
+                        "median_ratio": round(statistics.median(r / f for f, r, _ in runs), 3),
+                        "median_two_worker_ratio": round(statistics.median(t / r for _, r, t in runs), 3)}).decode())
 
 
 if __name__ == "__main__":
