@@ -97,14 +97,15 @@ def _inline(settings: Settings, files: list[Path], out: Path, kind: str | None, 
     result = InlineBackfill(settings).run(records, total)
     stats = ReplayStats(produced=result.produced, invalid=result.invalid, seconds=time.monotonic() - began, scan=scan)
     counts: dict[str, Any] = {}
+    reasons: dict[str, int] = {}
     for name in OUTPUTS:
         values = result.records(name)
         (out / f"{name}.jsonl").write_bytes(b"".join(v + b"\n" for v in values))
         counts[name] = len(values)
-    reasons: dict[str, int] = {}
-    for value in result.records("dead_letters"):
-        reason = orjson.loads(value)["reason"]
-        reasons[reason] = reasons.get(reason, 0) + 1
+        if name == "dead_letters":
+            for value in values:
+                reason = orjson.loads(value)["reason"]
+                reasons[reason] = reasons.get(reason, 0) + 1
     return {"replay": stats.to_dict(), "input_records": sum(result.produced.values()), **counts,
             "dead_letter_reasons": reasons, "counters": result.counters, "workers": 0,
             "partitions": settings.partitions, "partitions_per_worker": [list(range(settings.partitions))],

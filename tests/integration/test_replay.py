@@ -51,6 +51,22 @@ def test_backfills_give_the_golden_alerts_and_states_byte_for_byte_whatever_the_
             assert without_emitted_at(out / f"{name}.jsonl") == without_emitted_at(first_dir / f"{name}.jsonl"), name
 
 
+def test_a_purchase_only_export_backfills_the_same_in_process_and_through_a_worker(tmp_path):
+    """A log of one kind only (most business exports): the worker sees the other topics empty and
+    idle, the in-process run declares sources idle at its flush points; both must release the
+    same events at the same boundaries."""
+    purchases = [INPUTS[1]]
+    runs = []
+    for i, workers in enumerate((1, 0)):
+        settings = replace(for_golden(Settings.from_env({})), broker="", data_dir=str(tmp_path / f"data-{i}"))
+        runs.append((tmp_path / f"run-{i}", backfill(settings, purchases, tmp_path / f"run-{i}", workers=workers, timeout_s=300)))
+    (worker_dir, worker), (inline_dir, inline) = runs
+    assert worker["alerts"] > 0 and worker["counters"] == inline["counters"] and worker["counters"].get("late", 0) == 0
+    assert worker["state_digest"] == inline["state_digest"]
+    for name in ("alerts", "holdout", "model_quality"):
+        assert without_emitted_at(inline_dir / f"{name}.jsonl") == without_emitted_at(worker_dir / f"{name}.jsonl"), name
+
+
 def test_an_interrupted_replay_resumes_without_duplicates(settings_for, tmp_path):
     settings = settings_for("churnguard-replay")
     first = Replay(settings, INPUTS, checkpoint_dir=tmp_path).run(limit=1500)
