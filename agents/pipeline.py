@@ -14,7 +14,7 @@ import bisect
 import hashlib
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Iterator
 
 import faust
 import orjson
@@ -27,6 +27,7 @@ from streams.kafka.app import Wiring
 from streams.contracts import ContractError, dead_letter, decode, decode_event
 from streams.core.engine import PartitionEngine, PartitionState
 from streams.core.features import feature_values
+from streams.kafka.local_store import LocalPartition, UserCache, load_partition_state
 from streams.kafka.partitioner import kafka_partition
 from streams.core.labels import SCORE
 from streams.kafka.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, registry_for
@@ -49,6 +50,8 @@ class PipelineShell:
         self.kind_of_topic = {s.topic_clicks: "click", s.topic_purchases: "purchase", s.topic_tickets: "support_ticket"}
         self.cfg = s.engine_config()
         self.engines: dict[int, PartitionEngine] = {}
+        self.on_disk = s.table_store == "rocksdb"
+        self.users_evicted = 0
         self.stream: faust.StreamT | None = None
         self.rejected: list[tuple[Any, str, str]] = []  # decode failures: (event, reason, detail)
         self.unflushed = 0
@@ -73,12 +76,26 @@ class PipelineShell:
         engine = self.engines.get(partition)
         if engine is None:
             key = f"p{partition}"
-            state = self.w.partition_table.data.get(key) or PartitionState(partition)
+            users: Any
+            if self.on_disk:
+                state = load_partition_state(LocalPartition(self.w.partition_table, partition), key)
+                users = UserCache(LocalPartition(self.w.user_table, partition))
+            else:
+                state, users = self.w.partition_table.data.get(key), self.w.user_table.data
             self.started[partition] = time.monotonic()
-            engine = self.engines[partition] = PartitionEngine(partition, self.cfg, state, self.w.user_table.data)
+            state = state or PartitionState(partition)
+            engine = self.engines[partition] = PartitionEngine(partition, self.cfg, state, users)
             log.info("partition_engine_started", partition=partition, released_until=state.released_until,
-                     model_labels=sum(engine.model.labels), users_ahead=len(engine.dedupe.ahead), recovered=self._tables_ready())
+                     users=engine.users_known, model_labels=sum(engine.model.labels), users_ahead=len(engine.dedupe.ahead),
+                     recovered=self._tables_ready(), seconds=round(time.monotonic() - self.started[partition], 3))
         return engine
+
+    def users(self) -> Iterator[Any]:
+        """Every user of the partitions this worker runs (reads the whole table: debug pages only)."""
+        for partition, engine in self.engines.items():
+            for user in engine.users.values():
+                if user.partition == partition:
+                    yield user
 
     def on_event(self, event: faust.EventT) -> None:
         msg = event.message
@@ -235,10 +252,37 @@ class PipelineShell:
                            for topic, key, value, partition, timestamp in phase]
                 if i == 0:
                     await self._send_dead_letters(dead)
-                await asyncio.gather(*futures)
+                written = await asyncio.gather(*futures)
+                if self.on_disk and i > 0:
+                    self._store_locally(phase, written)
+            if self.on_disk:
+                self._evict()
             if self.stream is not None:
                 for event in to_ack:
                     await self.stream.ack(event)
+
+    def _store_locally(self, phase: list[Outgoing], written: list[Any]) -> None:
+        """The table records of a phase the broker acknowledged, into the local databases with
+        their changelog offsets (streams/kafka/local_store.py)."""
+        tables = {t.changelog_topic.get_topic_name(): t for t in (self.w.user_table, self.w.partition_table)}
+        batches: dict[tuple[str, int], tuple[list[tuple[str, bytes | None]], list[int]]] = {}
+        for (topic, key, value, partition, _), metadata in zip(phase, written):
+            if topic in tables and partition is not None and key is not None:
+                records, offsets = batches.setdefault((topic, partition), ([], []))
+                records.append((key.decode(), value))
+                offsets.append(metadata.offset)
+        for (topic, partition), (records, offsets) in batches.items():
+            if LocalPartition(tables[topic], partition).write(records, max(offsets)):
+                engine = self.engines.get(partition)
+                if engine is not None and isinstance(engine.users, UserCache) and tables[topic] is self.w.user_table:
+                    engine.users.stored(records)
+
+    def _evict(self) -> None:
+        """Users beyond the cache's share of each engine go back to disk (written, unchanged since)."""
+        keep = max(1, self.w.settings.state_cache_users // max(1, len(self.engines)))
+        for engine in self.engines.values():
+            if isinstance(engine.users, UserCache):
+                self.users_evicted += engine.users.evict(keep, engine.out.dirty_users)
 
     async def _send_dead_letters(self, dead: list[tuple[Any, dict[str, Any]]]) -> None:
         """Dead letters are bounded (streams/contracts.py), but one that still cannot be sent must
@@ -291,7 +335,6 @@ class PipelineShell:
         self.rejected = []
         user_changelog = self.w.user_table.changelog_topic.get_topic_name()
         partition_changelog = self.w.partition_table.changelog_topic.get_topic_name()
-        users = self.w.user_table.data
         for partition, engine in self.engines.items():
             out = engine.drain()
             for doc in out.alerts:
@@ -315,7 +358,7 @@ class PipelineShell:
                 to_ack.append(event)
             engine.begin_flush(out.dirty_users)
             for uid in out.dirty_users:
-                record = orjson.dumps(users[uid].to_dict())
+                record = orjson.dumps(engine.users[uid].to_dict())
                 self.user_record_sizes[bisect.bisect_left(USER_RECORD_BUCKETS, len(record))] += 1
                 self.changelog_bytes["users"] += len(record)
                 user_states.append((user_changelog, uid.encode(), record, partition, None))
@@ -327,7 +370,8 @@ class PipelineShell:
                                          None, None))
                 self.totals["erasures_confirmed"] += 1
             key = f"p{partition}"
-            self.w.partition_table.data[key] = engine.state
+            if not self.on_disk:
+                self.w.partition_table.data[key] = engine.state
             record = orjson.dumps(engine.state.to_dict())
             self.changelog_bytes["partitions"] += len(record)
             partition_states.append((partition_changelog, key.encode(), record, partition, None))
@@ -403,7 +447,7 @@ class PipelineShell:
         return {"alive": age <= max_tick_age_s, "seconds_since_tick": round(age, 3)}
 
     def status(self) -> dict[str, Any]:
-        users = self.w.user_table.data
+        engines = self.engines.values()
         return {
             "ready": self.readiness()["ready"],
             **self.totals,
@@ -425,7 +469,11 @@ class PipelineShell:
                     "counters": dict(e.state.counters)}
                 for p, e in sorted(self.engines.items())
             },
-            "table": {"users": len(users), "events_applied": sum(u.events_applied for u in users.values())},
+            "table": {"users": sum(e.users_known for e in engines), "events_applied": sum(e.events_applied for e in engines),
+                      "store": self.w.settings.table_store,
+                      "users_in_memory": sum(len(e.users.live) if isinstance(e.users, UserCache) else e.users_known for e in engines),
+                      "users_evicted": self.users_evicted,
+                      "changelog_records_read": self.w.user_table.records_restored + self.w.partition_table.records_restored},
         }
 
 
@@ -503,22 +551,22 @@ def register(wiring: Wiring) -> PipelineShell:
     @app.page("/debug/digest/")
     async def debug_digest(web: Any, request: Any) -> Any:
         # On request only: it serialises every user, too costly for the polled status page.
-        return web.json({"feature_digest": feature_digest(wiring.user_table.data.values())})
+        return web.json({"feature_digest": feature_digest(shell.users())})
 
     @app.page("/debug/features/")
     async def debug_features(web: Any, request: Any) -> Any:
         # Every user's features by name at its partition's watermark (the state holds exactly the
         # events up to it): what tests compare with a recomputation from the raw events.
         out = {}
-        for uid, user in wiring.user_table.data.items():
-            engine = shell.engines.get(user.partition)
-            if engine is not None and engine.state.released_until >= user.last_key[0]:
+        for user in shell.users():
+            engine = shell.engines[user.partition]
+            if engine.state.released_until >= user.last_key[0]:
                 t = engine.state.released_until
-                out[uid] = {"t": t, "features": feature_values(user, t)}
+                out[user.user_id] = {"t": t, "features": feature_values(user, t)}
         return web.json(out)
 
     @app.page("/debug/users/")
     async def debug_users(web: Any, request: Any) -> Any:
-        return web.json({u: s.events_applied for u, s in wiring.user_table.data.items()})
+        return web.json({u.user_id: u.events_applied for u in shell.users()})
 
     return shell

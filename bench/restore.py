@@ -1,7 +1,7 @@
 """Restore of a large user table: how long a worker takes, with N users in its changelog, to be
 ready and then processing again, and how much memory it holds then.
 
-    .venv/bin/python bench/restore.py [--users 1000000 --runs 1]
+    .venv/bin/python bench/restore.py [--users 1000000 --runs 1] [--store rocksdb --cache-users 50000]
 
 Per run: a fresh embedded broker; the user-state changelog filled with N user states, one record
 per user (as a compacted changelog holds them: the embedded broker never compacts, so there the
@@ -10,7 +10,9 @@ states are copies, under new user ids in the partitions those ids hash to, of th
 simulated population leaves (1,500 users x 90 days: 2.7 KB each on average, a dense population).
 Then one worker starts: the time to /ready/ (tables restored), the time to having processed a
 click on every input partition (each partition's engine starts by indexing its users), and the
-worker's resident memory then.
+worker's resident memory then. With ``--store rocksdb`` (tables on local disk) the worker is then
+stopped and started again on its data directory: the restart's figures (``restart_*``) are the
+ones local tables are for, the changelog read only from where the local state ends.
 """
 
 from __future__ import annotations
@@ -91,10 +93,11 @@ def ready(settings: Settings) -> bool:
     return bool(status and status["ready"])
 
 
-def run_once(users: int, workdir: Path) -> dict[str, float]:
+def run_once(users: int, workdir: Path, store: str, cache_users: int) -> dict[str, float]:
     with EmbeddedBroker() as broker:
         settings = replace(Settings.from_env({}), broker=broker.bootstrap, broker_flavor="tansu",
-                           app_id="churnguard-restore", web_port=free_port(), data_dir=str(workdir / "data"))
+                           app_id="churnguard-restore", web_port=free_port(), data_dir=str(workdir / "data"),
+                           table_store=store, state_cache_users=cache_users)
         create_topics(settings)
         user_docs, partition_docs = templates(settings)
         written = fill(settings, users, user_docs, partition_docs)
@@ -105,35 +108,47 @@ def run_once(users: int, workdir: Path) -> dict[str, float]:
             clicks.append(("click", uid, last_ts + 1000, orjson.dumps(
                 {"event_id": f"probe-{p}", "user_id": uid, "ts": last_ts + 1000, "session_id": "probe",
                  "action": "view", "page": "/home"})))
-        started = time.monotonic()
-        worker = start_worker(settings, workdir / "worker.log")
-        try:
-            if not wait_until(lambda: ready(settings), 3600, 0.2):
-                raise SystemExit("worker never ready")
-            ready_s = time.monotonic() - started
-            asyncio.run(produce(settings, clicks))
-            if not wait_until(lambda: ((s := worker_status(settings)) is not None and s["received"] >= len(clicks)
-                                       and s["unflushed"] == 0), 3600, 0.2):
-                raise SystemExit("worker never processed the probes")
-            processing_s = time.monotonic() - started
-            status = worker_status(settings) or {}
-            return {"ready_s": ready_s, "processing_s": processing_s, "rss_mb": rss_mb(worker.pid),
-                    "users_restored": status["table"]["users"], "state_bytes_per_user": written / users}
-        finally:
-            stop_process(worker)
+        figures = start_and_measure(settings, clicks, workdir / "worker.log")
+        if store == "rocksdb":
+            again = [(kind, uid, ts + 1000, orjson.dumps({**orjson.loads(v), "event_id": f"again-{i}", "ts": ts + 1000}))
+                     for i, (kind, uid, ts, v) in enumerate(clicks)]
+            figures |= {f"restart_{k}": v for k, v in start_and_measure(settings, again, workdir / "restart.log").items()}
+        return figures | {"state_bytes_per_user": written / users}
+
+
+def start_and_measure(settings: Settings, clicks: list, log: Path) -> dict[str, float]:
+    """Start a worker: seconds to ready and to having processed ``clicks``, its memory then."""
+    started = time.monotonic()
+    worker = start_worker(settings, log)
+    try:
+        if not wait_until(lambda: ready(settings), 3600, 0.2):
+            raise SystemExit("worker never ready")
+        ready_s = time.monotonic() - started
+        asyncio.run(produce(settings, clicks))
+        if not wait_until(lambda: ((s := worker_status(settings)) is not None and s["received"] >= len(clicks)
+                                   and s["unflushed"] == 0), 3600, 0.2):
+            raise SystemExit("worker never processed the probes")
+        processing_s = time.monotonic() - started
+        table = (worker_status(settings) or {})["table"]
+        return {"ready_s": ready_s, "processing_s": processing_s, "rss_mb": rss_mb(worker.pid),
+                "users_restored": table["users"], "changelog_records_read": table["changelog_records_read"]}
+    finally:
+        stop_process(worker)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--users", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--store", choices=["memory", "rocksdb"], default="memory")
+    ap.add_argument("--cache-users", type=int, default=Settings().state_cache_users)
     args = ap.parse_args()
     runs = []
     for i in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
-            runs.append(run_once(args.users, Path(tmp)))
+            runs.append(run_once(args.users, Path(tmp), args.store, args.cache_users))
         print(f"run {i + 1}: {runs[-1]}", file=sys.stderr)
-    print(orjson.dumps({"users": args.users,
+    print(orjson.dumps({"users": args.users, "store": args.store,
                         **{f"{key}_runs": [round(r[key], 1) for r in runs] for key in runs[0]},
                         **{f"median_{key}": round(statistics.median(r[key] for r in runs), 1) for key in runs[0]}}).decode())
 

@@ -56,6 +56,15 @@ BENCHMARKS: list[tuple[str, list[str], list[str], list[Row]]] = [
             f"{r['median_ready_s']} s ({_runs(r['ready_s_runs'], ' s')}), processing after {r['median_processing_s']} s; "
             f"worker memory {r['median_rss_mb']:,.0f} MB (target: 1,000,000 users in 60 s, memory bounded by settings)")),
     ]),
+    ("restore.py", ["--users", "200000", "--runs", "3", "--store", "rocksdb"], ["--users", "5000", "--runs", "1", "--store", "rocksdb"], [
+        ("the same with local tables (table_store=rocksdb, 50,000 users cached): first start from the changelog", lambda r: (
+            f"ready after {r['median_ready_s']} s ({_runs(r['ready_s_runs'], ' s')}), processing after "
+            f"{r['median_processing_s']} s; worker memory {r['median_rss_mb']:,.0f} MB")),
+        ("... restart on its local state", lambda r: (
+            f"ready after {r['median_restart_ready_s']} s ({_runs(r['restart_ready_s_runs'], ' s')}), processing after "
+            f"{r['median_restart_processing_s']} s, {r['median_restart_changelog_records_read']:,.0f} changelog records read; "
+            f"worker memory {r['median_restart_rss_mb']:,.0f} MB")),
+    ]),
     ("latency.py", ["--runs", "3", "--rate", "5000"], ["--users", "200", "--days", "20", "--runs", "1", "--rate", "2000"], [
         ("event-to-alert latency p50 / p99", lambda r: (
             f"{r['median_p50_s']} s / {r['median_p99_s']} s at {r['offered_per_s']:,.0f} events/s offered "

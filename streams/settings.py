@@ -93,6 +93,15 @@ class Settings:
     log_format: str = setting("auto", "`auto` (JSON when not on a terminal), `json` or `console`.")
     log_level: str = setting("info", "structlog level: `debug`, `info`, `warning` or `error`.")
     data_dir: str = setting("./out/worker-data", "Faust's local data directory (table stores).")
+    table_store: str = setting("memory", "`memory`: the tables live in the worker's memory and a restart reads their changelogs from the start. `rocksdb`: on local disk under `data_dir` (keep it on a volume that outlives the process): a restart reads only the changelog tail written since, and memory is bounded by `state_cache_users`.")
+    state_cache_users: int = setting(50_000, "With `table_store=rocksdb`: user states a worker keeps live in memory (least recently used ones go back to disk after each flush), about 25 KB each.")
+    rocksdb_cache_mb: int = setting(16, "With `table_store=rocksdb`: RocksDB's block cache and each of its two write buffers, in MB, per table partition the worker holds (at most 3 x this x 2 tables x its partitions).")
+
+    def __post_init__(self) -> None:
+        if self.table_store not in ("memory", "rocksdb"):
+            raise ValueError(f"CHURNGUARD_TABLE_STORE={self.table_store!r}: memory or rocksdb")
+        if self.state_cache_users < 1 or self.rocksdb_cache_mb < 1:
+            raise ValueError("CHURNGUARD_STATE_CACHE_USERS and CHURNGUARD_ROCKSDB_CACHE_MB must be positive")
 
     @property
     def input_topics(self) -> tuple[str, str, str]:

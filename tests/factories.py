@@ -54,3 +54,16 @@ def seeded(table):
         for _ in range(60):
             table.add(n, 0, 300, False)
     table.refresh()
+
+
+class Disk:
+    """Stored user records by id: what a UserCache reads users back from."""
+
+    def __init__(self, records):
+        self.records = dict(records)
+
+    def get(self, uid):
+        return self.records.get(uid)
+
+    def items(self):
+        return iter(list(self.records.items()))

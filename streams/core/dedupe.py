@@ -56,7 +56,3 @@ class DuplicateFilter:
             return "redelivered"
         return ""
 
-
-def users_ahead(users: Iterable[UserState], partition_epoch: int) -> set[str]:
-    """Users whose stored state is newer than the partition state's last recorded flush."""
-    return {u.user_id for u in users if u.epoch > partition_epoch}

@@ -30,7 +30,7 @@ from streams.core import feedback, journal, labels
 from streams.core.alerts import AlertPolicy, RiskPopulation
 from streams.core.counters import Counters
 from streams.core.erasure import user_key
-from streams.core.dedupe import DuplicateFilter, remember, users_ahead
+from streams.core.dedupe import DuplicateFilter, remember
 from streams.core.events import DAY_MS, Event
 from streams.core.features import UserState, apply_event, compact, is_activity
 from streams.core.learning import QUALITY_THRESHOLDS, Learner
@@ -114,26 +114,40 @@ class PartitionEngine:
         self.counters = Counters(state.counters)
         self.model = ChurnModel.from_bytes(state.model) if state.model else ChurnModel(
             partition, cfg.min_labels, cfg.model_kind)
-        mine = [u for u in users.values() if u.partition == partition]
-        ahead = users_ahead(mine, state.epoch)
+        # One pass over the stored users, holding none of them: with a disk-backed table the
+        # mapping loads each on demand, and a million users must not all be in memory at once.
+        self.population = RiskPopulation()
+        self.due = DueIndex()
+        self.users_known = self.events_applied = 0  # tallies for the status page (no scan per request)
+        ahead: list[str] = []
+        for user in users.values():
+            if user.partition != partition:
+                continue
+            self.users_known += 1
+            self.events_applied += user.events_applied
+            if user.epoch > state.epoch:
+                ahead.append(user.user_id)
+            else:
+                self.population.move(-1, user.risk_bin)
+                self.due.add(user)
         # Steps of users written ahead of the partition state, done again at their boundaries
         # (streams/core/journal.py).
         again: list[tuple[str, list[int]]] = []
-        bins = {u.user_id: u.risk_bin for u in mine}
         for uid in sorted(ahead):
+            user = users[uid]
             # Written by a flush whose partition state was lost: its releases never reached the model.
-            if labels.unlearn(users[uid], state.epoch):
-                users[uid].next_due_day = next_due_day(users[uid], cfg.horizon_ms)
-            lost = journal.take_lost(users[uid].journal, state.epoch)
+            if labels.unlearn(user, state.epoch):
+                user.next_due_day = next_due_day(user, cfg.horizon_ms)
+            lost = journal.take_lost(user.journal, state.epoch)
             moves = [e for e in lost if e[journal.KIND] == journal.RISK]
-            if moves:
-                bins[uid] = moves[0][3]  # where the restored histogram last saw this user
+            # Where the restored histogram last saw this user.
+            self.population.move(-1, moves[0][3] if moves else user.risk_bin)
+            self.due.add(user)
             again += [(uid, e) for e in lost]
+            # Changed here: written again, or a table that keeps only some users in memory would
+            # load the stored state back (releases not unlearned, lost steps done twice).
+            self.out.dirty_users.add(uid)
         self._again = deque(sorted(again, key=lambda item: item[1][journal.BOUNDARY]))
-        self.population = RiskPopulation()
-        for b in bins.values():
-            self.population.move(-1, b)
-        self.due = DueIndex(mine)
         self.dedupe = DuplicateFilter(state.max_seen_offset, users, ahead)
         state.epoch = max([state.epoch, *(users[u].epoch for u in ahead)])
         self.clock = Watermark(state, cfg.lateness_ms, cfg.drain_when_idle)
@@ -203,6 +217,7 @@ class PartitionEngine:
         user = self.users.get(uid)
         if user is None:
             user = self.users[uid] = UserState(uid, self.partition)
+            self.users_known += 1
         if feedback.apply_outcome(user, outcome["status"]):
             self.out.dirty_users.add(uid)
         self.out.settled.append(token)
@@ -217,6 +232,8 @@ class PartitionEngine:
         if user is not None:
             self.due.remove(user)
             self.population.move(user.risk_bin, -1)
+            self.users_known -= 1
+            self.events_applied -= user.events_applied
         discarded = self.buffer.purge(uid)
         self.dedupe.ahead.discard(uid)
         self.state.erased[user_key(uid)] = request["requested_at"]
@@ -295,6 +312,7 @@ class PartitionEngine:
         user = self.users.get(event.user_id)
         if user is None:
             user = self.users[event.user_id] = UserState(event.user_id, self.partition)
+            self.users_known += 1
         day = event.ts // DAY_MS
         if user.released:
             labels.forget_released(user, self.state.epoch)
@@ -315,6 +333,7 @@ class PartitionEngine:
         apply_event(user, event)
         remember(user, event)
         self.counters.add("applied")
+        self.events_applied += 1
         if active:
             user.rescore_day = next_rescore_day(user.last_activity_ts, user.gap_ewma_days, day, self.cfg.horizon_ms // DAY_MS)
             if day > user.last_snapshot_day:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import faust
 
 from streams.kafka import codecs, compat, offsets, security
+from streams.kafka.local_store import rocksdb_options
 from streams.settings import Settings
 
 # The stored form of the tables (UserState.to_dict, the pickled model's inputs). A change gets new
@@ -15,13 +17,25 @@ from streams.settings import Settings
 STATE_FORMAT = 4
 
 
+class RestoringTable(faust.Table):
+    """A table that counts the changelog records recovery applies to it (the status page shows
+    them: with local tables, a restart should read only the tail written since it stopped)."""
+
+    records_restored = 0
+
+    def apply_changelog_batch(self, batch: Any) -> None:
+        batch = list(batch)
+        self.records_restored += len(batch)
+        super().apply_changelog_batch(batch)
+
+
 @dataclass
 class Wiring:
     app: faust.App
     settings: Settings
     source: faust.TopicT
-    user_table: faust.Table
-    partition_table: faust.Table
+    user_table: RestoringTable
+    partition_table: RestoringTable
 
 
 def table_names() -> tuple[str, str]:
@@ -45,7 +59,8 @@ def create_app(settings: Settings) -> Wiring:
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.broker}",
-        store="memory://",
+        # Both tables (a table's own store URL "rocksdb://" is falsy to Faust and ignored).
+        store="rocksdb://" if settings.table_store == "rocksdb" else "memory://",
         topic_partitions=settings.partitions,
         topic_disable_leader=True,
         # Our engine holds events unacked until the watermark releases them; waiting for
@@ -63,8 +78,12 @@ def create_app(settings: Settings) -> Wiring:
     )
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     user_name, partition_name = table_names()
-    user_table = app.Table(user_name, partitions=settings.partitions)
-    partition_table = app.Table(partition_name, partitions=settings.partitions)
+    def table(name: str) -> RestoringTable:
+        # The store consumes its options: one dict per table.
+        return app.tables.add(RestoringTable(app, name=name, partitions=settings.partitions, beacon=app.tables.beacon,
+                                             options=rocksdb_options(settings.rocksdb_cache_mb)))
+
+    user_table, partition_table = table(user_name), table(partition_name)
     # Faust derives table serializers from model types; ours are plain classes with orjson codecs.
     # The changelog topic (made at registration with the JSON default) is rebuilt with them, so
     # that recovery decodes what send_changelog encoded.

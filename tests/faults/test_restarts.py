@@ -30,7 +30,8 @@ def run_to_the_end(settings, log_path):
         stop_process(worker)
 
 
-def test_random_kills_and_restarts_end_exactly_as_an_uninterrupted_run(settings_for, tmp_path):
+@pytest.mark.parametrize("store", [{}, {"table_store": "rocksdb", "state_cache_users": 60}], ids=["memory", "rocksdb"])
+def test_random_kills_and_restarts_end_exactly_as_an_uninterrupted_run(settings_for, tmp_path, store):
     base = replace(settings_for("churnguard-restarts"), source_idle_s=1.0)
     cfg = SimConfig(users=200, days=60, seed=29, bad_rate=0.0)
     events, _ = simulate(cfg)
@@ -42,7 +43,7 @@ def test_random_kills_and_restarts_end_exactly_as_an_uninterrupted_run(settings_
     expected = run_to_the_end(reference, tmp_path / "reference.log")
     assert sum(expected["users"].values()) == len(records) and expected["alerts"]
 
-    crashing = run_settings(base, "crashing")
+    crashing = replace(run_settings(base, "crashing"), **store)
     create_topics(crashing)
     produce_records(crashing, records)
     rng = random.Random(5)

@@ -35,11 +35,15 @@ def drained_table(settings, timeout_s: float) -> dict:
 
     assert wait_until(drained, timeout_s, interval_s=1.0), last or "worker never drained"
     time.sleep(2 * settings.flush_interval_s)
-    return {**worker_status(settings)["table"], "feature_digest": feature_digest(settings)}
+    table = worker_status(settings)["table"]
+    return {"users": table["users"], "events_applied": table["events_applied"], "feature_digest": feature_digest(settings)}
 
 
 
-def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(settings_for, tmp_path):
+# Local tables with a small cache: users go to disk and come back between flushes, and the
+# restarted worker reads its local state plus the changelog tail the killed one left.
+@pytest.mark.parametrize("store", [{}, {"table_store": "rocksdb", "state_cache_users": 50}], ids=["memory", "rocksdb"])
+def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(settings_for, tmp_path, store):
     cfg = SimConfig(users=200, days=60, seed=13, bad_rate=0.0)
     events, _ = simulate(cfg)
     records = serialise(events, cfg)
@@ -52,7 +56,7 @@ def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(settings_f
     finally:
         stop_process(reference)
 
-    crash_settings = settings_for("churnguard-crash")
+    crash_settings = settings_for("churnguard-crash", **store)
     victim = start_worker(crash_settings, tmp_path / "victim.log")
     try:
         assert wait_until(lambda: (worker_status(crash_settings) or {}).get("received", 0) >= len(records) // 2,

@@ -65,6 +65,10 @@ def test_kubernetes_workers_are_a_hardened_statefulset_with_probes_and_a_volume_
     assert [t["metadata"]["name"] for t in sts["volumeClaimTemplates"]] == ["data"]
     data_dir = docs["ConfigMap"]["data"]["CHURNGUARD_DATA_DIR"]
     assert {"name": "data", "mountPath": data_dir} in worker["volumeMounts"]
+    # Tables on that volume, with memory bounded by the cache: the limit must hold the live users.
+    assert docs["ConfigMap"]["data"]["CHURNGUARD_TABLE_STORE"] == "rocksdb"
+    limit_gib = int(worker["resources"]["limits"]["memory"].removesuffix("Gi"))
+    assert int(docs["ConfigMap"]["data"]["CHURNGUARD_STATE_CACHE_USERS"]) * 25_000 < limit_gib * 2**30 / 2
     services = [d for d in manifests() if d["kind"] == "Service"]
     assert any(s["spec"].get("clusterIP") == "None" and s["metadata"]["name"] == sts["serviceName"] for s in services)
     selector = sts["selector"]["matchLabels"]

@@ -7,6 +7,7 @@ import pytest
 
 from streams.core.catalog import FEATURE_NAMES
 from streams.kafka.codecs import PartitionStateCodec, UserStateCodec
+from streams.kafka.local_store import UserCache
 from streams.core.events import INPUT_KINDS
 from streams.core.engine import PartitionEngine, PartitionState
 from streams.offline.runner import OfflineRun
@@ -14,7 +15,7 @@ from streams.core.features import UserState, apply_event, feature_values, featur
 from streams.settings import Settings
 from streams.core.events import DAY_MS
 from streams.offline.simulator import SimConfig, as_events, simulate
-from tests.factories import at, click, purchase, ticket
+from tests.factories import Disk, at, click, purchase, ticket
 
 CFG = replace(Settings().engine_config(), min_labels=300)
 LATENESS = CFG.lateness_ms
@@ -62,10 +63,14 @@ class Run:
 
     def _drain(self):
         out = self.engine.drain()
+        self.flushed(out)
         self.alerts += out.alerts
         self.quality += out.quality
         self.dead += [(reason, token) for token, reason, _ in out.dead_letters]
         self.settled += len(out.settled)
+
+    def flushed(self, out):
+        """What a flush of ``out`` does beyond handing the outputs over (nothing here)."""
 
     def fingerprint(self):
         # "ep" (flush epoch) and "rl" (the journal of releases until their flush completes) record
@@ -147,7 +152,25 @@ def test_restart_and_redelivery_give_the_same_result(population, reference, rede
     assert second.fingerprint()[1:] == reference.fingerprint()[1:]
 
 
-def test_a_crash_between_user_and_partition_writes_does_not_double_count(population, reference):
+class CachedRun(Run):
+    """A Run whose users live in a UserCache (streams/kafka/local_store.py) that keeps none of them
+    between drains: each drain is a flush that writes the changed users and evicts every user."""
+
+    def __init__(self, state, users):
+        self.disk = Disk({u: UserStateCodec().dumps(s) for u, s in users.items()})
+        super().__init__(state, UserCache(self.disk))
+
+    def flushed(self, out):
+        self.engine.begin_flush(out.dirty_users)
+        written = [(u, UserStateCodec().dumps(self.users[u])) for u in out.dirty_users] + [(u, None) for u in out.erased_users]
+        for uid, record in written:
+            self.disk.records[uid] = record
+        self.users.stored(written)
+        self.users.evict(0, self.engine.out.dirty_users)
+
+
+@pytest.mark.parametrize("restarted", [Run, CachedRun], ids=["users_in_memory", "users_on_disk"])
+def test_a_crash_between_user_and_partition_writes_does_not_double_count(population, reference, restarted):
     first = Run()
     offsets = []
     cut = len(population) // 3
@@ -162,7 +185,7 @@ def test_a_crash_between_user_and_partition_writes_does_not_double_count(populat
     first.engine.begin_flush(set(first.users))
     # Flush 2 wrote the users, then the worker died before the partition state was written.
     users = {u: UserStateCodec().loads(UserStateCodec().dumps(s)) for u, s in first.users.items()}
-    second = Run(PartitionStateCodec().loads(saved_state), users)
+    second = restarted(PartitionStateCodec().loads(saved_state), users)
     for e, offset in zip(population[:2 * cut], offsets):  # redelivery from the start
         second.offer(e, offset)
     second.offsets = first.offsets

@@ -1,0 +1,158 @@
+"""Tables on local disk (``table_store=rocksdb``): the engine's users through a bounded cache.
+
+Faust's RocksDB store keeps one database per table partition under the data directory and, at
+start or takeover, reads only the changelog written after the offset persisted in it. The
+pipeline writes the changelog itself (agents/pipeline.py), so it also writes here what the broker
+acknowledged, with the highest acknowledged offset, in one atomic batch: never ahead of the
+changelog (a crash between the two leaves the database behind, and recovery reads the tail).
+
+The engine works on live objects: ``UserCache`` hands it the user, loaded from the database on
+first use and kept until it is evicted after a flush that wrote it (least recently used first,
+down to the setting). Between flushes the cache can grow by the users touched in one flush.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, MutableMapping
+
+import orjson
+from faust.types import TP
+
+from streams.core.engine import PartitionState
+from streams.core.features import UserState
+
+# Faust's RocksDB Store.offset_key: the changelog offset this database holds everything up to.
+OFFSET_KEY = b"__faust\x00offset__"
+
+
+def rocksdb_options(cache_mb: int) -> dict[str, Any]:
+    """Table options for Faust's RocksDB store: bounded caches (its defaults reserve a 2 GB block
+    cache and three 64 MB write buffers per partition), rocksdict as the binding."""
+    size = cache_mb * 1024 * 1024
+    return {"driver": "rocksdict", "block_cache_size": size, "block_cache_compressed_size": 0,
+            "write_buffer_size": size, "max_write_buffer_number": 2}
+
+
+class LocalPartition:
+    """One table partition's database, as Faust's store opened it. Looked up at each use: Faust
+    drops it on revocation and opens it again on assignment (it allows one handle per path)."""
+
+    def __init__(self, table: Any, partition: int) -> None:
+        self.store = table.data
+        self.topic = table.changelog_topic.get_topic_name()
+        self.partition = partition
+
+    def db(self) -> Any:
+        return self.store._db_for_partition(self.partition)
+
+    def get(self, key: str) -> bytes | None:
+        return self.db().get(key.encode())
+
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        for key, value in self.db().items():
+            if key != OFFSET_KEY:
+                yield key.decode(), value
+
+    def persisted_offset(self) -> int | None:
+        return self.store.persisted_offset(TP(self.topic, self.partition))
+
+    def write(self, records: list[tuple[str, bytes | None]], offset: int) -> bool:
+        """The records the changelog acknowledged up to ``offset``, atomically with it. False if
+        the partition was revoked meanwhile (its new owner reads them from the changelog)."""
+        db = self.store._dbs.get(self.partition)
+        if db is None:
+            return False
+        from rocksdict import WriteBatch  # only with this store: a worker on memory tables needs no RocksDB
+
+        batch = WriteBatch(raw_mode=True)
+        for key, value in records:
+            if value is None:
+                batch.delete(key.encode())
+            else:
+                batch.put(key.encode(), value)
+        batch.put(OFFSET_KEY, str(offset).encode())
+        db.write(batch)
+        return True
+
+
+def load_partition_state(local: LocalPartition, key: str) -> PartitionState | None:
+    raw = local.get(key)
+    return PartitionState.from_dict(orjson.loads(raw)) if raw is not None else None
+
+
+class UserCache(MutableMapping[str, UserState]):
+    """One partition's users for its engine: live objects in front of the local database."""
+
+    def __init__(self, local: LocalPartition) -> None:
+        self.local = local
+        self.live: dict[str, UserState] = {}  # insertion order = least recently used first
+        self.erased: set[str] = set()  # removed, until the database has their tombstones
+
+    def __getitem__(self, uid: str) -> UserState:
+        user = self.live.pop(uid, None)
+        if user is None:
+            if uid in self.erased:
+                raise KeyError(uid)
+            raw = self.local.get(uid)
+            if raw is None:
+                raise KeyError(uid)
+            user = UserState.from_dict(orjson.loads(raw))
+        self.live[uid] = user  # most recently used
+        return user
+
+    def get(self, uid: str, default: Any = None) -> Any:  # the engine's hot path: no exception per miss
+        try:
+            return self[uid]
+        except KeyError:
+            return default
+
+    def __contains__(self, uid: object) -> bool:
+        return isinstance(uid, str) and (uid in self.live or (uid not in self.erased and self.local.get(uid) is not None))
+
+    def __setitem__(self, uid: str, user: UserState) -> None:
+        self.live.pop(uid, None)
+        self.live[uid] = user
+        self.erased.discard(uid)
+
+    def __delitem__(self, uid: str) -> None:
+        present = uid in self
+        self.live.pop(uid, None)
+        self.erased.add(uid)
+        if not present:
+            raise KeyError(uid)
+
+    def __iter__(self) -> Iterator[str]:
+        for uid, _ in self._all():
+            yield uid
+
+    def values(self) -> Iterator[UserState]:  # type: ignore[override]
+        """Every user, the live ones as they are, the others decoded one at a time and not kept."""
+        for uid, raw in self._all():
+            yield self.live.get(uid) or UserState.from_dict(orjson.loads(raw))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._all())
+
+    def _all(self) -> Iterator[tuple[str, bytes]]:
+        for uid in list(self.live):
+            yield uid, b""
+        for uid, raw in self.local.items():
+            if uid not in self.live and uid not in self.erased:
+                yield uid, raw
+
+    def stored(self, records: list[tuple[str, bytes | None]]) -> None:
+        """The database now holds these records: tombstoned users are gone from it."""
+        for uid, value in records:
+            if value is None:
+                self.erased.discard(uid)
+
+    def evict(self, keep: int, pinned: set[str]) -> int:
+        """Drop least recently used users beyond ``keep``, except those changed since they were
+        last written (``pinned``): their latest state is only here. The number dropped."""
+        excess = len(self.live) - keep
+        if excess <= 0:
+            return 0
+        dropped = [uid for uid in self.live if uid not in pinned][:excess]
+        for uid in dropped:
+            del self.live[uid]
+        return len(dropped)
