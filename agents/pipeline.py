@@ -27,7 +27,7 @@ from streams.kafka.app import Wiring
 from streams.contracts import ContractError, dead_letter, decode, decode_event
 from streams.core.engine import PartitionEngine, PartitionState
 from streams.core.features import feature_values
-from streams.kafka.local_store import LocalPartition, UserCache, load_partition_state
+from streams.kafka.local_store import LocalPartition, UserCache, load_partition_state, summary
 from streams.kafka.partitioner import kafka_partition
 from streams.core.labels import SCORE
 from streams.kafka.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, registry_for
@@ -52,6 +52,7 @@ class PipelineShell:
         self.engines: dict[int, PartitionEngine] = {}
         self.on_disk = s.table_store == "rocksdb"
         self.users_evicted = 0
+        self.summaries: dict[int, dict[str, bytes]] = {}  # user index entries of the flush in progress, by partition
         self.stream: faust.StreamT | None = None
         self.rejected: list[tuple[Any, str, str]] = []  # decode failures: (event, reason, detail)
         self.unflushed = 0
@@ -84,7 +85,8 @@ class PipelineShell:
                 state, users = self.w.partition_table.data.get(key), self.w.user_table.data
             self.started[partition] = time.monotonic()
             state = state or PartitionState(partition)
-            engine = self.engines[partition] = PartitionEngine(partition, self.cfg, state, users)
+            stored = users.stored_users() if isinstance(users, UserCache) else None
+            engine = self.engines[partition] = PartitionEngine(partition, self.cfg, state, users, stored)
             log.info("partition_engine_started", partition=partition, released_until=state.released_until,
                      users=engine.users_known, model_labels=sum(engine.model.labels), users_ahead=len(engine.dedupe.ahead),
                      recovered=self._tables_ready(), seconds=round(time.monotonic() - self.started[partition], 3))
@@ -272,9 +274,11 @@ class PipelineShell:
                 records.append((key.decode(), value))
                 offsets.append(metadata.offset)
         for (topic, partition), (records, offsets) in batches.items():
-            if LocalPartition(tables[topic], partition).write(records, max(offsets)):
+            users = tables[topic] is self.w.user_table
+            summaries = self.summaries.pop(partition, {}) if users else None
+            if LocalPartition(tables[topic], partition).write(records, max(offsets), summaries):
                 engine = self.engines.get(partition)
-                if engine is not None and isinstance(engine.users, UserCache) and tables[topic] is self.w.user_table:
+                if engine is not None and isinstance(engine.users, UserCache) and users:
                     engine.users.stored(records)
 
     def _evict(self) -> None:
@@ -333,6 +337,7 @@ class PipelineShell:
             dead.append((event, self._dead_letter(event, reason, detail)))
             to_ack.append(event)
         self.rejected = []
+        self.summaries = {}
         user_changelog = self.w.user_table.changelog_topic.get_topic_name()
         partition_changelog = self.w.partition_table.changelog_topic.get_topic_name()
         for partition, engine in self.engines.items():
@@ -357,8 +362,12 @@ class PipelineShell:
                 dead.append((event, self._dead_letter(event, reason, detail)))
                 to_ack.append(event)
             engine.begin_flush(out.dirty_users)
+            summaries = self.summaries.setdefault(partition, {})
             for uid in out.dirty_users:
-                record = orjson.dumps(engine.users[uid].to_dict())
+                user = engine.users[uid]
+                record = orjson.dumps(user.to_dict())
+                if self.on_disk:
+                    summaries[uid] = summary(user)
                 self.user_record_sizes[bisect.bisect_left(USER_RECORD_BUCKETS, len(record))] += 1
                 self.changelog_bytes["users"] += len(record)
                 user_states.append((user_changelog, uid.encode(), record, partition, None))

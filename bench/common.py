@@ -10,13 +10,16 @@ from streams.offline.sources import write_events
 from streams.offline.simulator import SimConfig, serialise, simulate
 
 
-def population_args(users: int, days: int = 90, runs: int = 3, workers: int | None = None) -> argparse.Namespace:
+def population_args(users: int, days: int = 90, runs: int = 3, workers: int | None = None,
+                    store: bool = False) -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--users", type=int, default=users)
     ap.add_argument("--days", type=int, default=days)
     ap.add_argument("--runs", type=int, default=runs)
     if workers is not None:
         ap.add_argument("--workers", type=int, default=workers)
+    if store:
+        ap.add_argument("--store", choices=["memory", "rocksdb"], default="memory", help="the workers' table_store")
     return ap.parse_args()
 
 

@@ -1,6 +1,6 @@
 """Recovery times on the embedded broker, with real worker processes.
 
-    .venv/bin/python bench/recovery.py [--users 2000 --days 60 --runs 3]
+    .venv/bin/python bench/recovery.py [--users 2000 --days 60 --runs 3] [--store rocksdb]
 
 Per run, a fresh broker and a population processed first (its state in the changelogs), then:
 - restart: the worker is killed (SIGKILL) and started again; measured from the new process's
@@ -10,7 +10,9 @@ Per run, a fresh broker and a population processed first (its state in the chang
   the moment the survivor has read and flushed records produced right after it on every input
   partition (the group notices the dead member at its session timeout, rebalances, and the
   survivor restores the dead one's partitions).
-Also the time until /ready/ answers 200 in each case. Prints each run's figures and their
+Also the time until /ready/ answers 200 in each case. With ``--store rocksdb`` the workers keep
+their tables on local disk: the restarted one reads only the changelog tail after its local
+state; the survivor of a takeover restores the dead one's partitions from the changelog. Prints each run's figures and their
 medians as one JSON line.
 """
 
@@ -73,9 +75,10 @@ def timed(predicate: Any, since: float, timeout_s: float = 300.0) -> float:
     return time.monotonic() - since
 
 
-def run_once(records: list, workdir: Path) -> dict[str, float]:
+def run_once(records: list, workdir: Path, store: str) -> dict[str, float]:
     with EmbeddedBroker() as broker:
-        base = replace(Settings.from_env({}), broker=broker.bootstrap, broker_flavor="tansu", app_id="churnguard-recovery")
+        base = replace(Settings.from_env({}), broker=broker.bootstrap, broker_flavor="tansu", app_id="churnguard-recovery",
+                       table_store=store)
         a = replace(base, web_port=free_port(), data_dir=str(workdir / "a"))
         b = replace(base, web_port=free_port(), data_dir=str(workdir / "b"))
         create_topics(base)
@@ -106,16 +109,16 @@ def run_once(records: list, workdir: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    args = population_args(users=2000, days=60)
+    args = population_args(users=2000, days=60, store=True)
     cfg = SimConfig(users=args.users, days=args.days, seed=7, bad_rate=0.0)
     events, _ = simulate(cfg)
     records = serialise(events, cfg)
     runs = []
     for i in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
-            runs.append(run_once(records, Path(tmp)))
+            runs.append(run_once(records, Path(tmp), args.store))
         print(f"run {i + 1}: {runs[-1]}", file=sys.stderr)
-    print(orjson.dumps({"users": args.users, "events": len(records),
+    print(orjson.dumps({"users": args.users, "events": len(records), "store": args.store,
                         **{f"{key}_runs": [round(r[key], 1) for r in runs] for key in runs[0]},
                         **{f"median_{key}": round(statistics.median(r[key] for r in runs), 1) for key in runs[0]}}).decode())
 

@@ -47,6 +47,10 @@ BENCHMARKS: list[tuple[str, list[str], list[str], list[Row]]] = [
         ("restart after SIGKILL, until processing again", lambda r: f"{r['median_restart_processing_s']} s ({_runs(r['restart_processing_s_runs'])}; target 10 s; {r['events']:,} events processed before)"),
         ("takeover by a surviving worker", lambda r: f"{r['median_takeover_processing_s']} s ({_runs(r['takeover_processing_s_runs'])}; target 15 s)"),
     ]),
+    ("recovery.py", ["--runs", "3", "--store", "rocksdb"], ["--users", "200", "--days", "30", "--runs", "1", "--store", "rocksdb"], [
+        ("restart after SIGKILL, local tables (table_store=rocksdb)", lambda r: f"{r['median_restart_processing_s']} s ({_runs(r['restart_processing_s_runs'])}; target 10 s)"),
+        ("takeover by a surviving worker, local tables", lambda r: f"{r['median_takeover_processing_s']} s ({_runs(r['takeover_processing_s_runs'])}; target 15 s)"),
+    ]),
     ("backfill_time.py", ["--runs", "3"], ["--users", "100", "--days", "30", "--runs", "1"], [
         ("backfill end to end", lambda r: f"{r['median_s']} s for {r['events']:,} events ({_runs(r['runs_s'], ' s')}; target 120 s for 1,000,000)"),
     ]),

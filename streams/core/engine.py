@@ -24,7 +24,7 @@ from __future__ import annotations
 import base64
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, MutableMapping
+from typing import Any, Callable, Iterable, MutableMapping
 
 from streams.core import feedback, journal, labels
 from streams.core.alerts import AlertPolicy, RiskPopulation
@@ -40,6 +40,22 @@ from streams.core.schedule import DueIndex, next_due_day, next_rescore_day
 from streams.core.scoring import ChurnModel
 from streams.core.snapshots import Snapshotter
 from streams.core.watermark import Watermark
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUser:
+    """What the engine's start needs of a stored user: the rest is read when the user is used, so
+    a partition of a million users starts without decoding them all."""
+
+    user_id: str
+    epoch: int
+    events_applied: int
+    risk_bin: int
+    next_due_day: int
+
+    @classmethod
+    def of(cls, user: UserState) -> "StoredUser":
+        return cls(user.user_id, user.epoch, user.events_applied, user.risk_bin, user.next_due_day)
 
 
 @dataclass(frozen=True)
@@ -105,7 +121,9 @@ class Outputs:
 
 class PartitionEngine:
     def __init__(self, partition: int, cfg: EngineConfig, state: PartitionState,
-                 users: MutableMapping[str, UserState]) -> None:
+                 users: MutableMapping[str, UserState], stored: Iterable[StoredUser] | None = None) -> None:
+        """``stored``: the partition's users as the start needs them, if the shell keeps such an
+        index (streams/kafka/local_store.py); else read from ``users``."""
         self.partition = partition
         self.cfg = cfg
         self.state = state
@@ -116,20 +134,20 @@ class PartitionEngine:
             partition, cfg.min_labels, cfg.model_kind)
         # One pass over the stored users, holding none of them: with a disk-backed table the
         # mapping loads each on demand, and a million users must not all be in memory at once.
+        if stored is None:
+            stored = (StoredUser.of(u) for u in users.values() if u.partition == partition)
         self.population = RiskPopulation()
         self.due = DueIndex()
         self.users_known = self.events_applied = 0  # tallies for the status page (no scan per request)
         ahead: list[str] = []
-        for user in users.values():
-            if user.partition != partition:
-                continue
+        for entry in stored:
             self.users_known += 1
-            self.events_applied += user.events_applied
-            if user.epoch > state.epoch:
-                ahead.append(user.user_id)
+            self.events_applied += entry.events_applied
+            if entry.epoch > state.epoch:
+                ahead.append(entry.user_id)
             else:
-                self.population.move(-1, user.risk_bin)
-                self.due.add(user)
+                self.population.move(-1, entry.risk_bin)
+                self.due.add(entry.user_id, entry.next_due_day)
         # Steps of users written ahead of the partition state, done again at their boundaries
         # (streams/core/journal.py).
         again: list[tuple[str, list[int]]] = []
@@ -142,7 +160,7 @@ class PartitionEngine:
             moves = [e for e in lost if e[journal.KIND] == journal.RISK]
             # Where the restored histogram last saw this user.
             self.population.move(-1, moves[0][3] if moves else user.risk_bin)
-            self.due.add(user)
+            self.due.add(uid, user.next_due_day)
             again += [(uid, e) for e in lost]
             # Changed here: written again, or a table that keeps only some users in memory would
             # load the stored state back (releases not unlearned, lost steps done twice).

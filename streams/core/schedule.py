@@ -65,12 +65,12 @@ class DueIndex:
     def __init__(self, users: Iterable[UserState] = ()) -> None:
         self._by_day: dict[int, set[str]] = {}
         for user in users:
-            self.add(user)
+            self.add(user.user_id, user.next_due_day)
 
-    def add(self, user: UserState) -> None:
-        """A stored user, at the due day their state records."""
-        if user.next_due_day >= 0:
-            self._by_day.setdefault(user.next_due_day, set()).add(user.user_id)
+    def add(self, user_id: str, day: int) -> None:
+        """A stored user, at the due day their state records (-1: none)."""
+        if day >= 0:
+            self._by_day.setdefault(day, set()).add(user_id)
 
     def __contains__(self, user_id: str) -> bool:
         return any(user_id in due for due in self._by_day.values())

@@ -9,7 +9,7 @@ from typing import Any
 import faust
 
 from streams.kafka import codecs, compat, offsets, security
-from streams.kafka.local_store import rocksdb_options
+from streams.kafka.local_store import rocksdb_options, to_local
 from streams.settings import Settings
 
 # The stored form of the tables (UserState.to_dict, the pickled model's inputs). A change gets new
@@ -22,11 +22,13 @@ class RestoringTable(faust.Table):
     them: with local tables, a restart should read only the tail written since it stopped)."""
 
     records_restored = 0
+    on_disk = False  # tables in RocksDB keep their records under local keys (streams/kafka/local_store.py)
+    indexed = False  # ... and the user table a summary beside each
 
     def apply_changelog_batch(self, batch: Any) -> None:
         batch = list(batch)
         self.records_restored += len(batch)
-        super().apply_changelog_batch(batch)
+        super().apply_changelog_batch(to_local(batch, self.indexed) if self.on_disk else batch)
 
 
 @dataclass
@@ -84,6 +86,7 @@ def create_app(settings: Settings) -> Wiring:
                                              options=rocksdb_options(settings.rocksdb_cache_mb)))
 
     user_table, partition_table = table(user_name), table(partition_name)
+    user_table.on_disk = partition_table.on_disk = user_table.indexed = settings.table_store == "rocksdb"
     # Faust derives table serializers from model types; ours are plain classes with orjson codecs.
     # The changelog topic (made at registration with the JSON default) is rebuilt with them, so
     # that recovery decodes what send_changelog encoded.

@@ -63,3 +63,50 @@ def test_rocksdb_caches_are_bounded_by_the_setting():
     options = rocksdb_options(16)
     assert options["block_cache_size"] == options["write_buffer_size"] == 16 * 1024 * 1024
     assert options["driver"] == "rocksdict"
+
+
+def local_tables(tmp_path):
+    """The worker's tables with the RocksDB store, opened without a broker."""
+    from streams.kafka.app import create_app
+    from streams.settings import Settings
+
+    return create_app(Settings(table_store="rocksdb", data_dir=str(tmp_path), broker="127.0.0.1:1"))
+
+
+def changelog_event(topic, partition, offset, key, value):
+    from types import SimpleNamespace
+
+    from faust.types import TP
+
+    return SimpleNamespace(message=SimpleNamespace(tp=TP(topic, partition), offset=offset, partition=partition,
+                                                   key=key.encode(), value=value))
+
+
+def test_local_partition_keeps_records_summaries_and_offset_together(tmp_path):
+    from streams.kafka.local_store import LocalPartition, summary
+
+    wiring = local_tables(tmp_path)
+    local = LocalPartition(wiring.user_table, 1)
+    assert not local.write([], 0)  # not assigned: nothing written (the new owner reads the changelog)
+    local.db()  # opened, as Faust does on assignment
+    a, b = UserState("a", 1, events_applied=5, epoch=3, next_due_day=20), UserState("b", 1, risk_bin=4)
+    assert local.write([("a", CODEC.dumps(a)), ("b", CODEC.dumps(b))], 41, {"a": summary(a), "b": summary(b)})
+    assert local.persisted_offset() == 41
+    assert {uid for uid, _ in local.items()} == {"a", "b"}  # neither the offset nor the index
+    assert {(s.user_id, s.epoch, s.events_applied, s.risk_bin, s.next_due_day) for s in local.stored_users()} == {
+        ("a", 3, 5, -1, 20), ("b", 0, 0, 4, -1)}
+    assert local.write([("a", None)], 42, {})  # a tombstone removes the record and its summary
+    assert [s.user_id for s in local.stored_users()] == ["b"] and local.get("a") is None
+
+    # Recovery writes what the changelog holds, and the table indexes each record as it goes.
+    topic = wiring.user_table.changelog_topic.get_topic_name()
+    c = UserState("c", 1, events_applied=7)
+    wiring.user_table.apply_changelog_batch([changelog_event(topic, 1, 43, "c", CODEC.dumps(c)),
+                                            changelog_event(topic, 1, 44, "b", None)])
+    assert [(s.user_id, s.events_applied) for s in local.stored_users()] == [("c", 7)]
+    assert local.persisted_offset() == 44 and wiring.user_table.records_restored == 2
+    assert UserCache(local)["c"].events_applied == 7
+    # Faust's offset key is not a user's: a user of that id keeps their record, the offset its own.
+    odd = UserState("__faust\x00offset__", 1, events_applied=2)
+    assert local.write([(odd.user_id, CODEC.dumps(odd))], 45, {})
+    assert UserCache(local)[odd.user_id].events_applied == 2 and local.persisted_offset() == 45
