@@ -30,6 +30,8 @@ def run_to_the_end(settings, log_path):
         stop_process(worker)
 
 
+# Local tables with a small cache: users go to disk and come back between flushes, and each
+# restart reads its local state plus the changelog tail the killed worker left.
 @pytest.mark.parametrize("store", [{}, {"table_store": "rocksdb", "state_cache_users": 60}], ids=["memory", "rocksdb"])
 def test_random_kills_and_restarts_end_exactly_as_an_uninterrupted_run(settings_for, tmp_path, store):
     base = replace(settings_for("churnguard-restarts"), source_idle_s=1.0)

@@ -40,10 +40,9 @@ def drained_table(settings, timeout_s: float) -> dict:
 
 
 
-# Local tables with a small cache: users go to disk and come back between flushes, and the
-# restarted worker reads its local state plus the changelog tail the killed one left.
-@pytest.mark.parametrize("store", [{}, {"table_store": "rocksdb", "state_cache_users": 50}], ids=["memory", "rocksdb"])
-def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(settings_for, tmp_path, store):
+# Local tables are killed and restarted in tests/faults/test_restarts.py (make faults), which keeps
+# make test within its time.
+def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(settings_for, tmp_path):
     cfg = SimConfig(users=200, days=60, seed=13, bad_rate=0.0)
     events, _ = simulate(cfg)
     records = serialise(events, cfg)
@@ -56,7 +55,7 @@ def test_sigkill_mid_stream_then_restart_matches_an_uninterrupted_run(settings_f
     finally:
         stop_process(reference)
 
-    crash_settings = settings_for("churnguard-crash", **store)
+    crash_settings = settings_for("churnguard-crash")
     victim = start_worker(crash_settings, tmp_path / "victim.log")
     try:
         assert wait_until(lambda: (worker_status(crash_settings) or {}).get("received", 0) >= len(records) // 2,
