@@ -4,9 +4,9 @@
 
 Runs each benchmark script in its own process (one after another: they share two cores), reads
 the JSON line it prints, and prints a Markdown table of figure, median, runs and the command
-that reproduces the row. Issue 14's rows that have no benchmark yet say so. --quick runs smaller
-populations once each (a check that the benchmarks run, not figures to quote). Takes about an
-hour in full (the worker runs with one and two workers dominate).
+that reproduces the row. --quick runs smaller populations once each (a check that the benchmarks
+run, not figures to quote). Takes about an hour and a half in full (the worker runs with one and
+two workers and the restores of 200,000 users dominate).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str], list[Row]]] = [
             f"({r['median_rate']:,} sent/s; worker caught up {r['median_caught_up_after_last_send_s']} s after the last send; target p99 1 s)")),
     ]),
 ]
-NOT_YET = ["state bytes per user at 1,000,000 users (restore.py holds 200,000 users in about 5 GB; 1,000,000 do not fit this machine)"]
+# 1,000,000 users: `restore.py --users 1000000 --runs 1 --store rocksdb` (about 15 minutes a run; README).
 
 
 def main() -> None:
@@ -92,8 +92,6 @@ def main() -> None:
         result = orjson.loads(lines[-1])
         for name, render in rows:
             print(f"| {name} | {render(result)} | `{command}` |", flush=True)
-    for name in NOT_YET:
-        print(f"| {name} | no benchmark yet (issue 14) | |")
 
 
 if __name__ == "__main__":
