@@ -276,17 +276,15 @@ class PipelineShell:
         for (topic, partition), (records, offsets) in batches.items():
             users = tables[topic] is self.w.user_table
             summaries = self.summaries.pop(partition, {}) if users else None
-            if LocalPartition(tables[topic], partition).write(records, max(offsets), summaries):
-                engine = self.engines.get(partition)
-                if engine is not None and isinstance(engine.users, UserCache) and users:
-                    engine.users.stored(records)
+            engine = self.engines.get(partition)
+            if LocalPartition(tables[topic], partition).write(records, max(offsets), summaries) and users and engine is not None:
+                engine.users.stored(records)
 
     def _evict(self) -> None:
         """Users beyond the cache's share of each engine go back to disk (written, unchanged since)."""
         keep = max(1, self.w.settings.state_cache_users // max(1, len(self.engines)))
         for engine in self.engines.values():
-            if isinstance(engine.users, UserCache):
-                self.users_evicted += engine.users.evict(keep, engine.out.dirty_users)
+            self.users_evicted += engine.users.evict(keep, engine.out.dirty_users)
 
     async def _send_dead_letters(self, dead: list[tuple[Any, dict[str, Any]]]) -> None:
         """Dead letters are bounded (streams/contracts.py), but one that still cannot be sent must
@@ -362,12 +360,11 @@ class PipelineShell:
                 dead.append((event, self._dead_letter(event, reason, detail)))
                 to_ack.append(event)
             engine.begin_flush(out.dirty_users)
-            summaries = self.summaries.setdefault(partition, {})
             for uid in out.dirty_users:
                 user = engine.users[uid]
                 record = orjson.dumps(user.to_dict())
-                if self.on_disk:
-                    summaries[uid] = summary(user)
+                if self.on_disk:  # the local index entry, of the same state as the record
+                    self.summaries.setdefault(partition, {})[uid] = summary(user)
                 self.user_record_sizes[bisect.bisect_left(USER_RECORD_BUCKETS, len(record))] += 1
                 self.changelog_bytes["users"] += len(record)
                 user_states.append((user_changelog, uid.encode(), record, partition, None))

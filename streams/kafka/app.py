@@ -82,8 +82,9 @@ def create_app(settings: Settings) -> Wiring:
     user_name, partition_name = table_names()
     def table(name: str) -> RestoringTable:
         # The store consumes its options: one dict per table.
+        options = rocksdb_options(settings.rocksdb_cache_mb) if settings.table_store == "rocksdb" else None
         return app.tables.add(RestoringTable(app, name=name, partitions=settings.partitions, beacon=app.tables.beacon,
-                                             options=rocksdb_options(settings.rocksdb_cache_mb)))
+                                             options=options))
 
     user_table, partition_table = table(user_name), table(partition_name)
     user_table.on_disk = partition_table.on_disk = user_table.indexed = settings.table_store == "rocksdb"

@@ -28,6 +28,9 @@ from faust.types import TP
 
 from streams.core.engine import PartitionState, StoredUser
 from streams.core.features import UserState
+from streams.kafka.codecs import PartitionStateCodec, UserStateCodec
+
+USERS, PARTITIONS = UserStateCodec(), PartitionStateCodec()  # the changelogs' codecs: one stored form
 
 # Faust's RocksDB Store.offset_key: the changelog offset this database holds everything up to.
 OFFSET_KEY = b"__faust\x00offset__"
@@ -127,7 +130,7 @@ def to_local(batch: Iterable[Any], indexed: bool) -> Iterator[Any]:
 
 def load_partition_state(local: LocalPartition, key: str) -> PartitionState | None:
     raw = local.get(key)
-    return PartitionState.from_dict(orjson.loads(raw)) if raw is not None else None
+    return PARTITIONS.loads(raw) if raw is not None else None
 
 
 class UserCache(MutableMapping[str, UserState]):
@@ -146,7 +149,7 @@ class UserCache(MutableMapping[str, UserState]):
             raw = self.local.get(uid)
             if raw is None:
                 raise KeyError(uid)
-            user = UserState.from_dict(orjson.loads(raw))
+            user = USERS.loads(raw)
         self.live[uid] = user  # most recently used
         return user
 
@@ -178,7 +181,7 @@ class UserCache(MutableMapping[str, UserState]):
     def values(self) -> Iterator[UserState]:  # type: ignore[override]
         """Every user, the live ones as they are, the others decoded one at a time and not kept."""
         for uid, raw in self._all():
-            yield self.live.get(uid) or UserState.from_dict(orjson.loads(raw))
+            yield self.live.get(uid) or USERS.loads(raw)
 
     def __len__(self) -> int:
         return sum(1 for _ in self._all())

@@ -35,8 +35,11 @@ def received(settings, n, timeout_s=120):
                       and (worker_status(settings) or {}).get("unflushed", 1) == 0, timeout_s)
 
 
-def test_erasure_removes_a_user_for_good_with_an_audit_record_also_after_a_restart(settings_for, tmp_path):
-    settings = settings_for("churnguard-erasure", source_idle_s=1.0)
+# Local tables: the tombstone must reach the local database too (record and index entry), or the
+# restarted worker would read the user back from disk.
+@pytest.mark.parametrize("store", [{}, {"table_store": "rocksdb", "state_cache_users": 10}], ids=["memory", "rocksdb"])
+def test_erasure_removes_a_user_for_good_with_an_audit_record_also_after_a_restart(settings_for, tmp_path, store):
+    settings = settings_for("churnguard-erasure", source_idle_s=1.0, **store)
     cfg = SimConfig(users=30, days=40, seed=3, bad_rate=0.0)
     events, _ = simulate(cfg)
     records = serialise(events, cfg)
