@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import faust
 
-from streams.kafka import compat
+from streams.kafka.app import group_settings
 from streams.settings import Settings
 
 settings = Settings.from_env()
-extra = compat.FAUST_SETTINGS if settings.broker_flavor == "tansu" else {}
-if settings.broker_flavor == "tansu":
-    compat.enable(settings.broker)
+extra = group_settings(settings)
 app = faust.App(f"{settings.app_id}-bare", broker=f"kafka://{settings.broker}", store="memory://",
                 topic_disable_leader=True, consumer_auto_offset_reset="earliest", web_port=settings.web_port,
                 web_host=settings.web_host, web_bind=settings.web_host, datadir=settings.data_dir, **extra)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from streams.offline.sources import write_events
 from streams.offline.simulator import SimConfig, serialise, simulate
+from streams.offline.workers import worker_status
+from streams.settings import Settings
 
 
 def population_args(users: int, days: int = 90, runs: int = 3, workers: int | None = None,
@@ -30,3 +32,12 @@ def simulated_files(users: int, days: int, directory: Path) -> list[Path]:
     events, _ = simulate(cfg)
     write_events(directory, serialise(events, cfg))
     return [directory / name for name in ("clicks.jsonl", "purchases.jsonl", "tickets.jsonl")]
+
+
+def caught_up(settings: Settings, partitions: int) -> bool:
+    """Owns every input partition, has read each to its end and flushed."""
+    status = worker_status(settings)
+    if status is None or status["unflushed"]:
+        return False
+    sources = [s for s in status["sources"] if s["lag"] is not None]
+    return len(sources) == 3 * partitions and all(s["lag"] == 0 for s in sources)

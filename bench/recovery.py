@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from common import population_args  # bench/common.py (run as a script: its directory is on the path)
+from common import caught_up, population_args  # bench/common.py (run as a script: its directory is on the path)
 from streams.kafka.admin import create_topics
 from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.produce import produce
@@ -47,15 +47,6 @@ def probes(records: list[tuple[str, str, int, bytes]], users: int = 64) -> list[
     return [("click", u, last_ts + 1000, orjson.dumps({"event_id": f"probe-{u}", "user_id": u, "ts": last_ts + 1000,
                                                        "session_id": f"probe-{u}", "action": "view", "page": "/home"}))
             for u in user_ids]
-
-
-def caught_up(settings: Settings, partitions: int) -> bool:
-    """Owns every input partition, has read each to its end and flushed."""
-    status = worker_status(settings)
-    if status is None or status["unflushed"]:
-        return False
-    sources = [s for s in status["sources"] if s["lag"] is not None]
-    return len(sources) == 3 * partitions and all(s["lag"] == 0 for s in sources)
 
 
 def ready(settings: Settings) -> bool:

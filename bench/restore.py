@@ -11,15 +11,21 @@ simulated population leaves (1,500 users x 90 days: 2.7 KB each on average, a de
 Then one worker starts: the time to /ready/ (tables restored), the time to having processed a
 click on every input partition (each partition's engine starts by indexing its users), and the
 worker's resident memory then. With ``--store rocksdb`` (tables on local disk) the worker is then
-stopped and started again on its data directory: the restart's figures (``restart_*``) are the
-ones local tables are for, the changelog read only from where the local state ends.
+killed (SIGKILL) and started again on its data directory: the restart's figures (``restart_*``)
+are the ones local tables are for, the changelog read only from where the local state ends. Then
+a second worker joins, takes half the partitions (restoring them from the changelog), and is
+killed: the takeover's figures (``takeover_*``), measured from the kill until the first worker has
+processed a click on every input partition again (it kept the partitions it had handed over as
+standbys, Faust's default, so it reads only their changelog tail).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +33,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import orjson
+from common import caught_up  # bench/common.py (run as a script: its directory is on the path)
 from confluent_kafka import Producer
 from kafka.admin import KafkaAdminClient, NewTopic
 
@@ -108,32 +115,70 @@ def run_once(users: int, workdir: Path, store: str, cache_users: int) -> dict[st
             clicks.append(("click", uid, last_ts + 1000, orjson.dumps(
                 {"event_id": f"probe-{p}", "user_id": uid, "ts": last_ts + 1000, "session_id": "probe",
                  "action": "view", "page": "/home"})))
-        figures = start_and_measure(settings, clicks, workdir / "worker.log")
-        if store == "rocksdb":
-            again = [(kind, uid, ts + 1000, orjson.dumps({**orjson.loads(v), "event_id": f"again-{i}", "ts": ts + 1000}))
-                     for i, (kind, uid, ts, v) in enumerate(clicks)]
-            figures |= {f"restart_{k}": v for k, v in start_and_measure(settings, again, workdir / "restart.log").items()}
+        figures, worker = start_and_measure(settings, probes(clicks, "first", 0), workdir / "worker.log")
+        workers = [worker]
+        try:
+            if store == "rocksdb":
+                stop_process(workers.pop(), sig=signal.SIGKILL)
+                restart, worker = start_and_measure(settings, probes(clicks, "restart", 1), workdir / "restart.log")
+                workers.append(worker)
+                figures |= {f"restart_{k}": v for k, v in restart.items()}
+                figures |= {f"takeover_{k}": v
+                            for k, v in takeover(settings, probes(clicks, "takeover", 2), workdir, workers).items()}
+        finally:
+            for worker in workers:
+                stop_process(worker)
         return figures | {"state_bytes_per_user": written / users}
 
 
-def start_and_measure(settings: Settings, clicks: list, log: Path) -> dict[str, float]:
-    """Start a worker: seconds to ready and to having processed ``clicks``, its memory then."""
+def probes(clicks: list, name: str, later_s: int) -> list:
+    """The clicks under new event ids, ``later_s`` seconds later."""
+    return [(kind, uid, ts + later_s * 1000, orjson.dumps({**orjson.loads(v), "event_id": f"{name}-{i}", "ts": ts + later_s * 1000}))
+            for i, (kind, uid, ts, v) in enumerate(clicks)]
+
+
+def start_and_measure(settings: Settings, clicks: list, log: Path) -> tuple[dict[str, float], subprocess.Popen[bytes]]:
+    """Start a worker: seconds to ready and to having processed ``clicks``, its memory then; the
+    worker, still running."""
     started = time.monotonic()
     worker = start_worker(settings, log)
     try:
         if not wait_until(lambda: ready(settings), 3600, 0.2):
             raise SystemExit("worker never ready")
         ready_s = time.monotonic() - started
+        received = (worker_status(settings) or {"received": 0})["received"]
         asyncio.run(produce(settings, clicks))
-        if not wait_until(lambda: ((s := worker_status(settings)) is not None and s["received"] >= len(clicks)
+        if not wait_until(lambda: ((s := worker_status(settings)) is not None and s["received"] >= received + len(clicks)
                                    and s["unflushed"] == 0), 3600, 0.2):
             raise SystemExit("worker never processed the probes")
         processing_s = time.monotonic() - started
         table = (worker_status(settings) or {})["table"]
         return {"ready_s": ready_s, "processing_s": processing_s, "rss_mb": rss_mb(worker.pid),
-                "users_restored": table["users"], "changelog_records_read": table["changelog_records_read"]}
-    finally:
+                "users_restored": table["users"], "changelog_records_read": table["changelog_records_read"]}, worker
+    except BaseException:
         stop_process(worker)
+        raise
+
+
+def takeover(settings: Settings, clicks: list, workdir: Path, workers: list[subprocess.Popen[bytes]]) -> dict[str, float]:
+    """A second worker (its own data directory) joins and takes half the partitions; once it is
+    ready it is killed: seconds from the kill until the first worker has processed ``clicks`` on
+    every input partition again, and the changelog records it read for that."""
+    other = replace(settings, web_port=free_port(), data_dir=str(workdir / "other"))
+    workers.append(start_worker(other, workdir / "other.log"))
+    if not wait_until(lambda: ready(settings) and ready(other) and bool((worker_status(other) or {}).get("sources")),
+                      3600, 0.2):
+        raise SystemExit("the second worker never took its partitions")
+    read_before = (worker_status(settings) or {})["table"]["changelog_records_read"]
+    stop_process(workers.pop(), sig=signal.SIGKILL)
+    killed = time.monotonic()
+    asyncio.run(produce(settings, clicks))
+    if not wait_until(lambda: caught_up(settings, settings.partitions), 3600, 0.1):
+        raise SystemExit("the first worker never took the partitions over")
+    processing_s = time.monotonic() - killed
+    status = worker_status(settings) or {}
+    return {"processing_s": processing_s, "rss_mb": rss_mb(workers[0].pid),
+            "changelog_records_read": status["table"]["changelog_records_read"] - read_before}
 
 
 def main() -> None:

@@ -95,11 +95,14 @@ class Settings:
     data_dir: str = setting("./out/worker-data", "Faust's local data directory (table stores).")
     table_store: str = setting("memory", "`memory`: the tables live in the worker's memory and a restart reads their changelogs from the start. `rocksdb`: on local disk under `data_dir` (keep it on a volume that outlives the process): a restart reads only the changelog tail written since, and memory is bounded by `state_cache_users`.")
     state_cache_users: int = setting(50_000, "With `table_store=rocksdb`: user states a worker keeps live in memory (least recently used ones go back to disk after each flush), about 25 KB each.")
+    group_session_timeout_s: float = setting(6.0, "Consumer-group session: a worker that has not sent a heartbeat for this long is dropped and its partitions move to the others (heartbeats every quarter of it). The takeover after a crash waits this long; raise it if busy workers are dropped (`partition_engine_dropped` logged while no worker stopped). Kafka brokers accept 6 s and more by default (`group.min.session.timeout.ms`).")
     rocksdb_cache_mb: int = setting(16, "With `table_store=rocksdb`: RocksDB's block cache and each of its two write buffers, in MB, per table partition the worker holds (at most 3 x this x 2 tables x its partitions).")
 
     def __post_init__(self) -> None:
         if self.table_store not in ("memory", "rocksdb"):
             raise ValueError(f"CHURNGUARD_TABLE_STORE={self.table_store!r}: memory or rocksdb")
+        if self.group_session_timeout_s <= 0:
+            raise ValueError("CHURNGUARD_GROUP_SESSION_TIMEOUT_S must be positive")
         if self.state_cache_users < 1 or self.rocksdb_cache_mb < 1:
             raise ValueError("CHURNGUARD_STATE_CACHE_USERS and CHURNGUARD_ROCKSDB_CACHE_MB must be positive")
 

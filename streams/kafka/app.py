@@ -50,13 +50,21 @@ def changelog_topics(settings: Settings) -> tuple[str, str]:
     return tuple(f"{settings.app_id}-{name}-changelog" for name in table_names())  # type: ignore[return-value]
 
 
+def group_settings(settings: Settings) -> dict[str, Any]:
+    """Faust's consumer-group settings, with the embedded broker's quirks handled when it is the
+    broker (also for bench/bare_faust.py, so the floor runs as the worker does)."""
+    session_s = settings.group_session_timeout_s
+    out: dict[str, Any] = {"broker_session_timeout": session_s, "broker_heartbeat_interval": session_s / 4}
+    if settings.broker_flavor == "tansu":
+        compat.enable(settings.broker)
+        out.update(compat.faust_settings(session_s))
+    return out
+
+
 def create_app(settings: Settings) -> Wiring:
     codecs.register()
     offsets.install()
-    extra = {}
-    if settings.broker_flavor == "tansu":
-        compat.enable(settings.broker)
-        extra.update(compat.FAUST_SETTINGS)
+    extra = group_settings(settings)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,

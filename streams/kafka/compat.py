@@ -7,7 +7,9 @@ Quirks handled (measured, see ../shared/NOTES.md):
    miss its last updates. Fetch responses carry the right high watermark, so we correct the ends
    by fetching at (reported end - 1) and reading the fetch's high watermark.
 2. Group joins wait about half the group's session timeout, and the first member's timeout sticks:
-   use short session/rebalance timeouts so joins take seconds, not half a minute.
+   the rebalance timeout follows the (short) session timeout, so joins take seconds, not half a
+   minute. Static membership (``group.instance.id``) is no way out: the broker never evicts a
+   static member, so a dead one's partitions would never move.
 3. No transactions / idempotent producers: we run at-least-once (the default) and never enable them.
 """
 
@@ -22,11 +24,10 @@ from aiokafka.structs import TopicPartition
 
 log = structlog.get_logger(__name__)
 
-FAUST_SETTINGS: dict[str, Any] = {
-    "broker_session_timeout": 10.0,
-    "broker_heartbeat_interval": 2.0,
-    "broker_rebalance_timeout": 10.0,
-}
+
+def faust_settings(session_timeout_s: float) -> dict[str, Any]:
+    """Faust settings for this broker, on top of the session timeout set for every broker."""
+    return {"broker_rebalance_timeout": session_timeout_s}
 
 _enabled = False
 

@@ -1,0 +1,28 @@
+"""The consumer-group session reaches Faust: how long a dead worker's partitions wait for a new
+owner (measured by bench/recovery.py)."""
+
+from dataclasses import replace
+
+import pytest
+
+from streams.kafka import compat
+from streams.kafka.app import create_app
+from streams.settings import Settings
+
+
+def test_the_group_session_and_heartbeat_reach_the_worker_app(tmp_path):
+    settings = replace(Settings.from_env({}), broker_flavor="kafka", data_dir=str(tmp_path), group_session_timeout_s=8.0)
+    conf = create_app(settings).app.conf
+    assert (conf.broker_session_timeout, conf.broker_heartbeat_interval) == (8.0, 2.0)
+
+
+def test_on_the_embedded_broker_the_rebalance_timeout_follows_the_session():
+    # Its joins wait about half the group's rebalance timeout (NOTES.md): Faust's 60 s default
+    # made every rejoin take half a minute.
+    assert compat.faust_settings(6.0) == {"broker_rebalance_timeout": 6.0}
+
+
+@pytest.mark.parametrize("seconds", [0.0, -1.0])
+def test_a_session_that_is_not_positive_is_refused(seconds):
+    with pytest.raises(ValueError, match="CHURNGUARD_GROUP_SESSION_TIMEOUT_S"):
+        Settings.from_env({"CHURNGUARD_GROUP_SESSION_TIMEOUT_S": str(seconds)})
