@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import faust
 
-from streams.kafka.app import group_settings
+from streams.kafka.app import Worker, group_settings
 from streams.settings import Settings
 
 settings = Settings.from_env()
@@ -36,4 +36,4 @@ async def count(web: faust.web.Web, request: faust.web.Request) -> faust.web.Res
 
 
 if __name__ == "__main__":
-    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+    Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()

@@ -86,10 +86,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import faust
-
     from agents.pipeline import register
-    from streams.kafka.app import create_app
+    from streams.kafka.app import Worker, create_app
 
     settings = _settings(args)
     try:
@@ -114,7 +112,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     register(wiring)
     log.info("worker_starting", broker=settings.broker, app_id=settings.app_id, flavor=settings.broker_flavor,
              web=f"http://{settings.web_host}:{settings.web_port}/status/")
-    faust.Worker(wiring.app, loglevel="WARNING", quiet=True).execute_from_commandline()
+    Worker(wiring.app, loglevel="WARNING", quiet=True).execute_from_commandline()
     return 0
 
 
