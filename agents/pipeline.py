@@ -24,6 +24,7 @@ from prometheus_client import generate_latest
 import structlog
 
 from streams.kafka.app import Wiring
+from streams.kafka.codecs import user_record
 from streams.contracts import ContractError, dead_letter, decode, decode_event
 from streams.core.engine import PartitionEngine, PartitionState
 from streams.core.features import feature_values
@@ -362,7 +363,7 @@ class PipelineShell:
             engine.begin_flush(out.dirty_users)
             for uid in out.dirty_users:
                 user = engine.users[uid]
-                record = orjson.dumps(user.to_dict())
+                record = user_record(user)
                 if self.on_disk:  # the local index entry, of the same state as the record
                     self.summaries.setdefault(partition, {})[uid] = summary(user)
                 self.user_record_sizes[bisect.bisect_left(USER_RECORD_BUCKETS, len(record))] += 1

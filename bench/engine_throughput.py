@@ -17,6 +17,7 @@ import orjson
 
 from common import population_args  # bench/common.py (run as a script: its directory is on the path)
 from streams.core.events import Event
+from streams.kafka.codecs import user_record
 from streams.offline.runner import OfflineRun
 from streams.settings import Settings
 from streams.offline.simulator import SimConfig, as_events, simulate
@@ -37,7 +38,7 @@ def main() -> None:
     for _ in range(args.runs):
         rate, users = run_once(events, 4)
         rates.append(rate)
-    sizes = [len(orjson.dumps(u.to_dict())) for u in users.values()]
+    sizes = [len(user_record(u)) for u in users.values()]
     print(orjson.dumps({
         "events": len(events), "users": len(users), "runs": [round(r) for r in rates],
         "median_events_per_s": round(statistics.median(rates)),

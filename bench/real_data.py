@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from streams.core.events import DAY_MS, Event  # noqa: E402
 from streams.offline.evaluation import active_within, exact_auc  # noqa: E402
+from streams.kafka.codecs import user_record  # noqa: E402
 from streams.offline.mapping import load_mapping  # noqa: E402
 from streams.offline.runner import OfflineRun  # noqa: E402
 from streams.offline.sources import InputScan, merged  # noqa: E402
@@ -210,7 +211,7 @@ def run(ds: Dataset, cache: Path, partitions: int = 4) -> dict:
         known = bisect_left(known_by_day, start + 30)
         busiest = max(busiest, alerted / known if known else 0.0)
     stale = sum(1 for u in run.users.values() if u.user_id in by_user and cut_day - u.last_snapshot_day > 7)
-    state_bytes = sum(len(orjson.dumps(u.to_dict())) for u in run.users.values())
+    state_bytes = sum(len(user_record(u)) for u in run.users.values())
     return {
         "dataset": ds.name, "events": len(events), "rejected": scan.rejected, "customers_at_cut": len(users),
         "cut": time.strftime("%Y-%m-%d", time.gmtime(cut / 1000)), "horizon_days": ds.horizon_days,

@@ -39,6 +39,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from streams.kafka.admin import create_topics
 from streams.kafka.app import changelog_topics
+from streams.kafka.codecs import record_of_document
 from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.partitioner import kafka_partition
 from streams.kafka.produce import produce
@@ -73,7 +74,7 @@ def fill(settings: Settings, users: int, user_docs: list[dict], partition_docs: 
         doc = dict(user_docs[i % len(user_docs)])
         doc["u"] = f"restore-{i}"
         doc["pt"] = kafka_partition(doc["u"], settings.partitions)
-        value = orjson.dumps(doc)
+        value = record_of_document(doc)
         written += len(value)
         while True:
             try:

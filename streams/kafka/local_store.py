@@ -28,7 +28,7 @@ from faust.types import TP
 
 from streams.core.engine import PartitionState, StoredUser
 from streams.core.features import UserState
-from streams.kafka.codecs import PartitionStateCodec, UserStateCodec
+from streams.kafka.codecs import PartitionStateCodec, UserStateCodec, user_document
 
 USERS, PARTITIONS = UserStateCodec(), PartitionStateCodec()  # the changelogs' codecs: one stored form
 
@@ -44,8 +44,8 @@ def summary(user: UserState) -> bytes:
 
 
 def summary_of_record(record: bytes) -> bytes:
-    """The index entry of a stored user record (a changelog value: UserState.to_dict)."""
-    doc = orjson.loads(record)
+    """The index entry of a stored user record (a changelog value, codecs.user_record)."""
+    doc = user_document(record)
     return orjson.dumps([doc["ep"], doc["n"], doc.get("rb", -1), doc["nd"]])
 
 

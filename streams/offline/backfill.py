@@ -31,6 +31,7 @@ from streams.core.events import INPUT_KINDS
 from streams.core.features import UserState
 from streams.kafka.admin import create_topics, delete_app_topics, partition_ends, topic_records
 from streams.kafka.app import changelog_topics
+from streams.kafka.codecs import user_from_record
 from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.offline.inline import OUTPUTS, InlineBackfill, state_digest
 from streams.offline.progress import Progress
@@ -185,7 +186,7 @@ def _changelog_digest(settings: Settings) -> str:
     users: dict[str, UserState] = {}
     for _, _, value in topic_records(settings, user_topic):
         if value is not None:
-            user = UserState.from_dict(orjson.loads(value))
+            user = user_from_record(value)
             users[user.user_id] = user
     partitions: dict[int, PartitionState] = {}
     for _, _, value in topic_records(settings, partition_topic):

@@ -3,16 +3,15 @@
 import asyncio
 from dataclasses import replace
 
-import orjson
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from agents.pipeline import feature_digest as pipeline_digest
-from streams.core.features import UserState
 from streams.kafka.compat import true_end_offsets
 from streams.kafka.app import STATE_FORMAT
+from streams.kafka.codecs import user_from_record
 from streams.offline.workers import feature_digest, run_worker_on, start_worker, stop_process, wait_until, worker_status
 from streams.kafka.admin import create_topics, topic_records
 from streams.offline.simulator import SimConfig, serialise, simulate
@@ -62,7 +61,7 @@ def test_tables_restored_after_restart_hold_every_update(settings_for, tmp_path)
     changelog = topic_records(settings, f"{settings.app_id}-user-state-v{STATE_FORMAT}-changelog")
     written = {}
     for _, _, value in changelog:
-        state = UserState.from_dict(orjson.loads(value))
+        state = user_from_record(value)
         written[state.user_id] = state
     # Writes are coalesced: a user's burst of events costs one changelog record per flush, not one per event.
     assert 150 <= len(changelog) < applied / 5, (len(changelog), applied)

@@ -1,0 +1,43 @@
+"""User records: compact (zlib over the JSON document), and plain JSON ones still read."""
+
+import orjson
+from hypothesis import given, settings, strategies as st
+
+from streams.core.features import UserState
+from streams.kafka.codecs import UserStateCodec, user_document, user_from_record, user_record
+from streams.kafka.local_store import summary, summary_of_record
+from streams.offline.runner import OfflineRun
+from streams.offline.simulator import SimConfig, as_events, simulate
+from streams.settings import Settings
+
+
+def simulated_users(users: int = 60, days: int = 60) -> list[UserState]:
+    run = OfflineRun(Settings.from_env({}).engine_config(), partitions=2)
+    run.feed(as_events(simulate(SimConfig(users=users, days=days, seed=3, bad_rate=0.0))[0]))
+    return list(run.users.values())
+
+
+def test_a_record_gives_back_the_same_state_and_is_smaller_than_its_json():
+    users = simulated_users()
+    records = [user_record(u) for u in users]
+    documents = [orjson.dumps(u.to_dict()) for u in users]
+    assert [user_from_record(r).to_dict() for r in records] == [u.to_dict() for u in users]
+    assert sum(map(len, records)) < 0.6 * sum(map(len, documents))
+    # The index entry the local store keeps beside it is read from the record as stored.
+    assert [summary_of_record(r) for r in records] == [summary(u) for u in users]
+
+
+def test_plain_json_records_written_before_compression_are_still_read():
+    user = simulated_users(users=5)[0]
+    plain = orjson.dumps(user.to_dict())
+    assert user_from_record(plain).to_dict() == user.to_dict() == user_document(user_record(user))
+    assert UserStateCodec().loads(plain).to_dict() == user.to_dict()
+
+
+@settings(max_examples=50, deadline=None)
+@given(uid=st.text(min_size=1, max_size=128), applied=st.integers(min_value=0, max_value=2**53))
+def test_any_user_id_and_count_survive_the_codec(uid, applied):
+    user = UserState(uid, 0, events_applied=applied)
+    codec = UserStateCodec()
+    back = codec.loads(codec.dumps(user))
+    assert (back.user_id, back.events_applied) == (uid, applied)
