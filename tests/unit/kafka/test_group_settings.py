@@ -1,5 +1,5 @@
-"""The consumer-group session reaches Faust: how long a dead worker's partitions wait for a new
-owner (measured by bench/recovery.py)."""
+"""The worker's Faust settings: the consumer-group session (how long a dead worker's partitions
+wait for a new owner, measured by bench/recovery.py) and the root logger's level."""
 
 from dataclasses import replace
 
@@ -26,3 +26,20 @@ def test_on_the_embedded_broker_the_rebalance_timeout_follows_the_session():
 def test_a_session_that_is_not_positive_is_refused(seconds):
     with pytest.raises(ValueError, match="CHURNGUARD_GROUP_SESSION_TIMEOUT_S"):
         Settings.from_env({"CHURNGUARD_GROUP_SESSION_TIMEOUT_S": str(seconds)})
+
+
+def test_the_worker_keeps_the_root_logger_at_the_level_asked_for(tmp_path):
+    # faust.Worker's terminal spinner would set it to DEBUG: every library debug line built and dropped.
+    import logging
+
+    from streams.kafka.app import Worker
+
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers)
+    try:
+        settings = replace(Settings.from_env({}), broker_flavor="kafka", data_dir=str(tmp_path))
+        Worker(create_app(settings).app, loglevel="WARNING", quiet=True, redirect_stdouts=False)._setup_logging()
+        assert root.level == logging.WARNING and not logging.getLogger("faust.tables.recovery").isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
