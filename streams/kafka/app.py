@@ -9,6 +9,7 @@ from typing import Any
 import faust
 
 from streams.kafka import codecs, compat, offsets, security
+from streams.kafka.bulk_restore import local_tables
 from streams.kafka.local_store import rocksdb_options, to_local
 from streams.settings import Settings
 
@@ -82,6 +83,9 @@ def create_app(settings: Settings) -> Wiring:
         broker=f"kafka://{settings.broker}",
         # Both tables (a table's own store URL "rocksdb://" is falsy to Faust and ignored).
         store="rocksdb://" if settings.table_store == "rocksdb" else "memory://",
+        # Local tables far behind their changelogs catch up in bulk first (streams/kafka/bulk_restore.py).
+        TableManager=local_tables(settings.broker, security.aiokafka(settings)) if settings.table_store == "rocksdb"
+        else "faust.tables:TableManager",
         topic_partitions=settings.partitions,
         topic_disable_leader=True,
         # Our engine holds events unacked until the watermark releases them; waiting for
