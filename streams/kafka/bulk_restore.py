@@ -63,16 +63,18 @@ async def catch_up(tables: Mapping[TP, Any], ends: Mapping[TP, int], bootstrap: 
                 if tp is None or not records:
                     continue
                 table = tables[tp]
-                written = [(r.key.decode(), r.value) for r in records if r.offset <= ends[tp]]
-                if not written:
+                within = [r for r in records if r.offset <= ends[tp]]
+                if not within:
                     del pending[ktp]
                     continue
-                offset = reached[tp] = records[len(written) - 1].offset
-                if not LocalPartition(table, tp.partition).write(written, offset, {} if table.indexed else None):
+                written = [(r.key.decode(), r.value) for r in within if r.key is not None]
+                if not LocalPartition(table, tp.partition).write(written, within[-1].offset, {} if table.indexed else None):
                     del pending[ktp]  # revoked meanwhile: its new owner reads the changelog itself
                     continue
+                reached[tp] = within[-1].offset
                 table.records_restored += len(written)
-                if offset >= ends[tp]:
+            for ktp in list(pending):  # read to the end (a compacted changelog may lack its last offsets)
+                if await consumer.position(ktp) > ends[pending[ktp]]:
                     del pending[ktp]
     finally:
         await consumer.stop()
@@ -100,8 +102,12 @@ class LocalRecovery(Recovery):
             if behind:
                 loop = asyncio.get_running_loop()
                 started, before = loop.time(), {tp: _offset(destination.get(tp)) for tp in behind}
-                reached = await catch_up(behind, {tp: self.active_highwaters[tp] for tp in behind}, self.bootstrap,
-                                         self.client, budget_s=0.8 * float(self.app.conf.broker_request_timeout))
+                try:
+                    reached = await catch_up(behind, {tp: self.active_highwaters[tp] for tp in behind}, self.bootstrap,
+                                             self.client, budget_s=0.8 * float(self.app.conf.broker_request_timeout))
+                except Exception as exc:  # an optimisation: Faust's recovery reads whatever is left
+                    log.warning("local_tables_catch_up_failed", error=str(exc))
+                    reached = {}
                 for tp, offset in reached.items():
                     destination[tp] = max(before[tp], offset)
                 log.info("local_tables_caught_up", partitions=len(behind),

@@ -1,0 +1,55 @@
+"""The bulk catch-up of local tables (streams/kafka/bulk_restore.py) against the embedded broker,
+in process: it writes exactly the changelog records up to the end it was given, tombstones
+included, with their summaries and offset, from wherever the local state ended."""
+
+import asyncio
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from faust.types import TP
+
+from streams.core.features import UserState
+from streams.kafka.app import changelog_topics, create_app
+from streams.kafka.bulk_restore import catch_up
+from streams.kafka.codecs import user_from_record, user_record
+from streams.kafka.local_store import LocalPartition, summary
+
+pytestmark = pytest.mark.integration
+
+
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send(topic, value, key=key, partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def test_catch_up_writes_the_changelog_up_to_the_given_end_from_the_local_offset(settings_for):
+    settings = settings_for("cg-bulk", table_store="rocksdb")
+    wiring = create_app(settings)
+    topic = changelog_topics(settings)[0]
+    users = [UserState(f"u{i}", 0, events_applied=i) for i in range(300)]
+    # 300 states, then u0 erased (a tombstone), then states no end given covers.
+    asyncio.run(produce(settings.broker, topic, [(u.user_id.encode(), user_record(u)) for u in users]
+                        + [(b"u0", None)] + [(b"late", user_record(UserState("late", 0)))]))
+    local = LocalPartition(wiring.user_table, 0)
+    local.db()  # opened, as on assignment
+    tp = TP(topic, 0)
+
+    assert asyncio.run(catch_up({tp: wiring.user_table}, {tp: 149}, settings.broker, {}, budget_s=60)) == {tp: 149}
+    assert local.persisted_offset() == 149 and len(dict(local.items())) == 150
+    assert wiring.user_table.records_restored == 150
+
+    # From where the local state ends: the rest, the tombstone, not beyond the end.
+    assert asyncio.run(catch_up({tp: wiring.user_table}, {tp: 300}, settings.broker, {}, budget_s=60)) == {tp: 300}
+    stored = {uid: user_from_record(raw) for uid, raw in local.items()}
+    assert sorted(stored) == sorted(u.user_id for u in users[1:]) and local.persisted_offset() == 300
+    assert all(stored[u.user_id].events_applied == u.events_applied for u in users[1:])
+    index = {s.user_id: (s.epoch, s.events_applied, s.risk_bin, s.next_due_day) for s in local.stored_users()}
+    assert index == {u.user_id: tuple(orjson.loads(summary(u))) for u in users[1:]}
+    assert wiring.user_table.records_restored == 301
