@@ -78,7 +78,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str], list[Row]]] = [
             f"({r['median_rate']:,} sent/s; worker caught up {r['median_caught_up_after_last_send_s']} s after the last send; target p99 1 s)")),
     ]),
 ]
-# 1,000,000 users: `restore.py --users 1000000 --runs 1 --store rocksdb` (about 15 minutes a run; README).
+# 1,000,000 users: `restore.py --users 1000000 --runs 1 --store rocksdb` (about 7 minutes a run; README).
 
 
 def main() -> None:

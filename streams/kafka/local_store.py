@@ -1,7 +1,8 @@
 """Tables on local disk (``table_store=rocksdb``): the engine's users through a bounded cache.
 
 Faust's RocksDB store keeps one database per table partition under the data directory and, at
-start or takeover, reads only the changelog written after the offset persisted in it. The
+start or takeover, reads only the changelog written after the offset persisted in it (a database
+far behind catches up in bulk first: streams/kafka/bulk_restore.py). The
 pipeline writes the changelog itself (agents/pipeline.py), so it also writes here what the broker
 acknowledged, with the highest acknowledged offset, in one atomic batch: never ahead of the
 changelog (a crash between the two leaves the database behind, and recovery reads the tail).
