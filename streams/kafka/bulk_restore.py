@@ -96,9 +96,9 @@ class LocalRecovery(Recovery):
         # Called once the active partitions' ends are known (``active_highwaters``: last offsets),
         # with ``destination`` holding where each table's data ends (its persisted offset).
         if title == "active":
+            # (This recovery runs only in apps whose tables are all local: streams/kafka/app.py.)
             behind = {tp: self.tp_to_table[tp] for tp in tps
-                      if getattr(self.tp_to_table.get(tp), "on_disk", False)
-                      and _offset(self.active_highwaters.get(tp)) - _offset(destination.get(tp)) >= MIN_BEHIND}
+                      if _offset(self.active_highwaters.get(tp)) - _offset(destination.get(tp)) >= MIN_BEHIND}
             if behind:
                 loop = asyncio.get_running_loop()
                 started, before = loop.time(), {tp: _offset(destination.get(tp)) for tp in behind}
