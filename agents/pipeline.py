@@ -28,7 +28,7 @@ from streams.kafka.codecs import user_record
 from streams.contracts import ContractError, dead_letter, decode, decode_event
 from streams.core.engine import PartitionEngine, PartitionState
 from streams.core.features import feature_values
-from streams.kafka.local_store import LocalPartition, UserCache, load_partition_state, summary
+from streams.kafka.local_store import LocalPartition, UserCache, index_entry, index_headers, load_partition_state
 from streams.kafka.partitioner import kafka_partition
 from streams.core.labels import SCORE
 from streams.kafka.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, registry_for
@@ -41,7 +41,8 @@ RECENT_ALERTS = 20  # kept for the status page
 RECENT_ALERT_FIELDS = ("alert_id", "user_id", "ts", "tier", "previous_tier", "risk_score", "arm", "action")
 USER_RECORD_BUCKETS = (256, 512, 1024, 2048, 4096, 8192, 16384, 65536)  # bytes, upper bounds
 
-Outgoing = tuple[str, "bytes | None", "bytes | None", "int | None", "float | None"]  # topic, key, value, partition, ts
+# topic, key, value, partition, timestamp, headers
+Outgoing = tuple[str, "bytes | None", "bytes | None", "int | None", "float | None", "list[tuple[str, bytes]] | None"]
 
 
 class PipelineShell:
@@ -53,7 +54,6 @@ class PipelineShell:
         self.engines: dict[int, PartitionEngine] = {}
         self.on_disk = s.table_store == "rocksdb"
         self.users_evicted = 0
-        self.summaries: dict[int, dict[str, bytes]] = {}  # user index entries of the flush in progress, by partition
         self.stream: faust.StreamT | None = None
         self.rejected: list[tuple[Any, str, str]] = []  # decode failures: (event, reason, detail)
         self.unflushed = 0
@@ -251,8 +251,8 @@ class PipelineShell:
             phases, dead, to_ack = self._collect()
             send = self.w.app.producer.send
             for i, phase in enumerate(phases):
-                futures = [await send(topic, key, value, partition, timestamp, None)
-                           for topic, key, value, partition, timestamp in phase]
+                futures = [await send(topic, key, value, partition, timestamp, headers)
+                           for topic, key, value, partition, timestamp, headers in phase]
                 if i == 0:
                     await self._send_dead_letters(dead)
                 written = await asyncio.gather(*futures)
@@ -268,17 +268,19 @@ class PipelineShell:
         """The table records of a phase the broker acknowledged, into the local databases with
         their changelog offsets (streams/kafka/local_store.py)."""
         tables = {t.changelog_topic.get_topic_name(): t for t in (self.w.user_table, self.w.partition_table)}
-        batches: dict[tuple[str, int], tuple[list[tuple[str, bytes | None]], list[int]]] = {}
-        for (topic, key, value, partition, _), metadata in zip(phase, written):
+        batches: dict[tuple[str, int], tuple[list[tuple[str, bytes | None]], list[int], dict[str, bytes]]] = {}
+        for (topic, key, value, partition, _, headers), metadata in zip(phase, written):
             if topic in tables and partition is not None and key is not None:
-                records, offsets = batches.setdefault((topic, partition), ([], []))
+                records, offsets, summaries = batches.setdefault((topic, partition), ([], [], {}))
                 records.append((key.decode(), value))
                 offsets.append(metadata.offset)
-        for (topic, partition), (records, offsets) in batches.items():
+                if (entry := index_entry(headers)) is not None:
+                    summaries[records[-1][0]] = entry
+        for (topic, partition), (records, offsets, summaries) in batches.items():
             users = tables[topic] is self.w.user_table
-            summaries = self.summaries.pop(partition, {}) if users else None
             engine = self.engines.get(partition)
-            if LocalPartition(tables[topic], partition).write(records, max(offsets), summaries) and users and engine is not None:
+            if (LocalPartition(tables[topic], partition).write(records, max(offsets), summaries if users else None)
+                    and users and engine is not None):
                 engine.users.stored(records)
 
     def _evict(self) -> None:
@@ -336,7 +338,6 @@ class PipelineShell:
             dead.append((event, self._dead_letter(event, reason, detail)))
             to_ack.append(event)
         self.rejected = []
-        self.summaries = {}
         user_changelog = self.w.user_table.changelog_topic.get_topic_name()
         partition_changelog = self.w.partition_table.changelog_topic.get_topic_name()
         for partition, engine in self.engines.items():
@@ -345,7 +346,7 @@ class PipelineShell:
                 doc["emitted_at"] = now_ms
                 treated = doc["arm"] == "treatment"
                 topic = settings.topic_alerts if treated else settings.topic_holdout
-                effects.append((topic, doc["user_id"].encode(), orjson.dumps(doc), None, doc["ts"] / 1000))
+                effects.append((topic, doc["user_id"].encode(), orjson.dumps(doc), None, doc["ts"] / 1000, None))
                 self.totals["alerts_sent" if treated else "holdout_recorded"] += 1
                 self.alerts_by_tier[doc["arm"], doc["tier"]] = self.alerts_by_tier.get((doc["arm"], doc["tier"]), 0) + 1
                 self.recent_alerts.appendleft({k: doc[k] for k in RECENT_ALERT_FIELDS})
@@ -353,7 +354,7 @@ class PipelineShell:
                 doc["emitted_at"] = now_ms
                 # Explicit partition (same count as the inputs): one engine per quality partition keeps its order.
                 effects.append((settings.topic_model_quality, str(partition).encode(), orjson.dumps(doc), partition,
-                                doc["ts"] / 1000))
+                                doc["ts"] / 1000, None))
                 self._log_quality(doc)
             for event, reason, detail in out.dead_letters:
                 msg = event.message
@@ -364,24 +365,22 @@ class PipelineShell:
             for uid in out.dirty_users:
                 user = engine.users[uid]
                 record = user_record(user)
-                if self.on_disk:  # the local index entry, of the same state as the record
-                    self.summaries.setdefault(partition, {})[uid] = summary(user)
                 self.user_record_sizes[bisect.bisect_left(USER_RECORD_BUCKETS, len(record))] += 1
                 self.changelog_bytes["users"] += len(record)
-                user_states.append((user_changelog, uid.encode(), record, partition, None))
+                user_states.append((user_changelog, uid.encode(), record, partition, None, index_headers(user)))
             for uid in out.erased_users:  # a tombstone: recovery and compaction delete the key
-                user_states.append((user_changelog, uid.encode(), None, partition, None))
+                user_states.append((user_changelog, uid.encode(), None, partition, None, None))
             for doc in out.erasures:  # with the partition state: after the tombstones are acknowledged
                 doc["emitted_at"] = now_ms
                 partition_states.append((settings.topic_erasure_audit, doc["user_id"].encode(), orjson.dumps(doc),
-                                         None, None))
+                                         None, None, None))
                 self.totals["erasures_confirmed"] += 1
             key = f"p{partition}"
             if not self.on_disk:
                 self.w.partition_table.data[key] = engine.state
             record = orjson.dumps(engine.state.to_dict())
             self.changelog_bytes["partitions"] += len(record)
-            partition_states.append((partition_changelog, key.encode(), record, partition, None))
+            partition_states.append((partition_changelog, key.encode(), record, partition, None, None))
             to_ack.extend(out.settled)
         self.unflushed = 0
         self.totals["flushes"] += 1

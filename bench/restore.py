@@ -7,7 +7,8 @@ Per run: a fresh embedded broker; the user-state changelog filled with N user st
 per user (as a compacted changelog holds them: the embedded broker never compacts, so there the
 restore also grows with history, see bench/recovery.py), and the partition states. The user
 states are copies, under new user ids in the partitions those ids hash to, of the states a
-simulated population leaves (1,500 users x 90 days: 2.7 KB each on average, a dense population).
+simulated population leaves (1,500 users x 90 days: 2.7 KB each on average, a dense population),
+as the pipeline writes them (compressed, the index entry in a header).
 Then one worker starts: the time to /ready/ (tables restored), the time to having processed a
 click on every input partition (each partition's engine starts by indexing its users), and the
 worker's resident memory then. With ``--store rocksdb`` (tables on local disk) the worker is then
@@ -40,6 +41,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from streams.kafka.admin import create_topics
 from streams.kafka.app import changelog_topics
 from streams.kafka.codecs import record_of_document
+from streams.kafka.local_store import INDEX_HEADER, summary_of_record
 from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.partitioner import kafka_partition
 from streams.kafka.produce import produce
@@ -70,15 +72,17 @@ def fill(settings: Settings, users: int, user_docs: list[dict], partition_docs: 
     producer = Producer({"bootstrap.servers": settings.broker, "linger.ms": 50, "batch.size": 1_000_000,
                          "queue.buffering.max.kbytes": 1_048_576, "queue.buffering.max.messages": 500_000})
     written = 0
+    entries = [summary_of_record(record_of_document(doc)) for doc in user_docs]  # the same for each copy
     for i in range(users):
         doc = dict(user_docs[i % len(user_docs)])
+        headers = [(INDEX_HEADER, entries[i % len(user_docs)])]  # as the pipeline writes them
         doc["u"] = f"restore-{i}"
         doc["pt"] = kafka_partition(doc["u"], settings.partitions)
         value = record_of_document(doc)
         written += len(value)
         while True:
             try:
-                producer.produce(user_topic, value, doc["u"].encode(), partition=doc["pt"])
+                producer.produce(user_topic, value, doc["u"].encode(), partition=doc["pt"], headers=headers)
                 break
             except BufferError:
                 producer.poll(0.05)

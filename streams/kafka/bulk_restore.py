@@ -26,7 +26,7 @@ from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
-from streams.kafka.local_store import LocalPartition
+from streams.kafka.local_store import LocalPartition, index_entry
 
 log = structlog.get_logger(__name__)
 
@@ -67,8 +67,13 @@ async def catch_up(tables: Mapping[TP, Any], ends: Mapping[TP, int], bootstrap: 
                 if not within:
                     del pending[ktp]
                     continue
-                written = [(r.key.decode(), r.value) for r in within if r.key is not None]
-                if not LocalPartition(table, tp.partition).write(written, within[-1].offset, {} if table.indexed else None):
+                keyed = [r for r in within if r.key is not None]
+                written = [(r.key.decode(), r.value) for r in keyed]
+                summaries = None  # the index entries the records carry (the rest are summarised from them)
+                if table.indexed:
+                    summaries = {key: entry for (key, _), r in zip(written, keyed)
+                                 if (entry := index_entry(r.headers)) is not None}
+                if not LocalPartition(table, tp.partition).write(written, within[-1].offset, summaries):
                     del pending[ktp]  # revoked meanwhile: its new owner reads the changelog itself
                     continue
                 reached[tp] = within[-1].offset

@@ -13,17 +13,18 @@ from streams.core.features import UserState
 from streams.kafka.app import changelog_topics, create_app
 from streams.kafka.bulk_restore import catch_up
 from streams.kafka.codecs import user_from_record, user_record
-from streams.kafka.local_store import LocalPartition, summary
+from streams.kafka.local_store import LocalPartition, index_headers, summary
 
 pytestmark = pytest.mark.integration
 
 
-async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None]]) -> None:
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None]],
+                  headers: dict[bytes, list[tuple[str, bytes]]] | None = None) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
         for key, value in records:
-            await producer.send(topic, value, key=key, partition=0)
+            await producer.send(topic, value, key=key, partition=0, headers=(headers or {}).get(key))
         await producer.flush()
     finally:
         await producer.stop()
@@ -34,9 +35,13 @@ def test_catch_up_writes_the_changelog_up_to_the_given_end_from_the_local_offset
     wiring = create_app(settings)
     topic = changelog_topics(settings)[0]
     users = [UserState(f"u{i}", 0, events_applied=i) for i in range(300)]
+    # Half the records carry their index entry in a header (as the pipeline writes them; here one
+    # that differs from the record, to show that it is the one used), half do not (as before).
+    carried = {u.user_id: UserState(u.user_id, 0, events_applied=u.events_applied, next_due_day=7) for u in users[::2]}
     # 300 states, then u0 erased (a tombstone), then states no end given covers.
     asyncio.run(produce(settings.broker, topic, [(u.user_id.encode(), user_record(u)) for u in users]
-                        + [(b"u0", None)] + [(b"late", user_record(UserState("late", 0)))]))
+                        + [(b"u0", None)] + [(b"late", user_record(UserState("late", 0)))],
+                        {uid.encode(): index_headers(c) for uid, c in carried.items()}))
     local = LocalPartition(wiring.user_table, 0)
     local.db()  # opened, as on assignment
     tp = TP(topic, 0)
@@ -50,8 +55,9 @@ def test_catch_up_writes_the_changelog_up_to_the_given_end_from_the_local_offset
     stored = {uid: user_from_record(raw) for uid, raw in local.items()}
     assert sorted(stored) == sorted(u.user_id for u in users[1:]) and local.persisted_offset() == 300
     assert all(stored[u.user_id].events_applied == u.events_applied for u in users[1:])
-    index = {s.user_id: (s.epoch, s.events_applied, s.risk_bin, s.next_due_day) for s in local.stored_users()}
-    assert index == {u.user_id: tuple(orjson.loads(summary(u))) for u in users[1:]}
+    index = {s[0]: s[1:] for s in local.stored_users()}
+    assert index == {u.user_id: tuple(orjson.loads(summary(carried.get(u.user_id, u)))) for u in users[1:]}
+    assert {uid for uid, (_, _, _, due) in index.items() if due == 7} == {u.user_id for u in users[2::2]}
     assert wiring.user_table.records_restored == 301
 
 

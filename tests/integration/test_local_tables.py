@@ -5,14 +5,26 @@ start on a new volume that catches up from the changelogs in bulk."""
 from dataclasses import replace
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 
 from streams.kafka.admin import create_topics, topic_records
 from streams.kafka.app import changelog_topics
+from streams.kafka.local_store import INDEX_HEADER, summary_of_record
 from streams.offline.simulator import SimConfig, serialise, simulate
 from streams.offline.workers import (feature_digest, run_worker_on, start_worker, stop_process, wait_processed, wait_until,
                                      worker_status)
 
 pytestmark = pytest.mark.integration
+
+
+def records_with_headers(settings, topic: str) -> list[tuple[bytes | None, list[tuple[str, bytes]]]]:
+    consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False, consumer_timeout_ms=3000)
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(settings.partitions)])
+        consumer.seek_to_beginning()
+        return [(r.value, r.headers) for r in consumer]
+    finally:
+        consumer.close()
 
 CACHE = 40  # users live in memory, of 150: most are evicted and loaded again from disk
 
@@ -46,7 +58,11 @@ def test_local_tables_match_memory_tables_and_restart_from_disk(settings_for, tm
 
     # A restart on the same data directory reads the changelog only from where the local state
     # ends (on empty input topics: nothing is redelivered, the state is what was restored).
-    written = sum(len(topic_records(settings, topic)) for topic in changelog_topics(settings))
+    user_changelog, partition_changelog = changelog_topics(settings)
+    user_records = records_with_headers(settings, user_changelog)
+    written = len(user_records) + len(topic_records(settings, partition_changelog))
+    # Each user record carries its index entry, so that a restore need not decompress it to index it.
+    assert all(dict(headers)[INDEX_HEADER] == summary_of_record(value) for value, headers in user_records if value)
     quiet = replace(settings, topic_clicks="local.clicks", topic_purchases="local.purchases",
                     topic_tickets="local.tickets", topic_outcomes="local.outcomes")
     create_topics(quiet)

@@ -130,7 +130,7 @@ def test_local_tables_store_and_read_back_any_user(batch):
     users.evict(0, set())
     assert not users.live
     assert {uid: users[uid].to_dict() for uid in written} == expected
-    assert {s.user_id: (s.epoch, s.events_applied, s.risk_bin, s.next_due_day) for s in local.stored_users()} == {
+    assert {s[0]: s[1:] for s in local.stored_users()} == {
         uid: (d["ep"], d["n"], d["rb"], d["nd"]) for uid, d in expected.items()}
     assert local.persisted_offset() == 1
     local.write([(uid, None) for uid in written], 2, {})  # tombstones: the next example starts empty

@@ -73,17 +73,17 @@ def local_tables(tmp_path):
     return create_app(Settings(table_store="rocksdb", data_dir=str(tmp_path), broker="127.0.0.1:1"))
 
 
-def changelog_event(topic, partition, offset, key, value):
+def changelog_event(topic, partition, offset, key, value, headers=None):
     from types import SimpleNamespace
 
     from faust.types import TP
 
     return SimpleNamespace(message=SimpleNamespace(tp=TP(topic, partition), offset=offset, partition=partition,
-                                                   key=key.encode(), value=value))
+                                                   key=key.encode(), value=value, headers=headers or []))
 
 
 def test_local_partition_keeps_records_summaries_and_offset_together(tmp_path):
-    from streams.kafka.local_store import LocalPartition, summary
+    from streams.kafka.local_store import LocalPartition, index_headers, summary
 
     wiring = local_tables(tmp_path)
     local = LocalPartition(wiring.user_table, 1)
@@ -93,20 +93,23 @@ def test_local_partition_keeps_records_summaries_and_offset_together(tmp_path):
     assert local.write([("a", CODEC.dumps(a)), ("b", CODEC.dumps(b))], 41, {"a": summary(a), "b": summary(b)})
     assert local.persisted_offset() == 41
     assert {uid for uid, _ in local.items()} == {"a", "b"}  # neither the offset nor the index
-    assert {(s.user_id, s.epoch, s.events_applied, s.risk_bin, s.next_due_day) for s in local.stored_users()} == {
+    assert set(local.stored_users()) == {
         ("a", 3, 5, -1, 20), ("b", 0, 0, 4, -1)}
     assert local.write([("a", None)], 42, {})  # a tombstone removes the record and its summary
-    assert [s.user_id for s in local.stored_users()] == ["b"] and local.get("a") is None
+    assert [uid for uid, *_ in local.stored_users()] == ["b"] and local.get("a") is None
 
-    # Recovery writes what the changelog holds, and the table indexes each record as it goes.
+    # Recovery writes what the changelog holds, and the table indexes each record as it goes: from
+    # the index entry in its header (not decompressing the record), or from the record without one.
     topic = wiring.user_table.changelog_topic.get_topic_name()
-    c = UserState("c", 1, events_applied=7)
-    wiring.user_table.apply_changelog_batch([changelog_event(topic, 1, 43, "c", CODEC.dumps(c)),
-                                            changelog_event(topic, 1, 44, "b", None)])
-    assert [(s.user_id, s.events_applied) for s in local.stored_users()] == [("c", 7)]
-    assert local.persisted_offset() == 44 and wiring.user_table.records_restored == 2
+    c, d = UserState("c", 1, events_applied=7), UserState("d", 1, events_applied=8, next_due_day=30)
+    carried = index_headers(UserState("c", 1, events_applied=70))  # differs from the record: shows which is used
+    wiring.user_table.apply_changelog_batch([changelog_event(topic, 1, 43, "c", CODEC.dumps(c), carried),
+                                            changelog_event(topic, 1, 44, "b", None),
+                                            changelog_event(topic, 1, 45, "d", CODEC.dumps(d))])
+    assert [(uid, applied, due) for uid, _, applied, _, due in local.stored_users()] == [("c", 70, -1), ("d", 8, 30)]
+    assert local.persisted_offset() == 45 and wiring.user_table.records_restored == 3
     assert UserCache(local)["c"].events_applied == 7
     # Faust's offset key is not a user's: a user of that id keeps their record, the offset its own.
     odd = UserState("__faust\x00offset__", 1, events_applied=2)
-    assert local.write([(odd.user_id, CODEC.dumps(odd))], 45, {})
-    assert UserCache(local)[odd.user_id].events_applied == 2 and local.persisted_offset() == 45
+    assert local.write([(odd.user_id, CODEC.dumps(odd))], 46, {})
+    assert UserCache(local)[odd.user_id].events_applied == 2 and local.persisted_offset() == 46
