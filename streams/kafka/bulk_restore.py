@@ -107,6 +107,8 @@ class LocalRecovery(Recovery):
             if behind:
                 loop = asyncio.get_running_loop()
                 started, before = loop.time(), {tp: _offset(destination.get(tp)) for tp in behind}
+                log.info("local_tables_catching_up", partitions=len(behind),
+                         offsets_behind=sum(_offset(self.active_highwaters.get(tp)) - before[tp] for tp in behind))
                 try:
                     reached = await catch_up(behind, {tp: self.active_highwaters[tp] for tp in behind}, self.bootstrap,
                                              self.client, budget_s=0.8 * float(self.app.conf.broker_request_timeout))
