@@ -54,7 +54,7 @@ unit: $(STAMP)
 integration: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest -q tests/integration
 
-# Every benchmark, medians of 3 with their spread, as one table (about an hour and a half; not in CI).
+# Every benchmark, medians of 3 with their spread, as one table (about an hour and three quarters; not in CI).
 bench: $(STAMP)
 	$(PY) bench/table.py
 
