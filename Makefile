@@ -37,8 +37,9 @@ test: $(STAMP) $(CHROMIUM)
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q tests/unit tests/integration
 
-# Fault injection at scale against real worker processes (10,000 bad records; random kills): heavy,
-# so not in `make test`; CI runs it too (.ci/run).
+# Fault injection at scale against real worker processes (10,000 bad records; random kills; a bulk
+# restore killed twice; golden backfills through one and two workers): heavy, so not in `make test`;
+# CI runs it too (.ci/run).
 faults: $(STAMP)
 	$(PY) -m pytest -q tests/faults
 

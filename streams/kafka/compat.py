@@ -9,7 +9,10 @@ Quirks handled (measured, see ../shared/NOTES.md):
 2. Group joins wait about half the group's session timeout, and the first member's timeout sticks:
    the rebalance timeout follows the (short) session timeout, so joins take seconds, not half a
    minute. Static membership (``group.instance.id``) is no way out: the broker never evicts a
-   static member, so a dead one's partitions would never move.
+   static member, so a dead one's partitions would never move. Nor is a restarted worker
+   rejoining with its dead predecessor's member id (tried 2026-12-03): accepted, but its join
+   waited the same ~4 s from the worker's start as a new member's, about when the dead member's
+   session ends anyway.
 3. No transactions / idempotent producers: we run at-least-once (the default) and never enable them.
 """
 
