@@ -18,13 +18,13 @@ from streams.kafka.local_store import LocalPartition, index_headers, summary
 pytestmark = pytest.mark.integration
 
 
-async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None]],
-                  headers: dict[bytes, list[tuple[str, bytes]]] | None = None) -> None:
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None, list | None]]) -> None:
+    """(key, value, headers) records into partition 0."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        for key, value in records:
-            await producer.send(topic, value, key=key, partition=0, headers=(headers or {}).get(key))
+        for key, value, headers in records:
+            await producer.send(topic, value, key=key, partition=0, headers=headers)
         await producer.flush()
     finally:
         await producer.stop()
@@ -38,10 +38,17 @@ def test_catch_up_writes_the_changelog_up_to_the_given_end_from_the_local_offset
     # Half the records carry their index entry in a header (as the pipeline writes them; here one
     # that differs from the record, to show that it is the one used), half do not (as before).
     carried = {u.user_id: UserState(u.user_id, 0, events_applied=u.events_applied, next_due_day=7) for u in users[::2]}
-    # 300 states, then u0 erased (a tombstone), then states no end given covers.
-    asyncio.run(produce(settings.broker, topic, [(u.user_id.encode(), user_record(u)) for u in users]
-                        + [(b"u0", None)] + [(b"late", user_record(UserState("late", 0)))],
-                        {uid.encode(): index_headers(c) for uid, c in carried.items()}))
+    # 300 states, u250 written again by a release before headers (in the same batch as its first
+    # record: its index entry must be this record's), u0 erased (a tombstone), then a state no end
+    # given covers.
+    rewritten = UserState("u250", 0, events_applied=2500)
+    asyncio.run(produce(settings.broker, topic,
+                        [(u.user_id.encode(), user_record(u), index_headers(carried[u.user_id]) if u.user_id in carried else None)
+                         for u in users]
+                        + [(b"u250", user_record(rewritten), None), (b"u0", None, None),
+                           (b"late", user_record(UserState("late", 0)), None)]))
+    users[250] = rewritten
+    del carried["u250"]
     local = LocalPartition(wiring.user_table, 0)
     local.db()  # opened, as on assignment
     tp = TP(topic, 0)
@@ -51,14 +58,15 @@ def test_catch_up_writes_the_changelog_up_to_the_given_end_from_the_local_offset
     assert wiring.user_table.records_restored == 150
 
     # From where the local state ends: the rest, the tombstone, not beyond the end.
-    assert asyncio.run(catch_up({tp: wiring.user_table}, {tp: 300}, settings.broker, {}, budget_s=60)) == {tp: 300}
+    assert asyncio.run(catch_up({tp: wiring.user_table}, {tp: 301}, settings.broker, {}, budget_s=60)) == {tp: 301}
     stored = {uid: user_from_record(raw) for uid, raw in local.items()}
-    assert sorted(stored) == sorted(u.user_id for u in users[1:]) and local.persisted_offset() == 300
+    assert sorted(stored) == sorted(u.user_id for u in users[1:]) and local.persisted_offset() == 301
     assert all(stored[u.user_id].events_applied == u.events_applied for u in users[1:])
     index = {s[0]: s[1:] for s in local.stored_users()}
     assert index == {u.user_id: tuple(orjson.loads(summary(carried.get(u.user_id, u)))) for u in users[1:]}
-    assert {uid for uid, (_, _, _, due) in index.items() if due == 7} == {u.user_id for u in users[2::2]}
-    assert wiring.user_table.records_restored == 301
+    assert {uid for uid, (_, _, _, due) in index.items() if due == 7} == {u.user_id for u in users[2::2]} - {"u250"}
+    assert index["u250"] == (0, 2500, -1, -1)
+    assert wiring.user_table.records_restored == 302
 
 
 def test_a_catch_up_that_dies_between_batches_leaves_a_whole_prefix_and_the_next_one_finishes_it(settings_for, monkeypatch):
@@ -71,7 +79,7 @@ def test_a_catch_up_that_dies_between_batches_leaves_a_whole_prefix_and_the_next
     wiring = create_app(settings)
     topic = changelog_topics(settings)[0]
     users = [UserState(f"u{i}", 0, events_applied=i) for i in range(200)]
-    asyncio.run(produce(settings.broker, topic, [(u.user_id.encode(), user_record(u)) for u in users]))
+    asyncio.run(produce(settings.broker, topic, [(u.user_id.encode(), user_record(u), None) for u in users]))
     local = LocalPartition(wiring.user_table, 0)
     local.db()
     tp = TP(topic, 0)
