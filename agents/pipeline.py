@@ -268,18 +268,17 @@ class PipelineShell:
         """The table records of a phase the broker acknowledged, into the local databases with
         their changelog offsets (streams/kafka/local_store.py)."""
         tables = {t.changelog_topic.get_topic_name(): t for t in (self.w.user_table, self.w.partition_table)}
-        batches: dict[tuple[str, int], tuple[list[tuple[str, bytes | None]], list[int], dict[str, bytes]]] = {}
+        batches: dict[tuple[str, int], tuple[list[tuple[str, bytes | None]], list[int], list[bytes | None]]] = {}
         for (topic, key, value, partition, _, headers), metadata in zip(phase, written):
             if topic in tables and partition is not None and key is not None:
-                records, offsets, summaries = batches.setdefault((topic, partition), ([], [], {}))
+                records, offsets, entries = batches.setdefault((topic, partition), ([], [], []))
                 records.append((key.decode(), value))
                 offsets.append(metadata.offset)
-                if (entry := index_entry(headers)) is not None:
-                    summaries[records[-1][0]] = entry
-        for (topic, partition), (records, offsets, summaries) in batches.items():
+                entries.append(index_entry(headers))
+        for (topic, partition), (records, offsets, entries) in batches.items():
             users = tables[topic] is self.w.user_table
             engine = self.engines.get(partition)
-            if (LocalPartition(tables[topic], partition).write(records, max(offsets), summaries if users else None)
+            if (LocalPartition(tables[topic], partition).write(records, max(offsets), entries if users else None)
                     and users and engine is not None):
                 engine.users.stored(records)
 

@@ -69,15 +69,8 @@ async def catch_up(tables: Mapping[TP, Any], ends: Mapping[TP, int], bootstrap: 
                     continue
                 keyed = [r for r in within if r.key is not None]
                 written = [(r.key.decode(), r.value) for r in keyed]
-                summaries: dict[str, bytes] | None = None  # the index entries the records carry
-                if table.indexed:
-                    summaries = {}
-                    for (key, _), r in zip(written, keyed):  # a key's last record decides
-                        if (entry := index_entry(r.headers)) is None:
-                            summaries.pop(key, None)  # written before headers: summarised from its value
-                        else:
-                            summaries[key] = entry
-                if not LocalPartition(table, tp.partition).write(written, within[-1].offset, summaries):
+                entries = [index_entry(r.headers) for r in keyed] if table.indexed else None
+                if not LocalPartition(table, tp.partition).write(written, within[-1].offset, entries):
                     del pending[ktp]  # revoked meanwhile: its new owner reads the changelog itself
                     continue
                 reached[tp] = within[-1].offset

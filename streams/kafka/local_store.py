@@ -106,26 +106,27 @@ class LocalPartition:
     def persisted_offset(self) -> int | None:
         return self.store.persisted_offset(TP(self.topic, self.partition))
 
-    def write(self, records: list[tuple[str, bytes | None]], offset: int, summaries: dict[str, bytes] | None = None) -> bool:
-        """The records the changelog acknowledged up to ``offset``, atomically with it and with
-        the users' ``summaries`` (user tables). False if the partition was revoked meanwhile (its
-        new owner reads them from the changelog)."""
+    def write(self, records: list[tuple[str, bytes | None]], offset: int, entries: list[bytes | None] | None = None) -> bool:
+        """The records the changelog acknowledged up to ``offset``, atomically with it and, for
+        the user table, with each record's index entry (``entries``, one per record, as the
+        record's header carries it; None: summarised from the record). False if the partition was
+        revoked meanwhile (its new owner reads them from the changelog)."""
         db = self.store._dbs.get(self.partition)
         if db is None:
             return False
         from rocksdict import WriteBatch  # only with this store: a worker on memory tables needs no RocksDB
 
         batch = WriteBatch(raw_mode=True)
-        for key, value in records:
+        for i, (key, value) in enumerate(records):
             if value is None:
                 batch.delete(RECORD_PREFIX + key.encode())
             else:
                 batch.put(RECORD_PREFIX + key.encode(), value)
-            if summaries is not None:
+            if entries is not None:
                 if value is None:
                     batch.delete(INDEX_PREFIX + key.encode())
                 else:
-                    batch.put(INDEX_PREFIX + key.encode(), summaries.get(key) or summary_of_record(value))
+                    batch.put(INDEX_PREFIX + key.encode(), entries[i] or summary_of_record(value))
         batch.put(OFFSET_KEY, str(offset).encode())
         db.write(batch)
         return True

@@ -126,12 +126,12 @@ def test_local_tables_store_and_read_back_any_user(batch):
     engine.begin_flush(written)
     expected = {uid: users[uid].to_dict() for uid in written}
     assert local.write([(uid, UserStateCodec().dumps(users[uid])) for uid in written], 1,
-                       {uid: summary(users[uid]) for uid in written})
+                       [summary(users[uid]) for uid in written])
     users.evict(0, set())
     assert not users.live
     assert {uid: users[uid].to_dict() for uid in written} == expected
     assert {s[0]: s[1:] for s in local.stored_users()} == {
         uid: (d["ep"], d["n"], d["rb"], d["nd"]) for uid, d in expected.items()}
     assert local.persisted_offset() == 1
-    local.write([(uid, None) for uid in written], 2, {})  # tombstones: the next example starts empty
+    local.write([(uid, None) for uid in written], 2, [None] * len(written))  # tombstones: the next example starts empty
     assert not list(local.stored_users()) and not list(local.items())

@@ -90,12 +90,12 @@ def test_local_partition_keeps_records_summaries_and_offset_together(tmp_path):
     assert not local.write([], 0)  # not assigned: nothing written (the new owner reads the changelog)
     local.db()  # opened, as Faust does on assignment
     a, b = UserState("a", 1, events_applied=5, epoch=3, next_due_day=20), UserState("b", 1, risk_bin=4)
-    assert local.write([("a", CODEC.dumps(a)), ("b", CODEC.dumps(b))], 41, {"a": summary(a), "b": summary(b)})
+    assert local.write([("a", CODEC.dumps(a)), ("b", CODEC.dumps(b))], 41, [summary(a), summary(b)])
     assert local.persisted_offset() == 41
     assert {uid for uid, _ in local.items()} == {"a", "b"}  # neither the offset nor the index
     assert set(local.stored_users()) == {
         ("a", 3, 5, -1, 20), ("b", 0, 0, 4, -1)}
-    assert local.write([("a", None)], 42, {})  # a tombstone removes the record and its summary
+    assert local.write([("a", None)], 42, [None])  # a tombstone removes the record and its summary
     assert [uid for uid, *_ in local.stored_users()] == ["b"] and local.get("a") is None
 
     # Recovery writes what the changelog holds, and the table indexes each record as it goes: from
@@ -111,5 +111,5 @@ def test_local_partition_keeps_records_summaries_and_offset_together(tmp_path):
     assert UserCache(local)["c"].events_applied == 7
     # Faust's offset key is not a user's: a user of that id keeps their record, the offset its own.
     odd = UserState("__faust\x00offset__", 1, events_applied=2)
-    assert local.write([(odd.user_id, CODEC.dumps(odd))], 46, {})
+    assert local.write([(odd.user_id, CODEC.dumps(odd))], 46, [None])
     assert UserCache(local)[odd.user_id].events_applied == 2 and local.persisted_offset() == 46
