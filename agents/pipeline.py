@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import bisect
 import hashlib
+import importlib
+import threading
 import time
 from collections import deque
 from typing import Any, Iterator
@@ -28,8 +30,10 @@ from streams.kafka.codecs import user_record
 from streams.contracts import ContractError, dead_letter, decode, decode_event
 from streams.core.engine import PartitionEngine, PartitionState
 from streams.core.features import feature_values
+from streams.core.start import StartIndex, index_stored
 from streams.kafka.local_store import LocalPartition, UserCache, index_entry, index_headers, load_partition_state
 from streams.kafka.partitioner import kafka_partition
+from streams.kafka.start_index import StartIndexes
 from streams.core.labels import SCORE
 from streams.kafka.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, registry_for
 from streams.kafka.status_page import render_page
@@ -53,8 +57,11 @@ class PipelineShell:
         self.cfg = s.engine_config()
         self.engines: dict[int, PartitionEngine] = {}
         self.on_disk = s.table_store == "rocksdb"
+        self.start_indexes = StartIndexes(s.partitions, wiring.user_table.data.partition_path,
+                                          wiring.partition_table.data.partition_path) if self.on_disk else None
         self.users_evicted = 0
         self.stream: faust.StreamT | None = None
+        self.prepared = False
         self.rejected: list[tuple[Any, str, str]] = []  # decode failures: (event, reason, detail)
         self.unflushed = 0
         self.totals = {"received": 0, "outcomes_received": 0, "alerts_sent": 0, "holdout_recorded": 0,
@@ -74,23 +81,43 @@ class PipelineShell:
         self.last_tick = time.monotonic()  # the periodic timer's last run: liveness
         self.ticks: deque[tuple[float, int, int]] = deque(maxlen=RATE_TICKS)  # (time, received, alerts) per tick
 
+    def prepare(self) -> None:
+        """What starting engines needs, read while the worker waits for its group (a first join
+        takes seconds of waiting): River (about 1.5 s to import, first used to load a model) and,
+        with tables on disk, the start indexes of the partitions on the volume
+        (streams/kafka/start_index.py). Threads: the event loop only waits meanwhile."""
+        if self.prepared:
+            return
+        self.prepared = True
+        threading.Thread(target=importlib.import_module, args=("streams.core.learners",), daemon=True,
+                         name="churnguard-import-river").start()
+        if self.start_indexes:
+            self.start_indexes.start()
+
     def engine(self, partition: int) -> PartitionEngine:
         engine = self.engines.get(partition)
         if engine is None:
             key = f"p{partition}"
             users: Any
-            if self.on_disk:
-                state = load_partition_state(LocalPartition(self.w.partition_table, partition), key)
-                users = UserCache(LocalPartition(self.w.user_table, partition))
-            else:
-                state, users = self.w.partition_table.data.get(key), self.w.user_table.data
+            start: StartIndex | None
             self.started[partition] = time.monotonic()
-            state = state or PartitionState(partition)
-            stored = users.stored_users() if isinstance(users, UserCache) else None
-            engine = self.engines[partition] = PartitionEngine(partition, self.cfg, state, users, stored)
+            if self.on_disk:
+                states = LocalPartition(self.w.partition_table, partition)
+                state = load_partition_state(states, key) or PartitionState(partition)
+                local = LocalPartition(self.w.user_table, partition)
+                users = UserCache(local)
+                start = self.start_indexes.take(partition, (local.persisted_offset(), states.persisted_offset()),
+                                                state.epoch) if self.start_indexes else None
+                read_ahead = start is not None
+                start = start or index_stored(local.stored_users(), state.epoch)
+            else:
+                state, users = self.w.partition_table.data.get(key) or PartitionState(partition), self.w.user_table.data
+                start, read_ahead = None, False
+            engine = self.engines[partition] = PartitionEngine(partition, self.cfg, state, users, start)
             log.info("partition_engine_started", partition=partition, released_until=state.released_until,
                      users=engine.users_known, model_labels=sum(engine.model.labels), users_ahead=len(engine.dedupe.ahead),
-                     recovered=self._tables_ready(), seconds=round(time.monotonic() - self.started[partition], 3))
+                     recovered=self._tables_ready(), index_read_ahead=read_ahead,
+                     seconds=round(time.monotonic() - self.started[partition], 3))
         return engine
 
     def users(self) -> Iterator[Any]:
@@ -206,6 +233,7 @@ class PipelineShell:
         for tp in self.w.app.consumer.assignment():
             if tp.topic in self.kind_of_topic:
                 self.engine(tp.partition)
+        self.start_indexes = None  # what is left was read for partitions assigned elsewhere
 
     async def update_idle(self) -> None:
         """A source partition is idle when it is caught up and nothing arrived from it, and no source
@@ -517,6 +545,7 @@ def register(wiring: Wiring) -> PipelineShell:
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: set[Any], **_: Any) -> None:
+        shell.prepare()  # at the first join (nothing revoked yet)
         try:
             await shell.flush()
         except ProducerSendError as exc:

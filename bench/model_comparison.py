@@ -21,7 +21,7 @@ from dataclasses import replace
 
 import orjson
 
-from streams.core import scoring
+from streams.core import learners
 from streams.offline.evaluation import activity_index, point_in_time
 from streams.offline.runner import OfflineRun
 from streams.offline.evaluation import alert_figures
@@ -59,8 +59,8 @@ class Restricted:
 
 def restrict_model_inputs(names: set[str]) -> None:
     """Every model sees only these features (an experiment: the engine still computes all)."""
-    make = scoring._learner
-    scoring._learner = lambda kind, seed: Restricted(names, make(kind, seed))
+    make = learners.new_learner
+    learners.new_learner = lambda kind, seed: Restricted(names, make(kind, seed))
 
 
 def main() -> None:
@@ -70,10 +70,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--kinds", default=",".join(MODEL_KINDS))
     ap.add_argument("--cut-days", default="60,75,90")
-    ap.add_argument("--logreg-step", type=float, default=scoring.LOGREG_LEARNING_RATE)
+    ap.add_argument("--logreg-step", type=float, default=learners.LOGREG_LEARNING_RATE)
     ap.add_argument("--only", default="", help="'former' or comma-separated feature names")
     args = ap.parse_args()
-    scoring.LOGREG_LEARNING_RATE = args.logreg_step
+    learners.LOGREG_LEARNING_RATE = args.logreg_step
     if args.only:
         restrict_model_inputs(set(FORMER_FEATURES if args.only == "former" else args.only.split(",")))
 

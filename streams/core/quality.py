@@ -20,7 +20,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from river import drift
 
 BINS = 100
 EPS = 1e-7
@@ -116,7 +115,9 @@ class Quality:
     def __init__(self) -> None:
         self.total = ScoreHistogram()
         self.since_drift = ScoreHistogram()
-        self.detector = drift.ADWIN()
+        from river.drift import ADWIN  # River only when a model is made (streams/core/learners.py)
+
+        self.detector = ADWIN()
         self.drifts = 0
 
     def update(self, label: int, score: float, by_model: bool) -> bool:

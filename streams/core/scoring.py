@@ -24,8 +24,6 @@ import math
 import pickle
 from dataclasses import dataclass, replace
 
-from river import forest, linear_model, optim, preprocessing, tree
-
 from streams.core.catalog import FEATURE_INDEX, FEATURE_NAMES, plain_words
 from streams.core.quality import Quality
 from streams.core.rhythm import ReturnTable, covariates
@@ -92,9 +90,6 @@ def model_input(inputs: list[float], attributes: dict[str, str] | None = None) -
 QUALITY_MEMORY = 2000
 
 
-# With 79 inputs a step of 0.02 overshoots (point-in-time AUC 0.907 / 0.908 / 0.946 against
-# 0.931 / 0.951 / 0.971 at 0.002): docs/model.md, "Choosing the model".
-LOGREG_LEARNING_RATE = 0.002
 MODEL_KINDS = ("logreg", "logreg_balanced", "hat", "arf")
 
 
@@ -104,60 +99,20 @@ MODEL_KINDS = ("logreg", "logreg_balanced", "hat", "arf")
 # most confident risks were its least accurate (0.85 served, 0.48 observed).
 MAX_Z = 3.0
 
-
-def clip_z(x: dict[str, float]) -> dict[str, float]:
-    return {k: (MAX_Z if v > MAX_Z else -MAX_Z if v < -MAX_Z else v) for k, v in x.items()}
-
-
 OFFSET = "offset"  # the key of the linear model's per-example offset (attribute keys start with "attribute:")
 
-
-class OffsetLogisticRegression(linear_model.LogisticRegression):
-    """River's logistic regression with a per-example offset: logit = x[OFFSET] + b + w . x, the
-    offset's own weight fixed at 1 (no gradient reaches it)."""
-
-    def _raw_dot_one(self, x: dict) -> float:
-        return float(super()._raw_dot_one(x)) + x.get(OFFSET, 0.0)
-
-    def _eval_gradient_one(self, x: dict, y: float, w: float) -> tuple:
-        gradient, loss_gradient = super()._eval_gradient_one(x, y, w)
-        if OFFSET in gradient:
-            del gradient[OFFSET]
-        return gradient, loss_gradient
+# River's learners live in streams/core/learners.py, imported when a model is first made or loaded:
+# importing River takes about 1.5 s, which a starting worker spends while its group forms.
+LEARNER_CLASSES = ("OffsetLogisticRegression", "ResidualLogReg")
 
 
-class ResidualLogReg:
-    """StandardScaler | clip to +-MAX_Z | logistic regression whose offset is the cold start's
-    log-odds. With no labels it serves the cold start exactly; labels teach it only where the
-    features say more. Learning the cold start's weight from zero instead (the former pipeline)
-    ranked worse than the cold start alone on a real grocery log (0.725 against 0.731) after
-    thousands of labels: the online regression spends its first labels rediscovering the prior."""
+def __getattr__(name: str) -> object:
+    # Pickled models name the learner classes as this module's (their __module__).
+    if name in LEARNER_CLASSES:
+        from streams.core import learners
 
-    def __init__(self) -> None:
-        self.scaler = preprocessing.StandardScaler()
-        self.regression = OffsetLogisticRegression(optimizer=optim.SGD(LOGREG_LEARNING_RATE), l2=1e-4)
-
-    def _inputs(self, x: dict[str, float]) -> dict[str, float]:
-        z = clip_z(self.scaler.transform_one(x))
-        z[OFFSET] = x["cold_start_risk"]
-        return z
-
-    def learn_one(self, x: dict[str, float], y: int, w: float = 1.0) -> None:
-        self.scaler.learn_one(x)
-        self.regression.learn_one(self._inputs(x), y, w=w)
-
-    def predict_proba_one(self, x: dict[str, float]) -> dict[bool, float]:
-        return self.regression.predict_proba_one(self._inputs(x))
-
-
-def _learner(kind: str, seed: int) -> object:
-    if kind in ("logreg", "logreg_balanced"):
-        return ResidualLogReg()
-    if kind == "hat":
-        return tree.HoeffdingAdaptiveTreeClassifier(seed=seed)
-    if kind == "arf":
-        return forest.ARFClassifier(n_models=10, seed=seed)
-    raise ValueError(f"unknown model kind {kind!r}; one of {MODEL_KINDS}")
+        return getattr(learners, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ChurnModel:
@@ -168,7 +123,9 @@ class ChurnModel:
         self.partition = partition
         self.min_labels = min_labels
         self.kind = kind
-        self.learner = _learner(kind, seed=1000 + partition)
+        from streams.core.learners import new_learner
+
+        self.learner = new_learner(kind, seed=1000 + partition)
         self.labels = [0, 0]
         self.feature_sums = [0.0] * len(INPUT_NAMES)
         self.quality = Quality()

@@ -13,7 +13,7 @@ down to the setting). Between flushes the cache can grow by the users touched in
 
 Keys: a table's record under ``RECORD_PREFIX`` + its changelog key (so no user id, whatever it
 is, meets Faust's offset key), and beside each user record a summary under ``INDEX_PREFIX`` + user
-id: what the engine's start needs (engine.StoredUser), written in the same batch as the record,
+id: what the engine's start needs (start.StoredUser), written in the same batch as the record,
 whether the record came from a flush or from the changelog during recovery (app.RestoringTable
 passes recovery's records through ``to_local``; bulk_restore.py writes its own). A start then reads
 a few bytes per user instead of decoding every state. The pipeline sends each user record with its
@@ -30,8 +30,9 @@ from typing import Any, Iterable, Iterator, Mapping, MutableMapping
 import orjson
 from faust.types import TP
 
-from streams.core.engine import PartitionState, StoredUser
+from streams.core.engine import PartitionState
 from streams.core.features import UserState
+from streams.core.start import StoredUser
 from streams.kafka.codecs import PartitionStateCodec, UserStateCodec, user_document
 
 USERS, PARTITIONS = UserStateCodec(), PartitionStateCodec()  # the changelogs' codecs: one stored form
@@ -44,7 +45,7 @@ INDEX_HEADER = "cg-index"  # a user record's header: its index entry (``summary`
 
 
 def summary(user: UserState) -> bytes:
-    """The index entry of a user (engine.StoredUser without the id, which is in the key)."""
+    """The index entry of a user (start.StoredUser without the id, which is in the key)."""
     return orjson.dumps([user.epoch, user.events_applied, user.risk_bin, user.next_due_day])
 
 
@@ -65,6 +66,26 @@ def summary_of_record(record: bytes) -> bytes:
     """The index entry of a stored user record (a changelog value, codecs.user_record)."""
     doc = user_document(record)
     return orjson.dumps([doc["ep"], doc["n"], doc.get("rb", -1), doc["nd"]])
+
+
+def under(db: Any, prefix: bytes) -> Iterator[tuple[str, bytes]]:
+    """The keys (without the prefix) and values under ``prefix`` of a partition's database."""
+    for key, value in db.items(from_key=prefix):
+        if not key.startswith(prefix):
+            return
+        yield key[len(prefix):].decode(), value
+
+
+def stored_users(db: Any) -> Iterator[StoredUser]:
+    """The index of a user table partition's database."""
+    for uid, value in under(db, INDEX_PREFIX):
+        yield (uid, *orjson.loads(value))
+
+
+def offset_in(db: Any) -> int | None:
+    """The changelog offset a partition's database holds everything up to (as Faust's store reads it)."""
+    raw = db.get(OFFSET_KEY)
+    return int(raw) if raw is not None else None
 
 
 def rocksdb_options(cache_mb: int) -> dict[str, Any]:
@@ -94,14 +115,10 @@ class LocalPartition:
         return self._under(RECORD_PREFIX)
 
     def stored_users(self) -> Iterator[StoredUser]:
-        for uid, value in self._under(INDEX_PREFIX):
-            yield (uid, *orjson.loads(value))
+        return stored_users(self.db())
 
     def _under(self, prefix: bytes) -> Iterator[tuple[str, bytes]]:
-        for key, value in self.db().items(from_key=prefix):
-            if not key.startswith(prefix):
-                return
-            yield key[len(prefix):].decode(), value
+        return under(self.db(), prefix)
 
     def persisted_offset(self) -> int | None:
         return self.store.persisted_offset(TP(self.topic, self.partition))

@@ -10,6 +10,7 @@ from streams.kafka.codecs import PartitionStateCodec, UserStateCodec
 from streams.kafka.local_store import UserCache
 from streams.core.events import INPUT_KINDS
 from streams.core.engine import PartitionEngine, PartitionState
+from streams.core.start import index_stored, stored_user
 from streams.offline.runner import OfflineRun
 from streams.core.features import UserState, apply_event, feature_values, feature_vector
 from streams.settings import Settings
@@ -43,9 +44,9 @@ def reference(population):
 class Run:
     """Feeds one partition's engine and records everything it emits."""
 
-    def __init__(self, state=None, users=None):
+    def __init__(self, state=None, users=None, start=None):
         self.users = {} if users is None else users
-        self.engine = PartitionEngine(0, CFG, state or PartitionState(0), self.users)
+        self.engine = PartitionEngine(0, CFG, state or PartitionState(0), self.users, start)
         self.offsets = Counter()
         self.alerts, self.dead, self.settled, self.quality = [], [], 0, []
 
@@ -169,7 +170,17 @@ class CachedRun(Run):
         self.users.evict(0, self.engine.out.dirty_users)
 
 
-@pytest.mark.parametrize("restarted", [Run, CachedRun], ids=["users_in_memory", "users_on_disk"])
+class IndexedRun(CachedRun):
+    """A CachedRun whose engine starts from an index of the stored users (streams/core/start.py), as
+    a worker with tables on disk does, instead of reading every user."""
+
+    def __init__(self, state, users):
+        self.disk = Disk({u: UserStateCodec().dumps(s) for u, s in users.items()})
+        Run.__init__(self, state, UserCache(self.disk), index_stored(map(stored_user, users.values()), state.epoch))
+
+
+@pytest.mark.parametrize("restarted", [Run, CachedRun, IndexedRun],
+                         ids=["users_in_memory", "users_on_disk", "users_on_disk_indexed"])
 def test_a_crash_between_user_and_partition_writes_does_not_double_count(population, reference, restarted):
     first = Run()
     offsets = []
