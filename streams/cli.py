@@ -88,6 +88,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from agents.pipeline import register
     from streams.kafka.app import Worker, create_app
+    from streams.kafka.membership import rejoin_as_predecessor
 
     settings = _settings(args)
     try:
@@ -110,8 +111,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return 2
     wiring = create_app(settings)
     register(wiring)
+    predecessor = rejoin_as_predecessor(settings.data_dir, settings.app_id)
     log.info("worker_starting", broker=settings.broker, app_id=settings.app_id, flavor=settings.broker_flavor,
-             web=f"http://{settings.web_host}:{settings.web_port}/status/")
+             web=f"http://{settings.web_host}:{settings.web_port}/status/", rejoins_as=predecessor)
     Worker(wiring.app, loglevel="WARNING", quiet=True).execute_from_commandline()
     return 0
 

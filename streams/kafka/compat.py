@@ -9,10 +9,10 @@ Quirks handled (measured, see ../shared/NOTES.md):
 2. Group joins wait about half the group's session timeout, and the first member's timeout sticks:
    the rebalance timeout follows the (short) session timeout, so joins take seconds, not half a
    minute. Static membership (``group.instance.id``) is no way out: the broker never evicts a
-   static member, so a dead one's partitions would never move. Nor is a restarted worker
-   rejoining with its dead predecessor's member id (tried 2026-12-03): accepted, but its join
-   waited the same ~4 s from the worker's start as a new member's, about when the dead member's
-   session ends anyway.
+   static member, so a dead one's partitions would never move. A worker that joins within a second
+   or two of another's kill may find the dead member kept in the new generation, even as its
+   leader, and wait about 13 s instead of 5 for an assignment: a worker restarted on its data
+   directory rejoins as the member it replaces (streams/kafka/membership.py), for any broker.
 3. No transactions / idempotent producers: we run at-least-once (the default) and never enable them.
 """
 

@@ -65,6 +65,9 @@ def test_random_kills_and_restarts_end_exactly_as_an_uninterrupted_run(settings_
         # while the group formed (streams/kafka/start_index.py), and end the same.
         logs = [(tmp_path / f"victim-{i}.log").read_text() for i in range(1, len(KILLS))]
         assert sum(log.count('"index_read_ahead": true') for log in logs) >= 4
+    # Every restart rejoins the group as the member it replaces (streams/kafka/membership.py).
+    for i in range(1, len(KILLS)):
+        assert '"rejoins_as": "faust-' in (tmp_path / f"victim-{i}.log").read_text()
 
     assert got["users"] == expected["users"]  # 0 lost, 0 counted twice, user by user
     assert got["digest"] == expected["digest"]  # the same features
