@@ -31,7 +31,8 @@ from streams.contracts import ContractError, dead_letter, decode, decode_event
 from streams.core.engine import PartitionEngine, PartitionState
 from streams.core.features import feature_values
 from streams.core.start import StartIndex, index_stored
-from streams.kafka.local_store import LocalPartition, UserCache, index_entry, index_headers, load_partition_state
+from streams.kafka.local_store import (LocalPartition, UserCache, index_entry, index_headers, partition_key,
+                                       partition_state_in)
 from streams.kafka.partitioner import kafka_partition
 from streams.kafka.start_index import StartIndexes
 from streams.core.labels import SCORE
@@ -97,13 +98,12 @@ class PipelineShell:
     def engine(self, partition: int) -> PartitionEngine:
         engine = self.engines.get(partition)
         if engine is None:
-            key = f"p{partition}"
             users: Any
             start: StartIndex | None
             self.started[partition] = time.monotonic()
             if self.on_disk:
                 states = LocalPartition(self.w.partition_table, partition)
-                state = load_partition_state(states, key) or PartitionState(partition)
+                state = partition_state_in(states.db(), partition) or PartitionState(partition)
                 local = LocalPartition(self.w.user_table, partition)
                 users = UserCache(local)
                 start = self.start_indexes.take(partition, (local.persisted_offset(), states.persisted_offset()),
@@ -111,7 +111,8 @@ class PipelineShell:
                 read_ahead = start is not None
                 start = start or index_stored(local.stored_users(), state.epoch)
             else:
-                state, users = self.w.partition_table.data.get(key) or PartitionState(partition), self.w.user_table.data
+                state = self.w.partition_table.data.get(partition_key(partition)) or PartitionState(partition)
+                users = self.w.user_table.data
                 start, read_ahead = None, False
             engine = self.engines[partition] = PartitionEngine(partition, self.cfg, state, users, start)
             log.info("partition_engine_started", partition=partition, released_until=state.released_until,
@@ -402,7 +403,7 @@ class PipelineShell:
                 partition_states.append((settings.topic_erasure_audit, doc["user_id"].encode(), orjson.dumps(doc),
                                          None, None, None))
                 self.totals["erasures_confirmed"] += 1
-            key = f"p{partition}"
+            key = partition_key(partition)
             if not self.on_disk:
                 self.w.partition_table.data[key] = engine.state
             record = orjson.dumps(engine.state.to_dict())

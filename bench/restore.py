@@ -45,7 +45,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from streams.kafka.admin import create_topics
 from streams.kafka.app import changelog_topics
 from streams.kafka.codecs import record_of_document
-from streams.kafka.local_store import INDEX_HEADER, summary_of_record
+from streams.kafka.local_store import INDEX_HEADER, partition_key, summary_of_record
 from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.partitioner import kafka_partition
 from streams.kafka.produce import produce
@@ -91,7 +91,7 @@ def fill(settings: Settings, users: int, user_docs: list[dict], partition_docs: 
             except BufferError:
                 producer.poll(0.05)
     for doc in partition_docs:
-        producer.produce(partition_topic, orjson.dumps(doc), f"p{doc['p']}".encode(), partition=doc["p"])
+        producer.produce(partition_topic, orjson.dumps(doc), partition_key(doc["p"]).encode(), partition=doc["p"])
     if producer.flush(600):
         raise SystemExit("changelog records not acknowledged")
     return written

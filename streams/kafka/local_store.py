@@ -28,7 +28,6 @@ from types import SimpleNamespace
 from typing import Any, Iterable, Iterator, Mapping, MutableMapping
 
 import orjson
-from faust.types import TP
 
 from streams.core.engine import PartitionState
 from streams.core.features import UserState
@@ -102,7 +101,6 @@ class LocalPartition:
 
     def __init__(self, table: Any, partition: int) -> None:
         self.store = table.data
-        self.topic = table.changelog_topic.get_topic_name()
         self.partition = partition
 
     def db(self) -> Any:
@@ -121,7 +119,7 @@ class LocalPartition:
         return under(self.db(), prefix)
 
     def persisted_offset(self) -> int | None:
-        return self.store.persisted_offset(TP(self.topic, self.partition))
+        return offset_in(self.db())
 
     def write(self, records: list[tuple[str, bytes | None]], offset: int, entries: list[bytes | None] | None = None) -> bool:
         """The records the changelog acknowledged up to ``offset``, atomically with it and, for
@@ -164,8 +162,14 @@ def to_local(batch: Iterable[Any], indexed: bool) -> Iterator[Any]:
                                                           key=key, value=value))
 
 
-def load_partition_state(local: LocalPartition, key: str) -> PartitionState | None:
-    raw = local.get(key)
+def partition_key(partition: int) -> str:
+    """The partition table's key (and its changelog's) of a partition's state."""
+    return f"p{partition}"
+
+
+def partition_state_in(db: Any, partition: int) -> PartitionState | None:
+    """The state a partition table partition's database holds, if any."""
+    raw = db.get(RECORD_PREFIX + partition_key(partition).encode())
     return PARTITIONS.loads(raw) if raw is not None else None
 
 

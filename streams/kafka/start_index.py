@@ -23,7 +23,7 @@ from typing import Callable
 import structlog
 
 from streams.core.start import StartIndex, index_stored
-from streams.kafka.local_store import PARTITIONS, RECORD_PREFIX, offset_in, stored_users
+from streams.kafka.local_store import offset_in, partition_state_in, stored_users
 
 log = structlog.get_logger(__name__)
 
@@ -70,8 +70,8 @@ def _read(partition: int, user_path: Path, partition_path: Path) -> tuple[Offset
 
     states = open_read_only(partition_path)
     try:
-        raw = states.get(RECORD_PREFIX + f"p{partition}".encode())
-        epoch = PARTITIONS.loads(raw).epoch if raw is not None else 0
+        state = partition_state_in(states, partition)
+        epoch = state.epoch if state is not None else 0
         partition_offset = offset_in(states)
     finally:
         states.close()
