@@ -12,12 +12,15 @@ the client joins as a new member).
 The id is reused only under an exclusive lock on the data directory, held for the life of the
 process (released by the kernel when it dies, even by SIGKILL): a second live worker on the same
 directory never takes over the first's membership. Then it joins as a new member; its tables
-would wait for the first's RocksDB lock anyway.
+would wait for the first's RocksDB lock anyway. The lock is this host's only, so the id is also
+reused only on the host that recorded it (a StatefulSet pod keeps its hostname across restarts):
+a copy of the volume restored for another worker must not make two live workers one member.
 """
 
 from __future__ import annotations
 
 import fcntl
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,7 @@ import structlog
 log = structlog.get_logger(__name__)
 
 LOCK_FILE = "worker.lock"
-MEMBER_FILE = "group-member"  # "<group id> <member id>": the last member id this directory's worker had
+MEMBER_FILE = "group-member"  # "<group id> <member id> <host>": the last member id this directory's worker had
 
 _lock: Any = None  # the open lock file, held for the life of the process
 
@@ -48,7 +51,7 @@ def rejoin_as_predecessor(data_dir: str, group_id: str) -> str | None:
     _lock = lock
     member_file = directory / MEMBER_FILE
     stored = member_file.read_text().split() if member_file.exists() else []
-    previous = stored[1] if len(stored) == 2 and stored[0] == group_id else None
+    previous = stored[1] if len(stored) == 3 and (stored[0], stored[2]) == (group_id, socket.gethostname()) else None
     _patch_coordinator(group_id, previous, member_file)
     return previous
 
@@ -65,7 +68,9 @@ def _patch_coordinator(group_id: str, previous: str | None, member_file: Path) -
 
     async def _on_join_complete(self: Any, generation: int, member_id: str, *args: Any) -> Any:
         if self.group_id == group_id:
-            member_file.write_text(f"{group_id} {member_id}\n")
+            written = member_file.with_suffix(".new")  # replaced whole: a crash mid-write leaves the old one
+            written.write_text(f"{group_id} {member_id} {socket.gethostname()}\n")
+            written.replace(member_file)
         return await joined(self, generation, member_id, *args)
 
     GroupCoordinator.__init__ = __init__  # type: ignore[method-assign]

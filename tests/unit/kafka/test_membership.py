@@ -1,6 +1,7 @@
 """A restarted worker rejoins its group as the member it replaces, only while it holds its data
 directory (streams/kafka/membership.py). Real processes: the lock is the kernel's."""
 
+import socket
 import subprocess
 import sys
 
@@ -21,7 +22,9 @@ def reused(data_dir, group):
 
 def test_the_member_id_is_reused_only_by_the_one_worker_holding_the_directory(tmp_path):
     assert reused(tmp_path, "g") == "None"  # nothing recorded yet
-    (tmp_path / "group-member").write_text("g member-1\n")
+    (tmp_path / "group-member").write_text("g member-1 another-host\n")
+    assert reused(tmp_path, "g") == "None"  # recorded on another host (a restored copy of the volume)
+    (tmp_path / "group-member").write_text(f"g member-1 {socket.gethostname()}\n")
     assert reused(tmp_path, "other-group") == "None"
     first = claim(tmp_path, "g", hold_s=60)
     try:
