@@ -31,7 +31,8 @@ from streams.contracts import ContractError, dead_letter, decode, decode_event
 from streams.core.engine import PartitionEngine, PartitionState
 from streams.core.features import feature_values
 from streams.core.start import StartIndex, index_stored
-from streams.kafka.local_store import (LocalPartition, UserCache, index_entry, index_headers, partition_key,
+from streams.kafka.due_index import DiskDueIndex
+from streams.kafka.local_store import (LocalPartition, UserCache, index_due, index_entry, index_headers, partition_key,
                                        partition_state_in)
 from streams.kafka.partitioner import kafka_partition
 from streams.kafka.start_index import StartIndexes
@@ -109,12 +110,14 @@ class PipelineShell:
                 start = self.start_indexes.take(partition, (local.persisted_offset(), states.persisted_offset()),
                                                 state.epoch) if self.start_indexes else None
                 read_ahead = start is not None
-                start = start or index_stored(local.stored_users(), state.epoch)
+                start = start or index_stored(local.stored_users(), state.epoch, due_in_memory=False)
+                index_due(local.db())  # a database written before due keys were kept: once
+                due = DiskDueIndex(local)
             else:
                 state = self.w.partition_table.data.get(partition_key(partition)) or PartitionState(partition)
                 users = self.w.user_table.data
-                start, read_ahead = None, False
-            engine = self.engines[partition] = PartitionEngine(partition, self.cfg, state, users, start)
+                start, read_ahead, due = None, False, None
+            engine = self.engines[partition] = PartitionEngine(partition, self.cfg, state, users, start, due)
             log.info("partition_engine_started", partition=partition, released_until=state.released_until,
                      users=engine.users_known, model_labels=sum(engine.model.labels), users_ahead=len(engine.dedupe.ahead),
                      recovered=self._tables_ready(), index_read_ahead=read_ahead,
@@ -310,6 +313,8 @@ class PipelineShell:
             if (LocalPartition(tables[topic], partition).write(records, max(offsets), entries if users else None)
                     and users and engine is not None):
                 engine.users.stored(records)
+                if isinstance(engine.due, DiskDueIndex):
+                    engine.due.stored(records, entries)
 
     def _evict(self) -> None:
         """Users beyond the cache's share of each engine go back to disk (written, unchanged since)."""

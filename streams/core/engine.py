@@ -8,7 +8,8 @@ written), and which state is dirty. The engine coordinates small collaborators, 
 - Watermark (watermark.py): how far event time has safely progressed;
 - ReorderBuffer (reorder.py): events wait there until the watermark passes them;
 - features.apply_event: the user's windowed state; labels/feedback: activity closes horizons;
-- DueIndex (schedule.py): which users are due at each day boundary (labels, win-back, rescores);
+- the due-time index (schedule.py; on disk: streams/kafka/due_index.py): which users are due at
+  each day boundary (labels, win-back, rescores);
 - Learner (learning.py): released labels -> model, quality figures, drift;
 - Snapshotter (snapshots.py): score, pending label and alert decision at a snapshot.
 
@@ -36,7 +37,7 @@ from streams.core.features import UserState, apply_event, compact, is_activity
 from streams.core.learning import QUALITY_THRESHOLDS, Learner
 from streams.core.reorder import ReorderBuffer
 from streams.core.rhythm import covariates, observed_silence
-from streams.core.schedule import next_due_day, next_rescore_day
+from streams.core.schedule import DueTimes, next_due_day, next_rescore_day
 from streams.core.scoring import ChurnModel
 from streams.core.snapshots import Snapshotter
 from streams.core.start import StartIndex, index_stored, stored_user
@@ -106,10 +107,12 @@ class Outputs:
 
 class PartitionEngine:
     def __init__(self, partition: int, cfg: EngineConfig, state: PartitionState,
-                 users: MutableMapping[str, UserState], start: StartIndex | None = None) -> None:
+                 users: MutableMapping[str, UserState], start: StartIndex | None = None,
+                 due: DueTimes | None = None) -> None:
         """``start``: the partition's stored users as the start needs them (streams/core/start.py),
         if the shell keeps such an index (streams/kafka/local_store.py); else read from ``users``.
-        It must have been built against this partition state's epoch."""
+        It must have been built against this partition state's epoch. ``due``: the due-time index,
+        if the shell keeps it (with the stored users: streams/kafka/due_index.py); else the start's."""
         self.partition = partition
         self.cfg = cfg
         self.state = state
@@ -124,7 +127,10 @@ class PartitionEngine:
             # One pass over the stored users, holding none of them: with a disk-backed table the
             # mapping loads each on demand, and a million users must not all be in memory at once.
             start = index_stored((stored_user(u) for u in users.values() if u.partition == partition), state.epoch)
-        self.population, self.due = start.population, start.due
+        chosen = due if due is not None else start.due
+        if chosen is None:
+            raise ValueError("no due-time index: the start index was built without one")
+        self.population, self.due = start.population, chosen
         self.users_known, self.events_applied = start.users_known, start.events_applied  # tallies for the status page
         ahead = start.ahead
         # Steps of users written ahead of the partition state, done again at their boundaries

@@ -18,7 +18,7 @@ A user is due at the first day boundary at which any of these is due:
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Iterable, Protocol
 
 from streams.core.features import UserState
 from streams.core.labels import T
@@ -58,9 +58,25 @@ def next_due_day(user: UserState, horizon_ms: int) -> int:
     return due if due >= 0 else -1
 
 
+class DueTimes(Protocol):
+    """What the engine asks of a partition's due-time index. ``DueIndex`` keeps it in memory; a
+    shell with tables on disk keeps it beside the user states (streams/kafka/due_index.py), so
+    that a worker's memory does not grow with its users."""
+
+    def add(self, user_id: str, day: int) -> None: ...
+
+    def reschedule(self, user: UserState, horizon_ms: int) -> None: ...
+
+    def remove(self, user: UserState) -> None: ...
+
+    def first_day(self) -> int | None: ...
+
+    def pop(self, day: int) -> list[str]: ...
+
+
 class DueIndex:
-    """The partition's due-time index: day boundary -> users due then. Rebuilt from the user states
-    after a restart (each state records its next due day)."""
+    """The partition's due-time index in memory: day boundary -> users due then. Rebuilt from the
+    user states after a restart (each state records its next due day)."""
 
     def __init__(self, users: Iterable[UserState] = ()) -> None:
         self._by_day: dict[int, set[str]] = {}

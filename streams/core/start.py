@@ -33,15 +33,16 @@ class StartIndex:
 
     epoch: int
     population: RiskPopulation = field(default_factory=RiskPopulation)
-    due: DueIndex = field(default_factory=DueIndex)
+    due: DueIndex | None = None  # None where the shell keeps the due-time index on disk
     users_known: int = 0
     events_applied: int = 0
     ahead: list[str] = field(default_factory=list)  # written by a flush whose partition state was lost
 
 
-def index_stored(stored: Iterable[StoredUser], epoch: int) -> StartIndex:
-    """One pass over the stored users of a partition whose state is at ``epoch``."""
-    index = StartIndex(epoch)
+def index_stored(stored: Iterable[StoredUser], epoch: int, due_in_memory: bool = True) -> StartIndex:
+    """One pass over the stored users of a partition whose state is at ``epoch``; without the
+    due-time index where the shell keeps it on disk (``due_in_memory`` false)."""
+    index = StartIndex(epoch, due=DueIndex() if due_in_memory else None)
     population, due, ahead = index.population, index.due, index.ahead
     known = applied = 0
     for uid, user_epoch, events, risk_bin, due_day in stored:
@@ -51,6 +52,7 @@ def index_stored(stored: Iterable[StoredUser], epoch: int) -> StartIndex:
             ahead.append(uid)
         else:
             population.move(-1, risk_bin)
-            due.add(uid, due_day)
+            if due is not None:
+                due.add(uid, due_day)
     index.users_known, index.events_applied = known, applied
     return index

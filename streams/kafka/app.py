@@ -29,7 +29,9 @@ class RestoringTable(faust.Table):
     def apply_changelog_batch(self, batch: Any) -> None:
         batch = list(batch)
         self.records_restored += len(batch)
-        super().apply_changelog_batch(to_local(batch, self.indexed) if self.on_disk else batch)
+        if self.on_disk:
+            batch = to_local(batch, self.data._db_for_partition if self.indexed else None)
+        super().apply_changelog_batch(batch)
 
 
 @dataclass

@@ -20,12 +20,17 @@ a few bytes per user instead of decoding every state. The pipeline sends each us
 index entry in a header (``INDEX_HEADER``), so a restore need not decompress and parse every
 record to index it (half of a restore's time otherwise); a record without it (written before
 2026-12-03) is summarised from its value.
+
+The user table also keeps the partition's due-time index (streams/kafka/due_index.py): a key under
+``DUE_PREFIX`` + day + user id for each user whose stored state is due at that day boundary. Each
+write moves a user's key from the day their stored summary recorded to the day the new one does,
+in the same batch, so the keys always match the stored states.
 """
 
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any, Iterable, Iterator, Mapping, MutableMapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, MutableMapping
 
 import orjson
 
@@ -40,6 +45,10 @@ USERS, PARTITIONS = UserStateCodec(), PartitionStateCodec()  # the changelogs' c
 OFFSET_KEY = b"__faust\x00offset__"
 RECORD_PREFIX = b"r"
 INDEX_PREFIX = b"i"
+DUE_PREFIX = b"d"
+# Present once every stored user has their due key: written into a database that has no users yet,
+# and by ``index_due`` into one written before due keys were kept (before 2026-12-04).
+DUE_INDEXED = b"_due-indexed"
 INDEX_HEADER = "cg-index"  # a user record's header: its index entry (``summary``)
 
 
@@ -65,6 +74,66 @@ def summary_of_record(record: bytes) -> bytes:
     """The index entry of a stored user record (a changelog value, codecs.user_record)."""
     doc = user_document(record)
     return orjson.dumps([doc["ep"], doc["n"], doc.get("rb", -1), doc["nd"]])
+
+
+def due_day_of(entry: bytes | None) -> int:
+    """The next due day an index entry records (-1: none, or no entry)."""
+    return int(orjson.loads(entry)[3]) if entry is not None else -1
+
+
+def due_key(day: int, uid: str) -> bytes:
+    """A user's key in the due-time index: by day (big-endian, so keys sort by day), then id."""
+    return DUE_PREFIX + day.to_bytes(8, "big") + uid.encode()
+
+
+def due_key_parts(key: bytes) -> tuple[int, str]:
+    return int.from_bytes(key[1:9], "big"), key[9:].decode()
+
+
+class DueKeyMoves:
+    """The due-key changes of one batch of a user table partition's database: each user's key
+    moves from the day the stored (or, earlier in the batch, written) summary recorded."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.days: dict[str, int] = {}  # as the batch leaves them
+
+    def changes(self, uid: str, entry: bytes | None) -> list[tuple[bytes, bytes | None]]:
+        """(key, value or None to delete) for writing ``entry`` (None: a tombstone) for ``uid``."""
+        old = self.days.get(uid)
+        if old is None:
+            old = due_day_of(self.db.get(INDEX_PREFIX + uid.encode()))
+        new = self.days[uid] = due_day_of(entry)
+        if old == new:
+            return []
+        return ([(due_key(old, uid), None)] if old >= 0 else []) + ([(due_key(new, uid), b"")] if new >= 0 else [])
+
+    def marker(self) -> list[tuple[bytes, bytes]]:
+        """The marker, if the database has no users yet: every user it gets will have a due key."""
+        if self.db.get(DUE_INDEXED) is not None or any(True for _ in under(self.db, INDEX_PREFIX)):
+            return []
+        return [(DUE_INDEXED, b"1")]
+
+
+def index_due(db: Any, batch_size: int = 50_000) -> int:
+    """Give every stored user of a database written before due keys were kept their due key (once;
+    then the marker). The number of keys written."""
+    if db.get(DUE_INDEXED) is not None:
+        return 0
+    from rocksdict import WriteBatch
+
+    written = 0
+    batch = WriteBatch(raw_mode=True)
+    for uid, *_, due_day in stored_users(db):
+        if due_day >= 0:
+            batch.put(due_key(due_day, uid), b"")
+            written += 1
+            if written % batch_size == 0:
+                db.write(batch)
+                batch = WriteBatch(raw_mode=True)
+    batch.put(DUE_INDEXED, b"1")
+    db.write(batch)
+    return written
 
 
 def under(db: Any, prefix: bytes) -> Iterator[tuple[str, bytes]]:
@@ -132,32 +201,46 @@ class LocalPartition:
         from rocksdict import WriteBatch  # only with this store: a worker on memory tables needs no RocksDB
 
         batch = WriteBatch(raw_mode=True)
+        moves = DueKeyMoves(db) if entries is not None else None
         for i, (key, value) in enumerate(records):
             if value is None:
                 batch.delete(RECORD_PREFIX + key.encode())
             else:
                 batch.put(RECORD_PREFIX + key.encode(), value)
-            if entries is not None:
-                if value is None:
-                    batch.delete(INDEX_PREFIX + key.encode())
-                else:
-                    batch.put(INDEX_PREFIX + key.encode(), entries[i] or summary_of_record(value))
+            if moves is not None:
+                entry = None if value is None else entries[i] or summary_of_record(value)  # type: ignore[index]
+                _put(batch, [(INDEX_PREFIX + key.encode(), entry), *moves.changes(key, entry)])
+        if moves is not None:
+            _put(batch, moves.marker())
         batch.put(OFFSET_KEY, str(offset).encode())
         db.write(batch)
         return True
 
 
-def to_local(batch: Iterable[Any], indexed: bool) -> Iterator[Any]:
+def _put(batch: Any, changes: Iterable[tuple[bytes, bytes | None]]) -> None:
+    for key, value in changes:
+        if value is None:
+            batch.delete(key)
+        else:
+            batch.put(key, value)
+
+
+def to_local(batch: Iterable[Any], db_of: Callable[[int], Any] | None) -> Iterator[Any]:
     """Changelog records as recovery applies them to a local table: under the record prefix and,
-    for the user table (``indexed``), each followed by its summary (a record of the same offset),
-    so Faust's store writes both in one batch."""
+    for the user table (``db_of``: a partition's database), each followed by its summary and the
+    move of its due key (records of the same offset), so Faust's store writes them in one batch."""
+    moves: dict[int, DueKeyMoves] = {}
     for event in batch:
         msg = event.message
-        entries = [(RECORD_PREFIX + msg.key, msg.value)]
-        if indexed:
-            entries.append((INDEX_PREFIX + msg.key,
-                            None if msg.value is None else index_entry(msg.headers) or summary_of_record(msg.value)))
-        for key, value in entries:
+        changes: list[tuple[bytes, bytes | None]] = [(RECORD_PREFIX + msg.key, msg.value)]
+        if db_of is not None:
+            partition_moves = moves.get(msg.partition)
+            if partition_moves is None:
+                partition_moves = moves[msg.partition] = DueKeyMoves(db_of(msg.partition))
+                changes += partition_moves.marker()
+            entry = None if msg.value is None else index_entry(msg.headers) or summary_of_record(msg.value)
+            changes += [(INDEX_PREFIX + msg.key, entry), *partition_moves.changes(msg.key.decode(), entry)]
+        for key, value in changes:
             yield SimpleNamespace(message=SimpleNamespace(tp=msg.tp, offset=msg.offset, partition=msg.partition,
                                                           key=key, value=value))
 

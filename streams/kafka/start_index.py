@@ -77,6 +77,6 @@ def _read(partition: int, user_path: Path, partition_path: Path) -> tuple[Offset
         states.close()
     users = open_read_only(user_path)
     try:
-        return (offset_in(users), partition_offset), index_stored(stored_users(users), epoch)
+        return (offset_in(users), partition_offset), index_stored(stored_users(users), epoch, due_in_memory=False)
     finally:
         users.close()
