@@ -40,6 +40,9 @@ BENCHMARKS: list[tuple[str, list[str], list[str], list[Row]]] = [
         ("engine alone, one core", lambda r: f"{r['median_events_per_s']:,} events/s ({_runs(r['runs'])}; target 100,000)"),
         ("state per user (simulated population)", lambda r: f"{r['state_bytes_per_user_mean']:,} bytes mean, {r['state_bytes_per_user_max']:,} max ({r['users']:,} users)"),
     ]),
+    ("buffer_memory.py", [], ["--users", "100", "--days", "10"], [
+        ("memory per event waiting for the watermark (x rate x allowed lateness)", lambda r: f"{r['bytes_per_buffered_event']:,} bytes, the record's {r['of_which_record_bytes']:,} included"),
+    ]),
     ("feature_throughput.py", ["--runs", "3"], ["--users", "200", "--days", "30", "--runs", "1"], [
         ("feature vector (79 features)", lambda r: f"{r['median_feature_vector_us']} us ({_runs(r['feature_vector_us_runs'])})"),
     ]),

@@ -77,9 +77,11 @@ def decode(name: str, raw: bytes) -> dict[str, Any]:
 
 def decode_event(kind: str, raw: bytes) -> Event:
     """Decode and validate one input record, or raise ContractError. JSON Schema counts 1.7e12 as an
-    integer; event time is made one here, so the core only ever sees int milliseconds."""
+    integer; event time is made one here, so the core only ever sees int milliseconds. The event
+    keeps the record's bytes, not the decoded document: it decodes them again when released from
+    the reorder buffer (streams/core/events.py)."""
     doc = decode(kind, raw)
-    return Event(kind, doc["event_id"], doc["user_id"], int(doc["ts"]), doc)
+    return Event(kind, doc["event_id"], doc["user_id"], int(doc["ts"]), bytes(raw))
 
 
 def dead_letter(reason: str, detail: str, source_topic: str, source_partition: int, source_offset: int,

@@ -60,6 +60,16 @@ def test_unknown_fields_are_accepted_and_ignored_and_whole_float_times_become_in
     assert event.ts == 1_700_000_000_000 and type(event.ts) is int
 
 
+def test_an_event_keeps_the_records_bytes_until_its_document_is_used():
+    # It waits in the reorder buffer for the allowed lateness: the decoded document is not kept there.
+    raw = orjson.dumps({"event_id": "e", "user_id": "u", "ts": 5, "session_id": "s", "action": "view", "page": "/",
+                        "attributes": {"plan": "pro"}})
+    event = contracts.decode_event("click", raw)
+    assert event.document is raw
+    assert event.data == orjson.loads(raw) and event.data is event.document  # decoded once, when used
+    assert event.data["attributes"] == {"plan": "pro"}
+
+
 def test_validation_errors_name_the_field_and_rule_without_the_value():
     doc = {"event_id": "e", "user_id": "u", "ts": "alice@example.com", "session_id": "s", "action": "view", "page": "/"}
     with pytest.raises(contracts.ContractError) as err:
