@@ -203,13 +203,11 @@ class LocalPartition:
         batch = WriteBatch(raw_mode=True)
         moves = DueKeyMoves(db) if entries is not None else None
         for i, (key, value) in enumerate(records):
-            if value is None:
-                batch.delete(RECORD_PREFIX + key.encode())
-            else:
-                batch.put(RECORD_PREFIX + key.encode(), value)
+            changes: list[tuple[bytes, bytes | None]] = [(RECORD_PREFIX + key.encode(), value)]
             if moves is not None:
                 entry = None if value is None else entries[i] or summary_of_record(value)  # type: ignore[index]
-                _put(batch, [(INDEX_PREFIX + key.encode(), entry), *moves.changes(key, entry)])
+                changes += [(INDEX_PREFIX + key.encode(), entry), *moves.changes(key, entry)]
+            _put(batch, changes)
         if moves is not None:
             _put(batch, moves.marker())
         batch.put(OFFSET_KEY, str(offset).encode())
