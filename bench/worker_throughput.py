@@ -14,19 +14,16 @@ the same run, so machine noise hits both; the embedded broker shares the machine
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
 import orjson
 
-from common import population_args  # bench/common.py (run as a script: its directory is on the path)
+from common import population_args, start_bare_agent  # bench/common.py (run as a script: its directory is on the path)
 from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.admin import create_topics
 from streams.offline.workers import start_worker, stop_process, wait_until, worker_status
@@ -37,21 +34,8 @@ from streams.offline.simulator import SimConfig, serialise, simulate
 
 def floor_once(settings: Settings, total: int, workdir: Path) -> float:
     """Events/s of the bare-Faust agent over the same topics (its own consumer group)."""
-    env = {**os.environ, **settings.to_env(), "CHURNGUARD_WEB_PORT": str(free_port()),
-           "CHURNGUARD_DATA_DIR": str(workdir / "bare")}
-    url = f"http://{settings.web_host}:{env['CHURNGUARD_WEB_PORT']}/count/"
-    workdir.mkdir(parents=True, exist_ok=True)
-    with open(workdir / "bare.log", "ab") as sink:
-        bare = subprocess.Popen([sys.executable, str(Path(__file__).with_name("bare_faust.py")), "worker"], env=env,
-                                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    bare, read = start_bare_agent(settings, workdir)
     try:
-        def read() -> int:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    return int(orjson.loads(r.read())["count"])
-            except OSError:
-                return 0
-
         first: list[float] = []
 
         def started() -> bool:
