@@ -14,7 +14,6 @@ from typing import Callable
 import orjson
 
 from streams.kafka.broker import free_port
-
 from streams.offline.sources import write_events
 from streams.offline.simulator import SimConfig, serialise, simulate
 from streams.offline.workers import worker_status

@@ -28,7 +28,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-
 from common import start_bare_agent  # bench/common.py (run as a script: its directory is on the path)
 from streams.kafka.admin import create_topics
 from streams.kafka.broker import EmbeddedBroker, free_port
@@ -37,7 +36,6 @@ from streams.offline.simulator import SimConfig, as_events, serialise, simulate
 from streams.offline.workers import start_worker, stop_process, wait_until, worker_status
 from streams.settings import Settings
 
-BENCH = Path(__file__).resolve().parent
 OURS = ("(streams/", "(agents/")  # py-spy names a frame's file by its import path: churnguard's own modules
 # The entry frames every sample of a thread shares: left out of the tables.
 ENTRY = re.compile(r"^(<module>|main|_run_module_as_main|_run_code|cmd_worker|engine_child|\S*execute_from_commandline"
@@ -78,9 +76,10 @@ def summarise(raw: Path, events: int, seconds: float, top: int) -> dict:
         if not stack:
             continue
         n, frames = int(count), stack.split(";")
+        kept = [f for f in frames if not ENTRY.match(f)]
         total += n
-        ours += n if any(any(path in f for path in OURS) for f in frames if not ENTRY.match(f)) else 0
-        for name in {frame_name(f) for f in frames if not ENTRY.match(f)}:
+        ours += n if any(path in f for f in kept for path in OURS) else 0
+        for name in {frame_name(f) for f in kept}:
             inclusive[name] += n
         own[frame_name(frames[-1])] += n
 
@@ -154,7 +153,7 @@ def profile_engine(users: int, days: int, workdir: Path) -> tuple[Path, int, flo
     assert child.stdin is not None and child.stdout is not None
     events = int(child.stdout.readline())
     spy = record(child.pid, workdir / "engine.txt", None)
-    time.sleep(1.0)  # py-spy attached
+    time.sleep(1.0)  # py-spy does not say when it has attached; it takes milliseconds
     child.stdin.write("go\n")
     child.stdin.flush()
     seconds = float(child.stdout.readline())
@@ -185,11 +184,13 @@ def main() -> None:
     if set(args.targets) - set(TARGETS):
         ap.error(f"targets are {', '.join(TARGETS)}")
     py_spy()
-    cfg = SimConfig(users=args.users, days=args.days)
-    records = serialise(simulate(cfg)[0], cfg)
+    services = [t for t in args.targets if t != "engine"]
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        profiles = profile_services([t for t in args.targets if t != "engine"], records, args.seconds, workdir)
+        profiles = {}
+        if services:
+            cfg = SimConfig(users=args.users, days=args.days)
+            profiles = profile_services(services, serialise(simulate(cfg)[0], cfg), args.seconds, workdir)
         if "engine" in args.targets:
             profiles["engine"] = profile_engine(args.users, args.days, workdir)
         for target in args.targets:
