@@ -43,15 +43,3 @@ def test_the_worker_keeps_the_root_logger_at_the_level_asked_for(tmp_path):
     finally:
         root.setLevel(saved[0])
         root.handlers[:] = saved[1]
-
-
-async def test_on_the_embedded_broker_the_worker_consumer_asks_for_records_at_least_ten_times_a_second(tmp_path):
-    # It holds a fetch for its whole wait even when records arrive (compat.py, quirk 4): with
-    # Faust's 1,500 ms a live record waited up to 1.2 s before the worker saw it.
-    settings = replace(Settings.from_env({}), broker_flavor="tansu", data_dir=str(tmp_path))
-    app = create_app(settings).app
-    consumer = app.consumer._thread._create_worker_consumer(app.transport)
-    try:
-        assert consumer._fetch_max_wait_ms == compat.FETCH_MAX_WAIT_MS <= 100
-    finally:
-        await consumer.stop()
