@@ -14,10 +14,10 @@ Both are read unchanged through the mappings in docs/mappings/ (the product's ow
 
 At the cut every customer known by then is scored from the state as of the cut (what a rescore at
 the cut serves); ranking quality is ROC AUC and average precision for "churned". Baselines on the
-same customers and the same cut: recency, frequency (distinct purchase days), BG/NBD's probability
-of no purchase within the horizon (maximum likelihood on the data before the cut), and, as a
-ceiling that cheats, a logistic regression on recency, frequency, tenure and spend fitted on the
-very labels it is judged by. Alerts, over the whole log: each alert judged on its own horizon
+same customers and the same cut: recency, frequency (distinct purchase days), BG/NBD's and
+Pareto/NBD's probabilities of no purchase within the horizon (bench/baselines.py: maximum
+likelihood on the data before the cut), and, as a ceiling that cheats, a logistic regression on
+recency, frequency, tenure and spend fitted on the very labels it is judged by. Alerts, over the whole log: each alert judged on its own horizon
 (followed by H days of silence or not), per tier, against the base rate of the same days (the
 share of the customers active in the H days before who stayed silent for the next H days), so
 precision and lift; the share of customers alerted in the busiest 30 days; and how many scores
@@ -40,8 +40,6 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-from scipy.optimize import minimize
-from scipy.special import gammaln
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -53,6 +51,9 @@ from streams.offline.mapping import load_mapping  # noqa: E402
 from streams.offline.runner import OfflineRun  # noqa: E402
 from streams.offline.sources import InputScan, merged  # noqa: E402
 from streams.settings import Settings  # noqa: E402
+
+# bench/baselines.py (run as a script: its directory is on the path)
+from baselines import bgnbd_p_none, hindsight_logistic, pareto_nbd_p_none  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -101,35 +102,6 @@ def fetch(ds: Dataset, cache: Path) -> Path:
                 data = zi.read(ds.inner)
         out.write_bytes(data)
     return out
-
-
-def _bgnbd_p_none(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, horizon: float) -> np.ndarray:
-    """BG/NBD (Fader, Hardie, Lee 2005) fitted by maximum likelihood: P(no purchase in (T, T+h])."""
-    def nll(p: np.ndarray) -> float:
-        r, a, alpha, b = np.exp(p)
-        a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-        a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
-        a3 = -(r + x) * np.log(alpha + T)
-        a4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) - (r + x) * np.log(alpha + t_x), -np.inf)
-        return float(-(a1 + a2 + np.logaddexp(a3, a4)).sum())
-
-    res = minimize(nll, np.log([1.0, 1.0, 10.0, 1.0]), method="Nelder-Mead", options={"maxiter": 4000})
-    r, a, alpha, b = np.exp(res.x)
-    dead_odds = np.where(x > 0, a / np.maximum(b + x - 1, 1e-12) * ((alpha + T) / (alpha + t_x)) ** (r + x), 0.0)
-    alive = 1 / (1 + dead_odds)
-    return 1 - alive + alive * ((alpha + T) / (alpha + T + horizon)) ** (r + x)
-
-
-def _hindsight_logistic(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Newton's method on standardised features: fitted on the labels it is then judged by."""
-    sd = np.where(features.std(0) > 0, features.std(0), 1.0)
-    z = np.c_[np.ones(len(features)), (features - features.mean(0)) / sd]
-    w = np.zeros(z.shape[1])
-    for _ in range(50):
-        p = 1 / (1 + np.exp(-np.clip(z @ w, -30, 30)))
-        hessian = (z * (p * (1 - p))[:, None]).T @ z / len(z) + 1e-6 * np.eye(len(w))
-        w -= np.linalg.solve(hessian, z.T @ (p - labels) / len(z))
-    return z @ w
 
 
 def average_precision(labels: list[int], scores: list[float]) -> float:
@@ -185,15 +157,15 @@ def run(ds: Dataset, cache: Path, partitions: int = 4) -> dict:
         money.append(spend[uid])
     y = np.array(labels)
     x, t_x, T = np.array(freq, float), np.array(span, float), np.array(age, float)
-    p_none = _bgnbd_p_none(x, t_x, T, float(ds.horizon_days))
     rfm = np.c_[np.log1p(rec), np.log1p(x), np.log1p(t_x), np.log1p(T), np.log1p(money)]
     scores = {
         "churnguard": [r[1] for r in rows],
         "churnguard cold start": [r[2] for r in rows],
         "recency": rec,
         "frequency": [-f for f in freq],
-        "BG/NBD": list(p_none),
-        "hindsight RFM logistic (ceiling)": list(_hindsight_logistic(rfm, y)),
+        "BG/NBD": list(bgnbd_p_none(x, t_x, T, float(ds.horizon_days))),
+        "Pareto/NBD": list(pareto_nbd_p_none(x, t_x, T, float(ds.horizon_days))),
+        "hindsight RFM logistic (ceiling)": list(hindsight_logistic(rfm, y)),
     }
     ranking = {name: {"roc_auc": round(exact_auc(labels, list(map(float, s))) or 0.0, 4),
                       "average_precision": round(average_precision(labels, list(map(float, s))), 4)}

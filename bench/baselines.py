@@ -1,0 +1,103 @@
+"""The customer-base models churnguard is judged against on real logs (bench/real_data.py).
+
+Each is fitted by maximum likelihood on the repeat-purchase history before the cut, per customer
+``x`` (repeat purchase days), ``t_x`` (days from the first to the last purchase day) and ``T``
+(days from the first purchase day to the cut), and scores P(no purchase in (T, T + h]):
+- BG/NBD (Fader, Hardie, Lee 2005): a customer may drop out right after each purchase;
+- Pareto/NBD (Schmittlein, Morrison, Colombo 1987; the expressions of Fader and Hardie's 2005
+  note): dropout at any time, the classic churn reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import gammaln, logsumexp, roots_legendre
+
+
+def bgnbd_p_none(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, horizon: float) -> np.ndarray:
+    """BG/NBD fitted by maximum likelihood: P(no purchase in (T, T+h])."""
+    def nll(p: np.ndarray) -> float:
+        r, a, alpha, b = np.exp(p)
+        a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+        a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
+        a3 = -(r + x) * np.log(alpha + T)
+        a4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) - (r + x) * np.log(alpha + t_x), -np.inf)
+        return float(-(a1 + a2 + np.logaddexp(a3, a4)).sum())
+
+    res = minimize(nll, np.log([1.0, 1.0, 10.0, 1.0]), method="Nelder-Mead", options={"maxiter": 4000})
+    r, a, alpha, b = np.exp(res.x)
+    dead_odds = np.where(x > 0, a / np.maximum(b + x - 1, 1e-12) * ((alpha + T) / (alpha + t_x)) ** (r + x), 0.0)
+    alive = 1 / (1 + dead_odds)
+    return 1 - alive + alive * ((alpha + T) / (alpha + T + horizon)) ** (r + x)
+
+
+def _graded(lo: np.ndarray, hi: np.ndarray, n: int = 32, power: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and log weights on [lo, hi] per row, graded towards lo (y = lo + (hi -
+    lo) u^power): the integrands below are power laws peaked at lo, with exponents up to the
+    number of purchases."""
+    u, w = roots_legendre(n)
+    u, w = (u + 1) / 2, w / 2
+    span = np.maximum(hi - lo, 1e-300)[:, None]
+    nodes = lo[:, None] + span * u ** power
+    log_weights = np.log(w * power * u ** (power - 1)) + np.log(span)
+    return nodes, log_weights
+
+
+def _pareto_log_tail(r: float, alpha: float, s: float, beta: float, x: np.ndarray, t_x: np.ndarray,
+                     T: np.ndarray) -> np.ndarray:
+    """log of the integral over the dropout time y in (t_x, T] of (alpha + y)^-(r + x) (beta +
+    y)^-(s + 1): the likelihood's "dropped out after the last purchase" term (Fader and Hardie's
+    A0 / (r + s + x)). By quadrature rather than through the Gauss hypergeometric function,
+    which is slow and loses digits when s and beta are large (a nearly common dropout rate, as
+    on Ta Feng)."""
+    y, log_w = _graded(t_x, T)
+    log_f = -(r + x[:, None]) * np.log(alpha + y) - (s + 1) * np.log(beta + y)
+    return np.where(T > t_x, logsumexp(log_f + log_w, axis=1), -np.inf)
+
+
+def pareto_nbd_p_none(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, horizon: float) -> np.ndarray:
+    """Pareto/NBD fitted by maximum likelihood: P(no purchase in (T, T+h]) = P(dead at T) +
+    P(alive at T) x P(no purchase before dropping out or h ends | alive)."""
+    keys, index, counts = np.unique(np.c_[x, t_x, T], axis=0, return_inverse=True, return_counts=True)
+    ux, ut, uT = keys[:, 0], keys[:, 1], keys[:, 2]
+
+    def log_terms(r: float, alpha: float, s: float, beta: float) -> tuple[np.ndarray, np.ndarray]:
+        """log of the likelihood's two terms without their common factor: alive at T, and
+        dropped out between the last purchase and T."""
+        alive = -(r + ux) * np.log(alpha + uT) - s * np.log(beta + uT)
+        return alive, np.log(s) + _pareto_log_tail(r, alpha, s, beta, ux, ut, uT)
+
+    def nll(p: np.ndarray) -> float:
+        r, alpha, s, beta = np.exp(p)
+        with np.errstate(all="ignore"):
+            common = gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+            value = -float((counts * (common + np.logaddexp(*log_terms(r, alpha, s, beta)))).sum())
+        return value if np.isfinite(value) else 1e300
+
+    res = minimize(nll, np.log([0.5, 10.0, 0.5, 10.0]), method="Nelder-Mead",
+                   options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-6})
+    r, alpha, s, beta = np.exp(res.x)
+    with np.errstate(all="ignore"):
+        alive_term, dead_term = log_terms(r, alpha, s, beta)
+    alive = 1 / (1 + np.exp(np.clip(dead_term - alive_term, -700, 700)))
+    # Alive at T: lambda ~ Gamma(r + x, alpha + T), mu ~ Gamma(s, beta + T), independent. No purchase
+    # in h: dropout at tau < h before any purchase (density mu e^-(lambda + mu) tau), or neither.
+    a, b = alpha + uT, beta + uT
+    tau, log_w = _graded(np.zeros_like(uT), np.full_like(uT, horizon))
+    dropout_first = np.exp(logsumexp(log_w + np.log(s / b)[:, None] + (s + 1) * np.log(b[:, None] / (b[:, None] + tau))
+                                     + (r + ux)[:, None] * np.log(a[:, None] / (a[:, None] + tau)), axis=1))
+    quiet = (a / (a + horizon)) ** (r + ux) * (b / (b + horizon)) ** s
+    return (1 - alive + alive * (dropout_first + quiet))[index.ravel()]
+
+
+def hindsight_logistic(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Newton's method on standardised features: fitted on the labels it is then judged by."""
+    sd = np.where(features.std(0) > 0, features.std(0), 1.0)
+    z = np.c_[np.ones(len(features)), (features - features.mean(0)) / sd]
+    w = np.zeros(z.shape[1])
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-np.clip(z @ w, -30, 30)))
+        hessian = (z * (p * (1 - p))[:, None]).T @ z / len(z) + 1e-6 * np.eye(len(w))
+        w -= np.linalg.solve(hessian, z.T @ (p - labels) / len(z))
+    return z @ w
