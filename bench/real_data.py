@@ -14,9 +14,10 @@ Both are read unchanged through the mappings in docs/mappings/ (the product's ow
 
 At the cut every customer known by then is scored from the state as of the cut (what a rescore at
 the cut serves); ranking quality is ROC AUC and average precision for "churned". Baselines on the
-same customers and the same cut: recency, frequency (distinct purchase days), BG/NBD's and
-Pareto/NBD's probabilities of no purchase within the horizon (bench/baselines.py: maximum
-likelihood on the data before the cut), and, as a ceiling that cheats, a logistic regression on
+same customers and the same cut: recency, frequency (distinct purchase days), BG/NBD and
+Pareto/NBD (bench/baselines.py: maximum likelihood on the data before the cut), each by its
+probability of no purchase within the horizon and by its expected purchases in it (fewer: more
+likely churned), and, as a ceiling that cheats, a logistic regression on
 recency, frequency, tenure and spend fitted on the very labels it is judged by. Alerts, over the whole log: each alert judged on its own horizon
 (followed by H days of silence or not), per tier, against the base rate of the same days (the
 share of the customers active in the H days before who stayed silent for the next H days), so
@@ -53,7 +54,7 @@ from streams.offline.sources import InputScan, merged  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 
 # bench/baselines.py (run as a script: its directory is on the path)
-from baselines import bgnbd_p_none, hindsight_logistic, pareto_nbd_p_none  # noqa: E402
+from baselines import bgnbd, hindsight_logistic, pareto_nbd  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -157,14 +158,17 @@ def run(ds: Dataset, cache: Path, partitions: int = 4) -> dict:
         money.append(spend[uid])
     y = np.array(labels)
     x, t_x, T = np.array(freq, float), np.array(span, float), np.array(age, float)
+    bg, pareto = (fit(x, t_x, T, float(ds.horizon_days)) for fit in (bgnbd, pareto_nbd))
     rfm = np.c_[np.log1p(rec), np.log1p(x), np.log1p(t_x), np.log1p(T), np.log1p(money)]
     scores = {
         "churnguard": [r[1] for r in rows],
         "churnguard cold start": [r[2] for r in rows],
         "recency": rec,
         "frequency": [-f for f in freq],
-        "BG/NBD": list(bgnbd_p_none(x, t_x, T, float(ds.horizon_days))),
-        "Pareto/NBD": list(pareto_nbd_p_none(x, t_x, T, float(ds.horizon_days))),
+        "BG/NBD P(no purchase in H)": list(bg.p_none),
+        "BG/NBD expected purchases in H": list(-bg.expected),
+        "Pareto/NBD P(no purchase in H)": list(pareto.p_none),
+        "Pareto/NBD expected purchases in H": list(-pareto.expected),
         "hindsight RFM logistic (ceiling)": list(hindsight_logistic(rfm, y)),
     }
     ranking = {name: {"roc_auc": round(exact_auc(labels, list(map(float, s))) or 0.0, 4),

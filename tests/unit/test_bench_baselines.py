@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 from scipy.special import hyp2f1
@@ -16,21 +17,37 @@ baselines = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(baselines)
 
 
-def _pareto_population(n: int, r: float, alpha: float, s: float, beta: float, T: float, h: float,
-                       seed: int = 7) -> tuple[np.ndarray, ...]:
-    """x, t_x, T and "no purchase in (T, T+h]" of customers whose first purchase was at 0."""
+def _population(n: int, T: float, h: float, lifetime: Callable[[np.ndarray, Any], np.ndarray], r: float,
+                alpha: float, seed: int = 7) -> tuple[np.ndarray, ...]:
+    """x, t_x, T, "no purchase in (T, T+h]" and the purchases in it, of customers whose first
+    purchase was at 0 and who buy at Gamma(r, alpha) rates until their lifetime ends (given the
+    purchase times, so that BG/NBD can end it at a purchase)."""
     rng = np.random.default_rng(seed)
-    rate, dropout = rng.gamma(r, 1 / alpha, n), rng.gamma(s, 1 / beta, n)
-    lifetime = rng.exponential(1 / dropout)
-    x, t_x, silent = np.zeros(n), np.zeros(n), np.zeros(n)
+    rate = rng.gamma(r, 1 / alpha, n)
+    x, t_x, silent, later = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     for i in range(n):
-        end = min(lifetime[i], T + h)
-        times = np.cumsum(rng.exponential(1 / rate[i], 1 + int(rate[i] * end * 3 + 20)))
-        times = times[times < end]
+        times = np.cumsum(rng.exponential(1 / rate[i], 1 + int(rate[i] * (T + h) * 3 + 20)))
+        times = times[times < min(lifetime(times, rng), T + h)]
         before = times[times <= T]
         x[i], t_x[i] = len(before), before[-1] if len(before) else 0.0
-        silent[i] = 0 if np.any(times > T) else 1
-    return x, t_x, np.full(n, T), silent
+        later[i] = np.sum(times > T)
+        silent[i] = 0 if later[i] else 1
+    return x, t_x, np.full(n, T), silent, later
+
+
+def _pareto_population(n: int, r: float, alpha: float, s: float, beta: float, T: float, h: float) -> tuple[np.ndarray, ...]:
+    """Dropout at an exponential time whose rate is Gamma(s, beta) across customers."""
+    return _population(n, T, h, lambda _, rng: rng.exponential(1 / rng.gamma(s, 1 / beta)), r, alpha)
+
+
+def _bgnbd_population(n: int, r: float, alpha: float, a: float, b: float, T: float, h: float) -> tuple[np.ndarray, ...]:
+    """Dropout right after a purchase with probability p, Beta(a, b) across customers (the first
+    purchase, at 0, is not among ``times``: it cannot end the life)."""
+    def lifetime(times: np.ndarray, rng: Any) -> float:
+        p = rng.beta(a, b)
+        ends = np.nonzero(rng.random(len(times)) < p)[0]
+        return float(np.nextafter(times[ends[0]], np.inf)) if len(ends) else np.inf  # the purchase counts
+    return _population(n, T, h, lifetime, r, alpha)
 
 
 def test_the_dropout_term_is_the_closed_form_where_that_is_accurate() -> None:
@@ -43,10 +60,20 @@ def test_the_dropout_term_is_the_closed_form_where_that_is_accurate() -> None:
     np.testing.assert_allclose(tail * rsx, a0, rtol=1e-9)
 
 
-def test_pareto_nbd_forecasts_the_silent_share_of_its_own_population() -> None:
-    x, t_x, T, silent = _pareto_population(4000, r=0.8, alpha=20.0, s=0.6, beta=60.0, T=180.0, h=90.0)
-    p_none = baselines.pareto_nbd_p_none(x, t_x, T, 90.0)
-    assert abs(p_none.mean() - silent.mean()) < 0.02
+def _check_forecast(forecast: Any, x: np.ndarray, silent: np.ndarray, later: np.ndarray) -> None:
+    assert abs(forecast.p_none.mean() - silent.mean()) < 0.02
+    assert abs(forecast.expected.mean() - later.mean()) < 0.05 * later.mean()
     for group in (x == 0, (x > 0) & (x < 5), x >= 5):  # calibrated within groups, not only overall
-        assert abs(p_none[group].mean() - silent[group].mean()) < 0.04
-    assert np.corrcoef(p_none, silent)[0, 1] > 0.4
+        assert abs(forecast.p_none[group].mean() - silent[group].mean()) < 0.04
+        assert abs(forecast.expected[group].mean() - later[group].mean()) < 0.1 * later[group].mean() + 0.02
+    assert np.corrcoef(forecast.p_none, silent)[0, 1] > 0.4
+
+
+def test_pareto_nbd_forecasts_its_own_population() -> None:
+    x, t_x, T, silent, later = _pareto_population(4000, r=0.8, alpha=20.0, s=0.6, beta=60.0, T=180.0, h=90.0)
+    _check_forecast(baselines.pareto_nbd(x, t_x, T, 90.0), x, silent, later)
+
+
+def test_bgnbd_forecasts_its_own_population() -> None:
+    x, t_x, T, silent, later = _bgnbd_population(4000, r=0.8, alpha=20.0, a=0.8, b=2.5, T=180.0, h=90.0)
+    _check_forecast(baselines.bgnbd(x, t_x, T, 90.0), x, silent, later)
