@@ -126,6 +126,26 @@ def pareto_nbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, horizon: float) ->
     return Forecast((1 - alive + alive * (dropout_first + quiet))[index], expected[index])
 
 
+def attribute_columns(attributes: list[dict[str, str]], min_users: int = 20) -> np.ndarray:
+    """One 0/1 column per attribute value (``key=value``) that at least ``min_users`` customers
+    carry, in sorted order; rarer values share the all-zero row, so the hindsight fit cannot
+    memorise single customers."""
+    counts: dict[str, int] = {}
+    for attrs in attributes:
+        for item in attrs.items():
+            name = "=".join(item)
+            counts[name] = counts.get(name, 0) + 1
+    names = sorted(name for name, n in counts.items() if n >= min_users)
+    column = {name: i for i, name in enumerate(names)}
+    out = np.zeros((len(attributes), len(names)))
+    for row, attrs in enumerate(attributes):
+        for item in attrs.items():
+            i = column.get("=".join(item))
+            if i is not None:
+                out[row, i] = 1.0
+    return out
+
+
 def hindsight_logistic(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Newton's method on standardised features: fitted on the labels it is then judged by."""
     sd = np.where(features.std(0) > 0, features.std(0), 1.0)

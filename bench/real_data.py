@@ -14,15 +14,16 @@ Both are read unchanged through the mappings in docs/mappings/ (the product's ow
 
 At the cut every customer known by then is scored from the state as of the cut (what a rescore at
 the cut serves); ranking quality is ROC AUC and average precision for "churned". Baselines on the
-same customers and the same cut: recency, frequency (distinct purchase days), BG/NBD and
-Pareto/NBD (bench/baselines.py: maximum likelihood on the data before the cut), each by its
-probability of no purchase within the horizon and by its expected purchases in it (fewer: more
-likely churned), and, as a ceiling that cheats, a logistic regression on
-recency, frequency, tenure and spend fitted on the very labels it is judged by. Alerts, over the whole log: each alert judged on its own horizon
-(followed by H days of silence or not), per tier, against the base rate of the same days (the
-share of the customers active in the H days before who stayed silent for the next H days), so
-precision and lift; the share of customers alerted in the busiest 30 days; and how many scores
-are current at the cut (rescored within 7 days of it).
+same customers and the same cut: recency, frequency (distinct purchase days), BG/NBD and Pareto/NBD
+(bench/baselines.py: maximum likelihood on the data before the cut), each by its probability of no
+purchase within the horizon and by its expected purchases in it (fewer: more likely churned), and,
+as ceilings that cheat, logistic regressions on recency, frequency, tenure and spend, without and
+with the customers' attributes (one column per value that 20 customers share), fitted on the very
+labels they are judged by. Alerts, over the whole log: each alert judged on its own horizon
+(followed by H days of silence or not), per tier, against the base rate of the same days (the share
+of the customers active in the H days before who stayed silent for the next H days), so precision
+and lift; the share of customers alerted in the busiest 30 days; and how many scores are current at
+the cut (rescored within 7 days of it).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from streams.offline.sources import InputScan, merged  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 
 # bench/baselines.py (run as a script: its directory is on the path)
-from baselines import bgnbd, hindsight_logistic, pareto_nbd  # noqa: E402
+from baselines import attribute_columns, bgnbd, hindsight_logistic, pareto_nbd  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -136,12 +137,14 @@ def run(ds: Dataset, cache: Path, partitions: int = 4) -> dict:
 
     days: dict[str, list[int]] = defaultdict(list)
     spend: dict[str, float] = defaultdict(float)
+    attributes: dict[str, dict[str, str]] = defaultdict(dict)  # the latest of each, before the cut
     for e in events:
         d = e.ts // DAY_MS
         if not days[e.user_id] or days[e.user_id][-1] != d:
             days[e.user_id].append(d)
         if e.ts < cut:
             spend[e.user_id] += float(e.data.get("amount", 0.0))
+            attributes[e.user_id].update(e.data.get("attributes") or {})
     rows = run.scores[cut].rows
     users = [uid for uid, *_ in rows]
     cut_day = cut // DAY_MS
@@ -170,6 +173,8 @@ def run(ds: Dataset, cache: Path, partitions: int = 4) -> dict:
         "Pareto/NBD P(no purchase in H)": list(pareto.p_none),
         "Pareto/NBD expected purchases in H": list(-pareto.expected),
         "hindsight RFM logistic (ceiling)": list(hindsight_logistic(rfm, y)),
+        "hindsight RFM + attributes logistic (ceiling)": list(hindsight_logistic(
+            np.c_[rfm, attribute_columns([attributes[uid] for uid in users])], y)),
     }
     ranking = {name: {"roc_auc": round(exact_auc(labels, list(map(float, s))) or 0.0, 4),
                       "average_precision": round(average_precision(labels, list(map(float, s))), 4)}

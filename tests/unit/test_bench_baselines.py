@@ -77,3 +77,9 @@ def test_pareto_nbd_forecasts_its_own_population() -> None:
 def test_bgnbd_forecasts_its_own_population() -> None:
     x, t_x, T, silent, later = _bgnbd_population(4000, r=0.8, alpha=20.0, a=0.8, b=2.5, T=180.0, h=90.0)
     _check_forecast(baselines.bgnbd(x, t_x, T, 90.0), x, silent, later)
+
+
+def test_attribute_columns_are_the_values_enough_customers_share() -> None:
+    attributes = [{"age": "30-34", "area": "115"}] * 3 + [{"age": "30-34"}, {"area": "9"}, {}]
+    columns = baselines.attribute_columns(attributes, min_users=2)  # age=30-34 (4 customers), area=115 (3)
+    assert columns.tolist() == [[1, 1]] * 3 + [[1, 0], [0, 0], [0, 0]]
