@@ -12,13 +12,15 @@ ranks customers differently, better on some logs, so the benchmark takes both):
 
 from __future__ import annotations
 
-from collections import Counter
+from bisect import bisect_left
+from collections import Counter, defaultdict
 from typing import Callable, NamedTuple
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import gammaln, logsumexp, roots_jacobi, roots_legendre
 
+from streams.core.events import DAY_MS, Event
 from streams.core.rhythm import covariates
 
 
@@ -147,12 +149,86 @@ def attribute_columns(attributes: list[dict[str, str]], min_users: int = 20) -> 
 
 
 def hindsight_logistic(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Newton's method on standardised features: fitted on the labels it is then judged by."""
+    """Fitted on the labels it is then judged by: a ceiling that cheats, not a baseline."""
+    return logistic(features, labels)(features)
+
+
+def logistic(features: np.ndarray, labels: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A logistic regression fitted by Newton's method on standardised features; returns the
+    scorer (log-odds) of new rows, standardised as the fitted ones were."""
+    mean = features.mean(0)
     sd = np.where(features.std(0) > 0, features.std(0), 1.0)
-    z = np.c_[np.ones(len(features)), (features - features.mean(0)) / sd]
+
+    def design(rows: np.ndarray) -> np.ndarray:
+        return np.c_[np.ones(len(rows)), (rows - mean) / sd]
+
+    z = design(features)
     w = np.zeros(z.shape[1])
     for _ in range(50):
         p = 1 / (1 + np.exp(-np.clip(z @ w, -30, 30)))
         hessian = (z * (p * (1 - p))[:, None]).T @ z / len(z) + 1e-6 * np.eye(len(w))
         w -= np.linalg.solve(hessian, z.T @ (p - labels) / len(z))
-    return z @ w
+    return lambda rows: design(rows) @ w
+
+
+class History:
+    """Each customer's active days, spend per active day and attribute updates, to read the
+    purchase history as it stood on any day (the baselines' inputs)."""
+
+    def __init__(self, events: list[Event]) -> None:
+        self.days: dict[str, list[int]] = defaultdict(list)
+        self.spend: dict[str, list[float]] = defaultdict(list)  # per active day, aligned with days
+        self.updates: dict[str, list[tuple[int, dict[str, str]]]] = defaultdict(list)  # (day, attributes)
+        for e in events:
+            d, uid = e.ts // DAY_MS, e.user_id
+            if not self.days[uid] or self.days[uid][-1] != d:
+                self.days[uid].append(d)
+                self.spend[uid].append(0.0)
+            self.spend[uid][-1] += float(e.data.get("amount", 0.0))
+            if e.data.get("attributes"):
+                self.updates[uid].append((d, e.data["attributes"]))
+
+    def attributes_at(self, uid: str, day: int) -> dict[str, str]:
+        """The latest of each attribute from events before ``day``."""
+        out: dict[str, str] = {}
+        for d, attributes in self.updates[uid]:
+            if d >= day:
+                break
+            out.update(attributes)
+        return out
+
+    def at(self, users: list[str], day: int, horizon: int) -> tuple[np.ndarray, list[int], list[int], list[int], np.ndarray]:
+        """Per customer known before ``day``: log(1 + recency, repeat days, span, age, spend) as
+        the regressions read them, the buy-till-you-die models' x, t_x and T, and the label
+        (no active day in [day, day + horizon))."""
+        rows, freq, span, age, labels = [], [], [], [], []
+        for uid in users:
+            ds_ = self.days[uid]
+            k = bisect_left(ds_, day)  # active days before ``day``
+            before = ds_[:k]
+            labels.append(0 if k < len(ds_) and ds_[k] < day + horizon else 1)
+            freq.append(len(before) - 1)
+            span.append(before[-1] - before[0])
+            age.append(day - before[0])
+            rows.append([day - before[-1], freq[-1], span[-1], age[-1], sum(self.spend[uid][:k])])
+        return np.log1p(np.array(rows, float)), freq, span, age, np.array(labels)
+
+
+def previous_horizon(history: History, users: list[str], cut_day: int, horizon: int) -> list[float] | None:
+    """An honest regression: RFM and attributes as they stood one horizon before the cut, fitted on
+    whether each customer known then came back before the cut (a label complete at the cut), then
+    applied to the customers at the cut. What a data scientist with this export would build; None
+    when the log before the cut is not longer than one horizon (CDNOW: cut and horizon are both
+    39 weeks) or the earlier customers' labels are all alike."""
+    start = cut_day - horizon
+    earlier = sorted(uid for uid, ds_ in history.days.items() if ds_[0] < start)
+    if len(earlier) < 100:
+        return None
+    rfm_then, *_, y_then = history.at(earlier, start, horizon)
+    if y_then.min() == y_then.max():
+        return None
+    rfm_now, *_ = history.at(users, cut_day, horizon)
+    columns = attribute_columns([history.attributes_at(uid, start) for uid in earlier]
+                                + [history.attributes_at(uid, cut_day) for uid in users])
+    scorer = logistic(np.c_[rfm_then, columns[:len(earlier)]], y_then)
+    return list(scorer(np.c_[rfm_now, columns[len(earlier):]]))

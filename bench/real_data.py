@@ -30,13 +30,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import math
 import subprocess
 import sys
 import time
 import zipfile
 from bisect import bisect_left
-from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -55,7 +53,7 @@ from streams.offline.sources import InputScan, merged  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 
 # bench/baselines.py (run as a script: its directory is on the path)
-from baselines import attribute_columns, bgnbd, hindsight_logistic, pareto_nbd  # noqa: E402
+from baselines import History, attribute_columns, bgnbd, hindsight_logistic, pareto_nbd, previous_horizon  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -135,34 +133,16 @@ def run(ds: Dataset, cache: Path, partitions: int = 4) -> dict:
     run = OfflineRun(settings.engine_config(), partitions=partitions, cuts=(cut,)).feed(events)
     seconds = time.monotonic() - started
 
-    days: dict[str, list[int]] = defaultdict(list)
-    spend: dict[str, float] = defaultdict(float)
-    attributes: dict[str, dict[str, str]] = defaultdict(dict)  # the latest of each, before the cut
-    for e in events:
-        d = e.ts // DAY_MS
-        if not days[e.user_id] or days[e.user_id][-1] != d:
-            days[e.user_id].append(d)
-        if e.ts < cut:
-            spend[e.user_id] += float(e.data.get("amount", 0.0))
-            attributes[e.user_id].update(e.data.get("attributes") or {})
+    history = History(events)
+    days = history.days
     rows = run.scores[cut].rows
     users = [uid for uid, *_ in rows]
     cut_day = cut // DAY_MS
-    labels, rec, freq, span, age, money = [], [], [], [], [], []
-    for uid in users:
-        ds_ = days[uid]
-        k = bisect_left(ds_, cut_day)  # days before the cut
-        before = ds_[:k]
-        labels.append(0 if k < len(ds_) and ds_[k] < cut_day + ds.horizon_days else 1)
-        rec.append(cut_day - before[-1])
-        freq.append(len(before) - 1)
-        span.append(before[-1] - before[0])
-        age.append(cut_day - before[0])
-        money.append(spend[uid])
-    y = np.array(labels)
+    rfm, freq, span, age, y = history.at(users, cut_day, ds.horizon_days)
+    rec = list(np.expm1(rfm[:, 0]).round().astype(int))
     x, t_x, T = np.array(freq, float), np.array(span, float), np.array(age, float)
     bg, pareto = (fit(x, t_x, T, float(ds.horizon_days)) for fit in (bgnbd, pareto_nbd))
-    rfm = np.c_[np.log1p(rec), np.log1p(x), np.log1p(t_x), np.log1p(T), np.log1p(money)]
+    with_attributes = attribute_columns([history.attributes_at(uid, cut_day) for uid in users])
     scores = {
         "churnguard": [r[1] for r in rows],
         "churnguard cold start": [r[2] for r in rows],
@@ -173,9 +153,12 @@ def run(ds: Dataset, cache: Path, partitions: int = 4) -> dict:
         "Pareto/NBD P(no purchase in H)": list(pareto.p_none),
         "Pareto/NBD expected purchases in H": list(-pareto.expected),
         "hindsight RFM logistic (ceiling)": list(hindsight_logistic(rfm, y)),
-        "hindsight RFM + attributes logistic (ceiling)": list(hindsight_logistic(
-            np.c_[rfm, attribute_columns([attributes[uid] for uid in users])], y)),
+        "hindsight RFM + attributes logistic (ceiling)": list(hindsight_logistic(np.c_[rfm, with_attributes], y)),
     }
+    previous = previous_horizon(history, users, cut_day, ds.horizon_days)
+    if previous is not None:
+        scores["RFM + attributes logistic fitted on the previous horizon"] = previous
+    labels = list(y)
     ranking = {name: {"roc_auc": round(exact_auc(labels, list(map(float, s))) or 0.0, 4),
                       "average_precision": round(average_precision(labels, list(map(float, s))), 4)}
                for name, s in scores.items()}

@@ -95,3 +95,50 @@ def test_attribute_columns_are_the_values_enough_customers_share() -> None:
     attributes = [{"age": "30-34", "area": "115"}] * 3 + [{"age": "30-34"}, {"area": "9"}, {}]
     columns = baselines.attribute_columns(attributes, min_users=2)  # age=30-34 (4 customers), area=115 (3)
     assert columns.tolist() == [[1, 1]] * 3 + [[1, 0], [0, 0], [0, 0]]
+
+
+def test_a_fitted_logistic_regression_scores_new_customers_as_the_model_would() -> None:
+    """Scored rows are standardised as the fitted ones were: rows from a later, shifted population
+    get the model's own log-odds (re-standardising them by their own mean would shift every score)."""
+    rng = np.random.default_rng(3)
+    w = np.array([-0.5, 1.2, -0.8])
+
+    def sample(n: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
+        x = rng.normal(shift, [1.0, 2.0], (n, 2))
+        return x, w[0] + x @ w[1:]
+
+    x, log_odds = sample(40_000, 0.0)
+    scorer = baselines.logistic(x, (rng.random(len(x)) < 1 / (1 + np.exp(-log_odds))).astype(float))
+    later, truth = sample(2_000, 1.5)
+    np.testing.assert_allclose(scorer(later), truth, atol=0.15)
+
+
+def _purchases(customer: str, days: list[int], amount: float = 10.0) -> list[Any]:
+    from streams.core.events import DAY_MS, Event
+
+    return [Event("purchase", f"{customer}-{d}", customer, d * DAY_MS + 1, {"amount": amount}) for d in days]
+
+
+def test_the_previous_horizon_regression_learns_only_from_what_the_cut_can_see() -> None:
+    """Fitted on the customers known one horizon before the cut with labels that end at the cut:
+    purchases after the cut change the customers' labels at the cut, never their scores."""
+    rng = np.random.default_rng(5)
+    events: list[Any] = []
+    for i in range(400):  # regulars come back, one-time buyers do not: learnable from the first horizon
+        regular = i % 2 == 0
+        first = int(rng.integers(0, 30))
+        days = sorted({first, *(first + rng.integers(1, 10, 12).cumsum())}) if regular else [first]
+        events += _purchases(f"c{i}", [d for d in days if d < 100])
+    events.sort(key=lambda e: e.ts)
+    users = sorted({e.user_id for e in events})
+    scores = baselines.previous_horizon(baselines.History(events), users, cut_day=60, horizon=30)
+    assert scores is not None
+    later = events + _purchases("c1", [70, 80])  # a one-time buyer comes back after the cut
+    assert baselines.previous_horizon(baselines.History(later), users, cut_day=60, horizon=30) == scores
+    regular = np.array([int(u[1:]) % 2 == 0 for u in users])
+    assert np.mean(np.array(scores)[regular]) < np.mean(np.array(scores)[~regular])  # log-odds of churn
+
+
+def test_there_is_no_previous_horizon_when_the_log_before_the_cut_is_one_horizon_long() -> None:
+    events = _purchases("a", [0, 5, 9]) + _purchases("b", [3])
+    assert baselines.previous_horizon(baselines.History(events), ["a", "b"], cut_day=30, horizon=30) is None
