@@ -81,8 +81,9 @@ def _record(kind: str, origin: str, position: int, raw: bytes, doc: Any, mapping
     except RowError as exc:
         return SourceRecord(kind, origin, position, raw, error=("invalid", f"row {_line(origin, position)}: {exc}"))
     except (ContractError, ValueError, TypeError, OverflowError) as exc:
-        reason = exc.reason if isinstance(exc, ContractError) else "invalid"
-        return SourceRecord(kind, origin, position, raw, error=(reason, str(exc)))
+        # The reason once: a ContractError's message repeats it before its detail.
+        reason, detail = (exc.reason, exc.detail) if isinstance(exc, ContractError) else ("invalid", str(exc))
+        return SourceRecord(kind, origin, position, raw, error=(reason, detail))
     return SourceRecord(kind, origin, position, raw, doc["user_id"], int(doc["ts"]), doc["event_id"])
 
 

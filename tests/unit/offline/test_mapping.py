@@ -104,19 +104,34 @@ def test_a_column_may_feed_several_fields():
     assert doc["event_id"] == doc["order_id"] == "A-1" and doc["amount"] == 3.5
 
 
-def test_a_value_that_does_not_parse_names_the_field_the_column_and_the_raw_value(tmp_path):
-    export = tmp_path / "orders.csv"
-    export.write_text("who,day,amount\nu1,2024-01-02,3\nu2,02/30/2024,4\n")
+def _orders_mapping(tmp_path):
+    """A mapping of who,day,amount exports (ids hashed from the row) at tmp_path / "m.toml"."""
     (tmp_path / "m.toml").write_text('[purchase]\n[purchase.fields]\nuser_id = "who"\n'
                                      'ts = { column = "day", format = "%Y-%m-%d" }\nevent_id = { hash = "row" }\n'
                                      'order_id = { hash = "row" }\ncurrency = { constant = "EUR" }\n'
                                      'status = { constant = "completed" }\n')
+
+
+def test_a_value_that_does_not_parse_names_the_field_the_column_and_the_raw_value(tmp_path):
+    export = tmp_path / "orders.csv"
+    export.write_text("who,day,amount\nu1,2024-01-02,3\nu2,02/30/2024,4\n")
+    _orders_mapping(tmp_path)
     good, bad = merged([(export, "purchase")], load_mapping(tmp_path / "m.toml"))
     assert good.error is None
     reason, detail = bad.error
     assert reason == "invalid" and "row 3" in detail and "'day'" in detail and "02/30/2024" in detail
     with pytest.raises(RowError):
         apply("purchase", {"who": "u"}, load_mapping(tmp_path / "m.toml")["purchase"], True)
+
+
+def test_a_row_the_contract_rejects_says_its_reason_once(tmp_path):
+    """The check and the dead letter print "reason: detail": the detail must not repeat the reason."""
+    export = tmp_path / "orders.csv"
+    export.write_text("who,day,amount\n,2024-01-02,3\n")
+    _orders_mapping(tmp_path)
+    [record] = merged([(export, "purchase")], load_mapping(tmp_path / "m.toml"))
+    reason, detail = record.error
+    assert reason == "invalid" and "user_id" in detail and not detail.startswith("invalid")
 
 
 def test_row_hashes_do_not_depend_on_file_order(tmp_path):
