@@ -30,10 +30,12 @@ def click(user: str, ts: int, session: str = "s1", action: str = "view", event_i
 
 
 def purchase(user: str, ts: int, amount: float = 20.0, discount: float = 0.0, status: str = "completed",
-             event_id: str | None = None) -> Event:
-    return _event("purchase", {"event_id": event_id or f"p{next(_ids)}", "user_id": user, "ts": ts,
-                               "order_id": "o1", "amount": amount, "currency": "EUR", "discount": discount,
-                               "status": status})
+             event_id: str | None = None, order_id: str | None = None) -> Event:
+    """An order (its own order_id unless given: records sharing one are lines of one order)."""
+    event_id = event_id or f"p{next(_ids)}"
+    return _event("purchase", {"event_id": event_id, "user_id": user, "ts": ts,
+                               "order_id": order_id or f"o-{event_id}", "amount": amount, "currency": "EUR",
+                               "discount": discount, "status": status})
 
 
 def ticket(user: str, ts: int, status: str = "opened", ticket_id: str = "t1", csat: int | None = None,

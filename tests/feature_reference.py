@@ -48,6 +48,17 @@ def reference_values(events: list[Event], t: int, upto_key: tuple[int, int, str]
     purchases = [e for e in history if e.kind == "purchase"]
     completed = [e for e in purchases if e.data["status"] == "completed"]
     refunds = [e for e in purchases if e.data["status"] != "completed"]
+    # Completed records in a row under one order_id on its first line's day are the lines of one
+    # order: it counts once, at its first line, and as discounted at its first discounted line;
+    # every line's amount counts.
+    orders, discounted = [], []
+    for i, e in enumerate(completed):
+        if i == 0 or e.data["order_id"] != completed[i - 1].data["order_id"] or e.ts // DAY_MS != orders[-1].ts // DAY_MS:
+            orders.append(e)
+            flagged = False
+        if e.data.get("discount", 0) > 0 and not flagged:
+            discounted.append(e)
+            flagged = True
     activity = [e for e in history if e.kind == "click" or e in completed]
     tickets = [e for e in history if e.kind == "support_ticket"]
 
@@ -87,7 +98,7 @@ def reference_values(events: list[Event], t: int, upto_key: tuple[int, int, str]
     starts = [s[0].ts for s in sessions]
     since_session = (t - starts[-1]) / DAY_MS if starts else NO_EVENT_DAYS
     session_gap = _ewma(DEFAULT_GAP_DAYS, [(b - a) / DAY_MS for a, b in zip(starts, starts[1:])])
-    bought = [e.ts for e in completed]
+    bought = [e.ts for e in orders]
     since_purchase = min((t - bought[-1]) / DAY_MS, NO_EVENT_DAYS) if bought else NO_EVENT_DAYS
     purchase_gap = _ewma(DEFAULT_PURCHASE_GAP_DAYS, [(b - a) / DAY_MS for a, b in zip(bought, bought[1:])])
     f.update(recency_days=recency, typical_gap_days=gap, recency_ratio=recency / max(gap, MIN_GAP_DAYS),
@@ -115,14 +126,14 @@ def reference_values(events: list[Event], t: int, upto_key: tuple[int, int, str]
         f[f"errors_{days}"] = sum(1 for e in clicks if within(e.ts, days) and e.data["action"] in ERROR_ACTIONS)
 
     for days in (30, 90):
-        in_window = [e for e in completed if within(e.ts, days)]
-        spend = sum(e.data["amount"] for e in in_window)
-        f[f"purchases_{days}"] = len(in_window)
+        in_window = sum(1 for e in orders if within(e.ts, days))
+        spend = sum(e.data["amount"] for e in completed if within(e.ts, days))
+        f[f"purchases_{days}"] = in_window
         f[f"log_spend_{days}"] = math.log1p(spend)
-        f[f"aov_{days}"] = _share(spend, len(in_window))
-        f[f"discount_share_{days}"] = _share(sum(1 for e in in_window if e.data.get("discount", 0) > 0), len(in_window))
+        f[f"aov_{days}"] = _share(spend, in_window)
+        f[f"discount_share_{days}"] = _share(sum(1 for e in discounted if within(e.ts, days)), in_window)
         f[f"refunds_{days}"] = sum(1 for e in refunds if within(e.ts, days))
-    f["lifetime_purchases"] = len(completed)
+    f["lifetime_purchases"] = len(orders)
     f["log_lifetime_spend"] = math.log1p(sum(e.data["amount"] for e in completed))
     f["lifetime_refunds"] = len(refunds)
 

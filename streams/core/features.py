@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from streams.core.catalog import ACTIVITY_WINDOWS, FEATURE_NAMES, LIFECYCLE_STAGES
-from streams.core.events import Event
+from streams.core.events import Event, id_hash
 from streams.core.events import DAY_MS
 
 KEEP_DAYS = 90  # the longest window
@@ -61,6 +61,10 @@ class UserState:
     session_single: bool = False  # the current session has one click so far (a bounce unless another comes)
     session_gap_ewma_days: float = DEFAULT_GAP_DAYS
     last_purchase_ts: int = -1
+    # The latest completed order: [64-bit hash of its order_id, 1 if counted as discounted]. An
+    # export of order lines gives one record per line under the order's id: the lines of one day
+    # count as one order (its first line's time; every line's amount).
+    last_order: list[Any] = field(default_factory=list)
     purchase_gap_ewma_days: float = DEFAULT_PURCHASE_GAP_DAYS
     # lifetime totals
     lifetime_purchases: int = 0
@@ -102,7 +106,7 @@ class UserState:
             "u": self.user_id, "pt": self.partition, "f": self.first_ts,
             "la": self.last_activity_ts, "lad": self.last_active_day, "g": self.gap_ewma_days,
             "lc": self.last_click_ts, "ss": self.session_start_ts, "s1": self.session_single,
-            "sg": self.session_gap_ewma_days, "lp": self.last_purchase_ts, "pg": self.purchase_gap_ewma_days,
+            "sg": self.session_gap_ewma_days, "lp": self.last_purchase_ts, "lo": self.last_order, "pg": self.purchase_gap_ewma_days,
             "np": self.lifetime_purchases, "sp": self.lifetime_spend, "nr": self.lifetime_refunds,
             "cs": self.last_csat, "css": self.csat_sum, "csn": self.csat_count,
             "d": [_pack(day, b) for day, b in self.days.items()], "c": self.categories, "ot": self.open_tickets,
@@ -119,7 +123,8 @@ class UserState:
             user_id=d["u"], partition=d["pt"], first_ts=d["f"],
             last_activity_ts=d["la"], last_active_day=d["lad"], gap_ewma_days=d["g"],
             last_click_ts=d["lc"], session_start_ts=d["ss"], session_single=d["s1"],
-            session_gap_ewma_days=d["sg"], last_purchase_ts=d["lp"], purchase_gap_ewma_days=d["pg"],
+            session_gap_ewma_days=d["sg"], last_purchase_ts=d["lp"], last_order=d.get("lo", []),
+            purchase_gap_ewma_days=d["pg"],
             lifetime_purchases=d["np"], lifetime_spend=d["sp"], lifetime_refunds=d["nr"],
             last_csat=d["cs"], csat_sum=d["css"], csat_count=d["csn"],
             days={row[0]: _unpack(row) for row in d["d"]}, categories=d["c"], open_tickets=d["ot"],
@@ -223,15 +228,23 @@ def _apply_purchase(state: UserState, bucket: list[float], ts: int, data: dict[s
         state.lifetime_refunds += 1
         return
     amount = data["amount"]
-    bucket[PURCHASES] += 1
     bucket[SPEND] += amount
-    if data.get("discount", 0) > 0:
-        bucket[DISCOUNTED] += 1
+    state.lifetime_spend += amount
+    order = id_hash(data["order_id"])
+    discounted = int(data.get("discount", 0) > 0)
+    if state.last_order and state.last_order[0] == order and state.last_purchase_ts // DAY_MS == ts // DAY_MS:
+        # another line of the order just counted (a later day's record is an order of that day)
+        if discounted and not state.last_order[1]:
+            bucket[DISCOUNTED] += 1
+            state.last_order[1] = 1
+        return
+    state.last_order = [order, discounted]
+    bucket[PURCHASES] += 1
+    bucket[DISCOUNTED] += discounted
     if state.last_purchase_ts >= 0:
         state.purchase_gap_ewma_days = _ewma(state.purchase_gap_ewma_days, (ts - state.last_purchase_ts) / DAY_MS)
     state.last_purchase_ts = ts
     state.lifetime_purchases += 1
-    state.lifetime_spend += amount
 
 
 def _apply_ticket(state: UserState, bucket: list[float], ts: int, data: dict[str, Any]) -> None:

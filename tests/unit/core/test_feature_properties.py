@@ -41,7 +41,9 @@ def history(draw):
         elif kind == "purchase":
             events.append(purchase("u", ts, amount=float(draw(st.integers(1, 300))),
                                    discount=float(draw(st.sampled_from([0, 0, 5]))),
-                                   status=draw(st.sampled_from(["completed", "completed", "refunded"])), event_id=f"e{i}"))
+                                   status=draw(st.sampled_from(["completed", "completed", "refunded"])), event_id=f"e{i}",
+                                   # an order of its own, or a line of one of two shared orders
+                                   order_id=draw(st.sampled_from([None, None, "o1", "o2"]))))
         else:
             events.append(ticket("u", ts, status=draw(st.sampled_from(["opened", "responded", "resolved", "reopened", "closed"])),
                                  ticket_id=f"t{draw(st.integers(0, 20))}", csat=draw(st.sampled_from([None, 1, 5])),

@@ -98,6 +98,18 @@ def test_purchases_over_30_and_90_days_and_lifetime():
     assert f["days_since_purchase"] == r4(10 + 8 / 24)
 
 
+def test_the_lines_of_an_order_count_as_one_order():
+    """Exports of order lines (a grocery receipt, an invoice) give one record per line under the
+    order's id: one order with every line's amount, whose typical gap is not the 0 between its lines."""
+    lines = [purchase("u1", at(d), amount=a, discount=disc, order_id=f"basket-{d}")
+             for d, a, disc in ((0, 10.0, 0.0), (0, 5.0, 2.0), (0, 1.0, 1.0), (10, 4.0, 0.0), (10, 6.0, 0.0))]
+    later_same_id = purchase("u1", at(20), amount=7.0, order_id="basket-10")  # another day: an order of its own
+    f = feature_values(build([*lines, later_same_id]), at(20, 20))
+    assert (f["lifetime_purchases"], f["log_lifetime_spend"]) == (3, r4(math.log1p(33)))
+    assert (f["purchases_30"], f["aov_30"], f["discount_share_30"]) == (3, 11, r4(1 / 3))
+    assert f["typical_purchase_gap_days"] == r4(ewma([10, 10], 14))  # the prior: DEFAULT_PURCHASE_GAP_DAYS
+
+
 def test_support_tickets_response_resolution_and_satisfaction():
     events = [
         ticket("u1", at(0, 8), "opened", "t1", category="complaint"),
