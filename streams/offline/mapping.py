@@ -16,6 +16,12 @@ all of them) into the event's ``attributes`` object, which the input contracts a
     order_id = { template = "{CUSTOMER_ID}-{TRANSACTION_DT}" }
     event_id = { hash = "row" }                                # stable hash of the row's content
     currency = { constant = "TWD" }
+    status = { column = "InvoiceNo", values = { "C*" = "cancelled" }, default = "completed" }
+
+``values`` translates an export's own vocabulary (a status "Shipped", an invoice number starting
+with "C" for a cancellation): the first pattern (shell-style: ``*``, ``?``, ``[...]``) the stripped
+cell matches gives the field's value; no match takes ``default``, or without one is an error of the
+row naming the value.
 
 A contract field the table does not mention is taken from the column of the same name, if any.
 The older keys still work: ``ts_unit`` (ms | s | iso8601) is the format of ``ts``, and
@@ -26,10 +32,11 @@ field, the column and the raw value: never a silent 1970.
 from __future__ import annotations
 
 import hashlib
+from fnmatch import fnmatchcase
 from functools import lru_cache
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
@@ -57,6 +64,9 @@ class FieldSource:
     template: str | None = None
     hash_row: bool = False
     time_format: str = "epoch_ms"  # for ts only
+    values: tuple[tuple[str, Any], ...] = ()  # (pattern, value) in the mapping's order
+    default: Any = None
+    has_default: bool = False
 
     def columns(self) -> set[str]:
         if self.column is not None:
@@ -71,6 +81,17 @@ class FieldSource:
         if self.template is not None:
             return f"template {self.template!r}"
         return "row hash" if self.hash_row else f"constant {self.constant!r}"
+
+    def translate(self, field_name: str, value: Any) -> Any:
+        """The value ``values`` gives a cell (RowError if none matches and there is no default)."""
+        text = str(value).strip()
+        for pattern, mapped in self.values:
+            if fnmatchcase(text, pattern):
+                return mapped
+        if self.has_default:
+            return self.default
+        raise RowError(f"{field_name}: {self.describe()} value {text[:80]!r} matches none of "
+                       f"{[p for p, _ in self.values][:10]} and the field has no default")
 
 
 @dataclass(frozen=True)
@@ -118,8 +139,17 @@ def _field_source(kind: str, name: str, spec: Any) -> FieldSource:
         raise ValueError(f"{where}: format must be one of {TIME_FORMATS} or a strptime pattern, not {fmt!r}")
     if "hash" in spec and spec["hash"] != "row":
         raise ValueError(f"{where}: hash = \"row\" is the only hash")
+    unknown = set(spec) - {"column", "constant", "template", "hash", "format", "values", "default"}
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+    values = spec.get("values", {})
+    if ("values" in spec or "default" in spec) and not ({"column", "template"} & set(spec)):
+        raise ValueError(f"{where}: values and default translate a column or a template")
+    if not isinstance(values, dict) or ("default" in spec and not values):
+        raise ValueError(f"{where}: values must be a table of pattern = value")
     return FieldSource(column=spec.get("column"), constant=spec.get("constant"), template=spec.get("template"),
-                       hash_row="hash" in spec, time_format=fmt)
+                       hash_row="hash" in spec, time_format=fmt, values=tuple(values.items()),
+                       default=spec.get("default"), has_default="default" in spec)
 
 
 def parse_kind(kind: str, table: dict[str, Any]) -> KindMapping:
@@ -139,7 +169,7 @@ def parse_kind(kind: str, table: dict[str, Any]) -> KindMapping:
         if unit not in LEGACY_TS_UNITS:
             raise ValueError(f"[{kind}] ts_unit must be ms, s or iso8601, not {unit!r}")
         ts = sources.get("ts", FieldSource(column="ts"))
-        sources["ts"] = FieldSource(ts.column, ts.constant, ts.template, ts.hash_row, LEGACY_TS_UNITS[unit])
+        sources["ts"] = replace(ts, time_format=LEGACY_TS_UNITS[unit])
     delimiter = table.get("delimiter", ",")
     if delimiter not in DELIMITERS:
         raise ValueError(f"[{kind}] delimiter must be one of {sorted(DELIMITERS)}, not {delimiter!r}")
@@ -228,6 +258,9 @@ def apply(kind: str, row: dict[str, Any], mapping: KindMapping, from_text: bool)
             if source.column not in row:
                 raise RowError(f"{name}: column {source.column!r} is missing")
             value = row[source.column]
+            if source.values:
+                out[name] = source.translate(name, value)
+                continue
             if from_text and value == "":
                 continue
             out[name] = _coerce(value, props[name]) if from_text and isinstance(value, str) and name != "ts" else value
@@ -235,7 +268,8 @@ def apply(kind: str, row: dict[str, Any], mapping: KindMapping, from_text: bool)
             missing = source.columns() - set(row)
             if missing:
                 raise RowError(f"{name}: template column(s) {sorted(missing)} missing")
-            out[name] = _TEMPLATE_NAME.sub(lambda m: str(row[m[1]]), source.template)
+            text = _TEMPLATE_NAME.sub(lambda m: str(row[m[1]]), source.template)
+            out[name] = source.translate(name, text) if source.values else text
         elif source.hash_row:
             out[name] = row_hash(row)
         else:

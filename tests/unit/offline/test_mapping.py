@@ -134,6 +134,30 @@ def test_a_row_the_contract_rejects_says_its_reason_once(tmp_path):
     assert reason == "invalid" and "user_id" in detail and not detail.startswith("invalid")
 
 
+def test_an_exports_own_vocabulary_is_translated_by_values(tmp_path):
+    """An invoice-line export (Online Retail's shape): cancellations are invoices numbered "C...",
+    lines share their invoice's number; a status column speaks its own words. An unknown word with
+    no default is a row error naming it, never a record passed on to fail its contract."""
+    export = tmp_path / "retail.csv"
+    export.write_text("InvoiceNo,InvoiceDate,UnitPrice,CustomerID,State\n"
+                      "536365,12/1/2010 8:26,2.55,17850,Shipped\n"
+                      "536365,12/1/2010 8:26,3.39,17850,shipped \n"
+                      "C536379,12/1/2010 9:41,27.5,14527,Returned\n"
+                      "536380,12/1/2010 9:45,1.0,14527,Lost\n")
+    (tmp_path / "m.toml").write_text(
+        '[purchase]\ntimezone = "Europe/London"\n[purchase.fields]\nuser_id = "CustomerID"\n'
+        'ts = { column = "InvoiceDate", format = "%m/%d/%Y %H:%M" }\namount = "UnitPrice"\n'
+        'event_id = { hash = "row" }\norder_id = { template = "{InvoiceNo}" }\ncurrency = { constant = "GBP" }\n'
+        'status = { column = "InvoiceNo", values = { "C*" = "cancelled" }, default = "completed" }\n'
+        'discount = { column = "State", values = { "[Ss]hipped" = 0, "Returned" = 0 } }\n')
+    records = list(merged([(export, "purchase")], load_mapping(tmp_path / "m.toml")))
+    docs = [orjson.loads(r.value) for r in records if r.error is None]
+    assert [(d["order_id"], d["status"]) for d in docs] == [("536365", "completed"), ("536365", "completed"),
+                                                           ("C536379", "cancelled")]
+    [bad] = [r for r in records if r.error is not None]
+    assert bad.error[0] == "invalid" and "'State'" in bad.error[1] and "'Lost'" in bad.error[1]
+
+
 def test_row_hashes_do_not_depend_on_file_order(tmp_path):
     rows = ["who,day,amount", "u1,2024-01-02,3", "u2,2024-01-03,4", "u1,2024-01-05,1"]
     mapping = tmp_path / "m.toml"
@@ -154,6 +178,9 @@ def test_row_hashes_do_not_depend_on_file_order(tmp_path):
     ({"fields": {"user_id": {"column": "a", "constant": "b"}}}, "one of column"),
     ({"timezone": "Mars/Olympus"}, "unknown time zone"),
     ({"delimiter": "::"}, "delimiter"),
+    ({"fields": {"status": {"column": "s", "value": {"x": "completed"}}}}, "unknown keys"),
+    ({"fields": {"status": {"constant": "completed", "values": {"x": "refunded"}}}}, "translate a column"),
+    ({"fields": {"status": {"column": "s", "values": "completed"}}}, "table of pattern"),
 ])
 def test_mistakes_in_a_mapping_are_refused_with_the_key(table, message):
     with pytest.raises(ValueError, match=message):
