@@ -1,7 +1,8 @@
 """How an export's rows become contract documents: the mapping file (TOML), one table per kind.
 
-Every contract field comes from one source: a column, a constant, a template over columns, or a
-stable hash of the row (for exports without ids). A column may feed several fields. Times take
+Every contract field comes from one source: a column, a constant, a template over columns, the
+product of numeric columns (a line's quantity x unit price), or a stable hash of the row (for
+exports without ids). A column may feed several fields. Times take
 an explicit format and time zone (UTC unless the mapping says otherwise, never the machine's).
 Columns that feed nothing are listed in the run summary; ``attributes`` carries chosen ones (or
 all of them) into the event's ``attributes`` object, which the input contracts allow.
@@ -17,6 +18,7 @@ all of them) into the event's ``attributes`` object, which the input contracts a
     event_id = { hash = "row" }                                # stable hash of the row's content
     currency = { constant = "TWD" }
     status = { column = "InvoiceNo", values = { "C*" = "cancelled" }, default = "completed" }
+    amount = { product = ["Quantity", "UnitPrice"] }          # a line's value from its columns
 
 ``values`` translates an export's own vocabulary (a status "Shipped", an invoice number starting
 with "C" for a cancellation): the first pattern (shell-style: ``*``, ``?``, ``[...]``) the stripped
@@ -32,6 +34,7 @@ field, the column and the raw value: never a silent 1970.
 from __future__ import annotations
 
 import hashlib
+import math
 from fnmatch import fnmatchcase
 from functools import lru_cache
 import re
@@ -64,6 +67,7 @@ class FieldSource:
     template: str | None = None
     hash_row: bool = False
     time_format: str = "epoch_ms"  # for ts only
+    product: tuple[str, ...] = ()  # columns whose numbers multiply into the value
     values: tuple[tuple[str, Any], ...] = ()  # (pattern, value) in the mapping's order
     default: Any = None
     has_default: bool = False
@@ -73,13 +77,15 @@ class FieldSource:
             return {self.column}
         if self.template is not None:
             return set(_TEMPLATE_NAME.findall(self.template))
-        return set()
+        return set(self.product)
 
     def describe(self) -> str:
         if self.column is not None:
             return f"column {self.column!r}"
         if self.template is not None:
             return f"template {self.template!r}"
+        if self.product:
+            return f"product of {list(self.product)}"
         return "row hash" if self.hash_row else f"constant {self.constant!r}"
 
     def translate(self, field_name: str, value: Any) -> Any:
@@ -130,8 +136,11 @@ def _field_source(kind: str, name: str, spec: Any) -> FieldSource:
     where = f"[{kind}.fields] {name}"
     if isinstance(spec, str):
         return FieldSource(column=spec)
-    if not isinstance(spec, dict) or len(set(spec) & {"column", "constant", "template", "hash"}) != 1:
-        raise ValueError(f"{where}: give a column name, or a table with one of column, constant, template, hash")
+    if not isinstance(spec, dict) or len(set(spec) & {"column", "constant", "template", "hash", "product"}) != 1:
+        raise ValueError(f"{where}: give a column name, or a table with one of column, constant, template, hash, product")
+    product = spec.get("product", [])
+    if not (isinstance(product, list) and all(isinstance(c, str) for c in product)) or ("product" in spec and not product):
+        raise ValueError(f"{where}: product must be a list of column names")
     fmt = spec.get("format", "epoch_ms")
     if fmt != "epoch_ms" and name != "ts":
         raise ValueError(f"{where}: format applies to ts only")
@@ -139,7 +148,7 @@ def _field_source(kind: str, name: str, spec: Any) -> FieldSource:
         raise ValueError(f"{where}: format must be one of {TIME_FORMATS} or a strptime pattern, not {fmt!r}")
     if "hash" in spec and spec["hash"] != "row":
         raise ValueError(f"{where}: hash = \"row\" is the only hash")
-    unknown = set(spec) - {"column", "constant", "template", "hash", "format", "values", "default"}
+    unknown = set(spec) - {"column", "constant", "template", "hash", "product", "format", "values", "default"}
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
     values = spec.get("values", {})
@@ -148,7 +157,7 @@ def _field_source(kind: str, name: str, spec: Any) -> FieldSource:
     if not isinstance(values, dict) or ("default" in spec and not values):
         raise ValueError(f"{where}: values must be a table of pattern = value")
     return FieldSource(column=spec.get("column"), constant=spec.get("constant"), template=spec.get("template"),
-                       hash_row="hash" in spec, time_format=fmt, values=tuple(values.items()),
+                       hash_row="hash" in spec, time_format=fmt, product=tuple(product), values=tuple(values.items()),
                        default=spec.get("default"), has_default="default" in spec)
 
 
@@ -270,6 +279,8 @@ def apply(kind: str, row: dict[str, Any], mapping: KindMapping, from_text: bool)
                 raise RowError(f"{name}: template column(s) {sorted(missing)} missing")
             text = _TEMPLATE_NAME.sub(lambda m: str(row[m[1]]), source.template)
             out[name] = source.translate(name, text) if source.values else text
+        elif source.product:
+            out[name] = _product(name, source, row)
         elif source.hash_row:
             out[name] = row_hash(row)
         else:
@@ -289,6 +300,23 @@ def apply(kind: str, row: dict[str, Any], mapping: KindMapping, from_text: bool)
         if attrs:
             out["attributes"] = attrs
     return out
+
+
+def _product(name: str, source: FieldSource, row: dict[str, Any]) -> float:
+    value = 1.0
+    for column in source.product:
+        if column not in row:
+            raise RowError(f"{name}: column {column!r} is missing")
+        try:
+            factor = float(row[column])
+        except (TypeError, ValueError):
+            factor = math.nan
+        if not math.isfinite(factor):
+            raise RowError(f"{name}: column {column!r} value {str(row[column])[:80]!r} is not a number")
+        value *= factor
+    if not math.isfinite(value):
+        raise RowError(f"{name}: the product of {list(source.product)} is not a finite number")
+    return value
 
 
 def unmapped_columns(kind: str, columns: list[str], mapping: KindMapping) -> list[str]:

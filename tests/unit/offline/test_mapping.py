@@ -136,26 +136,30 @@ def test_a_row_the_contract_rejects_says_its_reason_once(tmp_path):
 
 def test_an_exports_own_vocabulary_is_translated_by_values(tmp_path):
     """An invoice-line export (Online Retail's shape): cancellations are invoices numbered "C...",
-    lines share their invoice's number; a status column speaks its own words. An unknown word with
+    lines share their invoice's number and are worth quantity x unit price; a status column speaks
+    its own words. An unknown word with
     no default is a row error naming it, never a record passed on to fail its contract."""
     export = tmp_path / "retail.csv"
-    export.write_text("InvoiceNo,InvoiceDate,UnitPrice,CustomerID,State\n"
-                      "536365,12/1/2010 8:26,2.55,17850,Shipped\n"
-                      "536365,12/1/2010 8:26,3.39,17850,shipped \n"
-                      "C536379,12/1/2010 9:41,27.5,14527,Returned\n"
-                      "536380,12/1/2010 9:45,1.0,14527,Lost\n")
+    export.write_text("InvoiceNo,InvoiceDate,Quantity,UnitPrice,CustomerID,State\n"
+                      "536365,12/1/2010 8:26,6,2.55,17850,Shipped\n"
+                      "536365,12/1/2010 8:26,2,3.39,17850,shipped \n"
+                      "C536379,12/1/2010 9:41,1,27.5,14527,Returned\n"
+                      "536380,12/1/2010 9:45,1,1.0,14527,Lost\n"
+                      "536381,12/1/2010 9:50,six,1.0,14527,Shipped\n")
     (tmp_path / "m.toml").write_text(
         '[purchase]\ntimezone = "Europe/London"\n[purchase.fields]\nuser_id = "CustomerID"\n'
-        'ts = { column = "InvoiceDate", format = "%m/%d/%Y %H:%M" }\namount = "UnitPrice"\n'
+        'ts = { column = "InvoiceDate", format = "%m/%d/%Y %H:%M" }\n'
         'event_id = { hash = "row" }\norder_id = { template = "{InvoiceNo}" }\ncurrency = { constant = "GBP" }\n'
         'status = { column = "InvoiceNo", values = { "C*" = "cancelled" }, default = "completed" }\n'
-        'discount = { column = "State", values = { "[Ss]hipped" = 0, "Returned" = 0 } }\n')
+        'discount = { column = "State", values = { "[Ss]hipped" = 0, "Returned" = 0 } }\n'
+        'amount = { product = ["Quantity", "UnitPrice"] }\n')
     records = list(merged([(export, "purchase")], load_mapping(tmp_path / "m.toml")))
     docs = [orjson.loads(r.value) for r in records if r.error is None]
-    assert [(d["order_id"], d["status"]) for d in docs] == [("536365", "completed"), ("536365", "completed"),
-                                                           ("C536379", "cancelled")]
-    [bad] = [r for r in records if r.error is not None]
-    assert bad.error[0] == "invalid" and "'State'" in bad.error[1] and "'Lost'" in bad.error[1]
+    assert sorted((d["order_id"], d["status"], d["amount"]) for d in docs) == [
+        ("536365", "completed", 2 * 3.39), ("536365", "completed", 6 * 2.55), ("C536379", "cancelled", 27.5)]
+    lost, six = [r.error for r in records if r.error is not None]
+    assert lost[0] == "invalid" and "'State'" in lost[1] and "'Lost'" in lost[1]
+    assert "'Quantity'" in six[1] and "'six'" in six[1]
 
 
 def test_row_hashes_do_not_depend_on_file_order(tmp_path):
@@ -181,6 +185,7 @@ def test_row_hashes_do_not_depend_on_file_order(tmp_path):
     ({"fields": {"status": {"column": "s", "value": {"x": "completed"}}}}, "unknown keys"),
     ({"fields": {"status": {"constant": "completed", "values": {"x": "refunded"}}}}, "translate a column"),
     ({"fields": {"status": {"column": "s", "values": "completed"}}}, "table of pattern"),
+    ({"fields": {"amount": {"product": "Quantity"}}}, "list of column names"),
 ])
 def test_mistakes_in_a_mapping_are_refused_with_the_key(table, message):
     with pytest.raises(ValueError, match=message):
