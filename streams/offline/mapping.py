@@ -18,7 +18,7 @@ all of them) into the event's ``attributes`` object, which the input contracts a
     event_id = { hash = "row" }                                # stable hash of the row's content
     currency = { constant = "TWD" }
     status = { column = "InvoiceNo", values = { "C*" = "cancelled" }, default = "completed" }
-    amount = { product = ["Quantity", "UnitPrice"] }          # a line's value from its columns
+    amount = { product = ["Quantity", "UnitPrice"], absolute = true }  # a line's value; returns are negative
 
 ``values`` translates an export's own vocabulary (a status "Shipped", an invoice number starting
 with "C" for a cancellation): the first pattern (shell-style: ``*``, ``?``, ``[...]``) the stripped
@@ -68,6 +68,7 @@ class FieldSource:
     hash_row: bool = False
     time_format: str = "epoch_ms"  # for ts only
     product: tuple[str, ...] = ()  # columns whose numbers multiply into the value
+    absolute: bool = False  # the product's magnitude (exports write returned lines as negative quantities)
     values: tuple[tuple[str, Any], ...] = ()  # (pattern, value) in the mapping's order
     default: Any = None
     has_default: bool = False
@@ -141,6 +142,8 @@ def _field_source(kind: str, name: str, spec: Any) -> FieldSource:
     product = spec.get("product", [])
     if not (isinstance(product, list) and all(isinstance(c, str) for c in product)) or ("product" in spec and not product):
         raise ValueError(f"{where}: product must be a list of column names")
+    if "absolute" in spec and not ("product" in spec and isinstance(spec["absolute"], bool)):
+        raise ValueError(f"{where}: absolute = true or false, with a product")
     fmt = spec.get("format", "epoch_ms")
     if fmt != "epoch_ms" and name != "ts":
         raise ValueError(f"{where}: format applies to ts only")
@@ -148,7 +151,7 @@ def _field_source(kind: str, name: str, spec: Any) -> FieldSource:
         raise ValueError(f"{where}: format must be one of {TIME_FORMATS} or a strptime pattern, not {fmt!r}")
     if "hash" in spec and spec["hash"] != "row":
         raise ValueError(f"{where}: hash = \"row\" is the only hash")
-    unknown = set(spec) - {"column", "constant", "template", "hash", "product", "format", "values", "default"}
+    unknown = set(spec) - {"column", "constant", "template", "hash", "product", "absolute", "format", "values", "default"}
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
     values = spec.get("values", {})
@@ -157,7 +160,8 @@ def _field_source(kind: str, name: str, spec: Any) -> FieldSource:
     if not isinstance(values, dict) or ("default" in spec and not values):
         raise ValueError(f"{where}: values must be a table of pattern = value")
     return FieldSource(column=spec.get("column"), constant=spec.get("constant"), template=spec.get("template"),
-                       hash_row="hash" in spec, time_format=fmt, product=tuple(product), values=tuple(values.items()),
+                       hash_row="hash" in spec, time_format=fmt, product=tuple(product),
+                       absolute=spec.get("absolute", False), values=tuple(values.items()),
                        default=spec.get("default"), has_default="default" in spec)
 
 
@@ -316,7 +320,7 @@ def _product(name: str, source: FieldSource, row: dict[str, Any]) -> float:
         value *= factor
     if not math.isfinite(value):
         raise RowError(f"{name}: the product of {list(source.product)} is not a finite number")
-    return value
+    return abs(value) if source.absolute else value
 
 
 def unmapped_columns(kind: str, columns: list[str], mapping: KindMapping) -> list[str]:

@@ -136,14 +136,15 @@ def test_a_row_the_contract_rejects_says_its_reason_once(tmp_path):
 
 def test_an_exports_own_vocabulary_is_translated_by_values(tmp_path):
     """An invoice-line export (Online Retail's shape): cancellations are invoices numbered "C...",
-    lines share their invoice's number and are worth quantity x unit price; a status column speaks
+    lines share their invoice's number and are worth quantity x unit price (negative for a return:
+    the contract's amount is the magnitude); a status column speaks
     its own words. An unknown word with
     no default is a row error naming it, never a record passed on to fail its contract."""
     export = tmp_path / "retail.csv"
     export.write_text("InvoiceNo,InvoiceDate,Quantity,UnitPrice,CustomerID,State\n"
                       "536365,12/1/2010 8:26,6,2.55,17850,Shipped\n"
                       "536365,12/1/2010 8:26,2,3.39,17850,shipped \n"
-                      "C536379,12/1/2010 9:41,1,27.5,14527,Returned\n"
+                      "C536379,12/1/2010 9:41,-1,27.5,14527,Returned\n"
                       "536380,12/1/2010 9:45,1,1.0,14527,Lost\n"
                       "536381,12/1/2010 9:50,six,1.0,14527,Shipped\n")
     (tmp_path / "m.toml").write_text(
@@ -152,7 +153,7 @@ def test_an_exports_own_vocabulary_is_translated_by_values(tmp_path):
         'event_id = { hash = "row" }\norder_id = { template = "{InvoiceNo}" }\ncurrency = { constant = "GBP" }\n'
         'status = { column = "InvoiceNo", values = { "C*" = "cancelled" }, default = "completed" }\n'
         'discount = { column = "State", values = { "[Ss]hipped" = 0, "Returned" = 0 } }\n'
-        'amount = { product = ["Quantity", "UnitPrice"] }\n')
+        'amount = { product = ["Quantity", "UnitPrice"], absolute = true }\n')
     records = list(merged([(export, "purchase")], load_mapping(tmp_path / "m.toml")))
     docs = [orjson.loads(r.value) for r in records if r.error is None]
     assert sorted((d["order_id"], d["status"], d["amount"]) for d in docs) == [
@@ -186,6 +187,7 @@ def test_row_hashes_do_not_depend_on_file_order(tmp_path):
     ({"fields": {"status": {"constant": "completed", "values": {"x": "refunded"}}}}, "translate a column"),
     ({"fields": {"status": {"column": "s", "values": "completed"}}}, "table of pattern"),
     ({"fields": {"amount": {"product": "Quantity"}}}, "list of column names"),
+    ({"fields": {"amount": {"column": "a", "absolute": True}}}, "with a product"),
 ])
 def test_mistakes_in_a_mapping_are_refused_with_the_key(table, message):
     with pytest.raises(ValueError, match=message):
