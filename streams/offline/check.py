@@ -74,6 +74,7 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"  -> {orjson.dumps(doc).decode()}")
         for p in s["problems"]:
             where = f"row {p['row']}" if p["row"] is not None else "file"
-            lines.append(f"  ! {where}: {p['reason']}: {p['detail']}")
+            detail = p["detail"].removeprefix(f"{where}: ")  # a row error names its row itself
+            lines.append(f"  ! {where}: {p['reason']}: {detail}")
     lines.append(f"{report['problems']} problem(s)")
     return "\n".join(lines) + "\n"

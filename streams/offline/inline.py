@@ -108,7 +108,7 @@ class InlineBackfill:
         reason, detail = record.error or ("invalid", "")
         self.result.invalid[reason] = self.result.invalid.get(reason, 0) + 1
         key = f"{record.origin}:{record.position}"
-        doc = dead_letter(reason, detail, *record.dead_letter_source, record.position, record.value)
+        doc = dead_letter(reason, detail, *record.dead_letter_source, record.line_number, record.value)
         self.result.rejected.setdefault(kafka_partition(key, self.settings.partitions), []).append(orjson.dumps(doc))
 
     def _flush(self, p: int) -> None:

@@ -260,7 +260,8 @@ def consumed_columns(mapping: KindMapping, props: dict[str, Any]) -> set[str]:
 
 def apply(kind: str, row: dict[str, Any], mapping: KindMapping, from_text: bool) -> dict[str, Any]:
     """The contract document a row makes (the validator judges it afterwards). Raises RowError."""
-    props = load_schema(kind)["properties"]
+    schema = load_schema(kind)
+    props, required = schema["properties"], schema["required"]
     tz = mapping.tz()
     out: dict[str, Any] = {}
     for name, value in row.items():
@@ -275,6 +276,8 @@ def apply(kind: str, row: dict[str, Any], mapping: KindMapping, from_text: bool)
                 out[name] = source.translate(name, value)
                 continue
             if from_text and value == "":
+                if name in required:
+                    raise RowError(f"{name}: column {source.column!r} is empty")
                 continue
             out[name] = _coerce(value, props[name]) if from_text and isinstance(value, str) and name != "ts" else value
         elif source.template is not None:

@@ -168,7 +168,7 @@ class Replay:
     def _dead_letter(self, r: SourceRecord, partitions: dict[str, int], stats: ReplayStats) -> tuple[str, int, bytes, bytes]:
         reason, detail = r.error or ("invalid", "")
         stats.invalid[reason] = stats.invalid.get(reason, 0) + 1
-        doc = dead_letter(reason, detail, *r.dead_letter_source, r.position, r.value)
+        doc = dead_letter(reason, detail, *r.dead_letter_source, r.line_number, r.value)
         topic = self.settings.topic_dead_letter
         key = f"{r.origin}:{r.position}"
         return topic, kafka_partition(key, partitions[topic]), key.encode(), orjson.dumps(doc)

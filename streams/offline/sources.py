@@ -55,13 +55,14 @@ class SourceRecord:
     error: tuple[str, str] | None = None  # (reason, detail) for the dead-letter topic
     source_topic: str = ""  # set for topic sources (origin is then "<topic>/<partition>")
     source_partition: int = 0
+    table: bool = False  # a row of a delimited file with a header line (``position`` counts data rows)
 
     @property
     def line_number(self) -> int:
-        """1-based line of a file record (a CSV header is line 1), or the offset of a topic record."""
+        """1-based line of a file record (a table's header is line 1), or the offset of a topic record."""
         if self.source_topic:
             return self.position
-        return _line(self.origin, self.position)
+        return _line(self.position, self.table)
 
     @property
     def dead_letter_source(self) -> tuple[str, int]:
@@ -79,12 +80,13 @@ def _record(kind: str, origin: str, position: int, raw: bytes, doc: Any, mapping
             raw = orjson.dumps(doc)
         validate(kind, doc)
     except RowError as exc:
-        return SourceRecord(kind, origin, position, raw, error=("invalid", f"row {_line(origin, position)}: {exc}"))
+        return SourceRecord(kind, origin, position, raw, error=("invalid", f"row {_line(position, from_text)}: {exc}"),
+                            table=from_text)
     except (ContractError, ValueError, TypeError, OverflowError) as exc:
         # The reason once: a ContractError's message repeats it before its detail.
         reason, detail = (exc.reason, exc.detail) if isinstance(exc, ContractError) else ("invalid", str(exc))
-        return SourceRecord(kind, origin, position, raw, error=(reason, detail))
-    return SourceRecord(kind, origin, position, raw, doc["user_id"], int(doc["ts"]), doc["event_id"])
+        return SourceRecord(kind, origin, position, raw, error=(reason, detail), table=from_text)
+    return SourceRecord(kind, origin, position, raw, doc["user_id"], int(doc["ts"]), doc["event_id"], table=from_text)
 
 
 Keyed = tuple[tuple[Any, ...], SourceRecord]
@@ -93,8 +95,8 @@ TABLE_SUFFIXES = (".csv", ".tsv")  # delimited text with a header line (or any f
 BOM = "\ufeff".encode()
 
 
-def _line(origin: str, position: int) -> int:
-    return position + (2 if origin.lower().endswith(TABLE_SUFFIXES) else 1)
+def _line(position: int, table: bool) -> int:
+    return position + (2 if table else 1)
 
 
 def is_table(path: Path, mapping: KindMapping) -> bool:

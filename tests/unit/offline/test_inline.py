@@ -11,6 +11,7 @@ from streams.offline.inline import InlineBackfill
 from streams.offline.sources import kind_of_file, merged
 from streams.settings import Settings
 from tests.golden import INPUTS, canonical, expected_alerts, for_golden
+from tests.unit.offline.test_mapping import orders_mapping
 from tests.unit.offline.test_sources import shuffled_copies
 
 
@@ -51,3 +52,14 @@ def test_the_reorder_buffer_is_released_at_each_flush_not_held_to_the_end():
             run._flush(0)
     assert 0 < most <= 110 and run.engines[0].state.counters["applied"] + run.engines[0].buffered == len(records)
     assert run.engines[0].state.counters.get("late", 0) == 0
+
+
+def test_a_dead_letter_names_the_line_of_its_file(tmp_path):
+    """source_offset of a file's dead letter is its 1-based line (a table's header is line 1)."""
+    export = tmp_path / "orders.csv"
+    export.write_text("who,day,amount\nu1,2024-01-02,3\nu2,someday,4\nu3,2024-01-03,5\n")
+    orders_mapping(tmp_path)
+    backfill(replace(settings(), max_rejected_share=0.5), [export], tmp_path / "out", kind="purchase",
+             mapping=str(tmp_path / "m.toml"))
+    [dead] = [orjson.loads(line) for line in (tmp_path / "out" / "dead_letters.jsonl").read_bytes().splitlines()]
+    assert (dead["source_topic"], dead["source_offset"]) == (f"file:{export}", 3)
