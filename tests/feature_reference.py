@@ -48,17 +48,17 @@ def reference_values(events: list[Event], t: int, upto_key: tuple[int, int, str]
     purchases = [e for e in history if e.kind == "purchase"]
     completed = [e for e in purchases if e.data["status"] == "completed"]
     refunds = [e for e in purchases if e.data["status"] != "completed"]
-    # Completed records in a row under one order_id on its first line's day are the lines of one
-    # order: it counts once, at its first line, and as discounted at its first discounted line;
-    # every line's amount counts.
-    orders, discounted = [], []
-    for i, e in enumerate(completed):
-        if i == 0 or e.data["order_id"] != completed[i - 1].data["order_id"] or e.ts // DAY_MS != orders[-1].ts // DAY_MS:
+    # Completed records under one order_id on one day are the lines of one order: it counts once,
+    # at its first line, and as discounted at its first discounted line; every line's amount counts.
+    orders, discounted, flagged = [], [], {}
+    for e in completed:
+        key = (e.data["order_id"], e.ts // DAY_MS)
+        if key not in flagged:
             orders.append(e)
-            flagged = False
-        if e.data.get("discount", 0) > 0 and not flagged:
+            flagged[key] = False
+        if e.data.get("discount", 0) > 0 and not flagged[key]:
             discounted.append(e)
-            flagged = True
+            flagged[key] = True
     activity = [e for e in history if e.kind == "click" or e in completed]
     tickets = [e for e in history if e.kind == "support_ticket"]
 

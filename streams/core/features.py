@@ -61,10 +61,12 @@ class UserState:
     session_single: bool = False  # the current session has one click so far (a bounce unless another comes)
     session_gap_ewma_days: float = DEFAULT_GAP_DAYS
     last_purchase_ts: int = -1
-    # The latest completed order: [64-bit hash of its order_id, 1 if counted as discounted]. An
-    # export of order lines gives one record per line under the order's id: the lines of one day
-    # count as one order (its first line's time; every line's amount).
-    last_order: list[Any] = field(default_factory=list)
+    # Orders counted on the day of the latest completed purchase: 64-bit hash of the order_id -> 1
+    # if counted as discounted. An export of order lines gives one record per line under the
+    # order's id: the records of one order_id on one day are one order (its first line's time;
+    # every line's amount), in whatever order its lines and other orders' lines arrive.
+    orders_day: int = -1
+    day_orders: dict[str, int] = field(default_factory=dict)
     purchase_gap_ewma_days: float = DEFAULT_PURCHASE_GAP_DAYS
     # lifetime totals
     lifetime_purchases: int = 0
@@ -106,7 +108,7 @@ class UserState:
             "u": self.user_id, "pt": self.partition, "f": self.first_ts,
             "la": self.last_activity_ts, "lad": self.last_active_day, "g": self.gap_ewma_days,
             "lc": self.last_click_ts, "ss": self.session_start_ts, "s1": self.session_single,
-            "sg": self.session_gap_ewma_days, "lp": self.last_purchase_ts, "lo": self.last_order, "pg": self.purchase_gap_ewma_days,
+            "sg": self.session_gap_ewma_days, "lp": self.last_purchase_ts, "od": self.orders_day, "do": self.day_orders, "pg": self.purchase_gap_ewma_days,
             "np": self.lifetime_purchases, "sp": self.lifetime_spend, "nr": self.lifetime_refunds,
             "cs": self.last_csat, "css": self.csat_sum, "csn": self.csat_count,
             "d": [_pack(day, b) for day, b in self.days.items()], "c": self.categories, "ot": self.open_tickets,
@@ -123,7 +125,7 @@ class UserState:
             user_id=d["u"], partition=d["pt"], first_ts=d["f"],
             last_activity_ts=d["la"], last_active_day=d["lad"], gap_ewma_days=d["g"],
             last_click_ts=d["lc"], session_start_ts=d["ss"], session_single=d["s1"],
-            session_gap_ewma_days=d["sg"], last_purchase_ts=d["lp"], last_order=d.get("lo", []),
+            session_gap_ewma_days=d["sg"], last_purchase_ts=d["lp"], orders_day=d.get("od", -1), day_orders=d.get("do", {}),
             purchase_gap_ewma_days=d["pg"],
             lifetime_purchases=d["np"], lifetime_spend=d["sp"], lifetime_refunds=d["nr"],
             last_csat=d["cs"], csat_sum=d["css"], csat_count=d["csn"],
@@ -140,6 +142,7 @@ class UserState:
 
 LABEL_AND_ALERT_KEYS = frozenset({"p", "rl", "lsd", "nd", "rd", "t", "at", "oa", "un", "ep", "xs", "j", "rb"})
 MAX_ATTRIBUTES = 16
+MAX_DAY_ORDERS = 64  # orders remembered per day for their lines (a later line of an older one counts anew)
 
 
 def compact(state: UserState, t: int) -> None:
@@ -232,13 +235,18 @@ def _apply_purchase(state: UserState, bucket: list[float], ts: int, data: dict[s
     state.lifetime_spend += amount
     order = id_hash(data["order_id"])
     discounted = int(data.get("discount", 0) > 0)
-    if state.last_order and state.last_order[0] == order and state.last_purchase_ts // DAY_MS == ts // DAY_MS:
-        # another line of the order just counted (a later day's record is an order of that day)
-        if discounted and not state.last_order[1]:
+    day = ts // DAY_MS
+    if day != state.orders_day:
+        state.orders_day, state.day_orders = day, {}
+    counted = state.day_orders.get(order)
+    if counted is not None:  # another line of an order counted today
+        if discounted and not counted:
             bucket[DISCOUNTED] += 1
-            state.last_order[1] = 1
+            state.day_orders[order] = 1
         return
-    state.last_order = [order, discounted]
+    if len(state.day_orders) >= MAX_DAY_ORDERS:
+        del state.day_orders[next(iter(state.day_orders))]
+    state.day_orders[order] = discounted
     bucket[PURCHASES] += 1
     bucket[DISCOUNTED] += discounted
     if state.last_purchase_ts >= 0:

@@ -110,6 +110,14 @@ def test_the_lines_of_an_order_count_as_one_order():
     assert f["typical_purchase_gap_days"] == r4(ewma([10, 10], 14))  # the prior: DEFAULT_PURCHASE_GAP_DAYS
 
 
+def test_lines_of_two_orders_may_arrive_interleaved():
+    """Two invoices of one customer in the same minute: their lines, sorted by event id, interleave."""
+    t = at(3)
+    lines = [purchase("u1", t, amount=1.0, order_id=order) for order in ("A", "B", "A", "B", "A")]
+    f = feature_values(build(lines), at(3, 2))
+    assert (f["lifetime_purchases"], f["purchases_30"], f["aov_30"]) == (2, 2, 2.5)
+
+
 def test_support_tickets_response_resolution_and_satisfaction():
     events = [
         ticket("u1", at(0, 8), "opened", "t1", category="complaint"),
