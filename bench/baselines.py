@@ -197,21 +197,18 @@ class History:
             out.update(attributes)
         return out
 
-    def at(self, users: list[str], day: int, horizon: int) -> tuple[np.ndarray, list[int], list[int], list[int], np.ndarray]:
-        """Per customer known before ``day``: log(1 + recency, repeat days, span, age, spend) as
-        the regressions read them, the buy-till-you-die models' x, t_x and T, and the label
-        (no active day in [day, day + horizon))."""
-        rows, freq, span, age, labels = [], [], [], [], []
+    def at(self, users: list[str], day: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per customer known before ``day``: recency, repeat active days (x), days from the first
+        to the last active day (t_x), days since the first (T) and spend, in days before ``day``;
+        and the label (no active day in [day, day + horizon))."""
+        rows, labels = [], []
         for uid in users:
             ds_ = self.days[uid]
             k = bisect_left(ds_, day)  # active days before ``day``
-            before = ds_[:k]
             labels.append(0 if k < len(ds_) and ds_[k] < day + horizon else 1)
-            freq.append(len(before) - 1)
-            span.append(before[-1] - before[0])
-            age.append(day - before[0])
-            rows.append([day - before[-1], freq[-1], span[-1], age[-1], sum(self.spend[uid][:k])])
-        return np.log1p(np.array(rows, float)), freq, span, age, np.array(labels)
+            first, last = ds_[0], ds_[k - 1]
+            rows.append([day - last, k - 1, last - first, day - first, sum(self.spend[uid][:k])])
+        return np.array(rows, float), np.array(labels)
 
 
 def previous_horizon(history: History, users: list[str], cut_day: int, horizon: int) -> list[float] | None:
@@ -224,11 +221,11 @@ def previous_horizon(history: History, users: list[str], cut_day: int, horizon: 
     earlier = sorted(uid for uid, ds_ in history.days.items() if ds_[0] < start)
     if len(earlier) < 100:
         return None
-    rfm_then, *_, y_then = history.at(earlier, start, horizon)
+    then, y_then = history.at(earlier, start, horizon)
     if y_then.min() == y_then.max():
         return None
-    rfm_now, *_ = history.at(users, cut_day, horizon)
+    now, _ = history.at(users, cut_day, horizon)
     columns = attribute_columns([history.attributes_at(uid, start) for uid in earlier]
                                 + [history.attributes_at(uid, cut_day) for uid in users])
-    scorer = logistic(np.c_[rfm_then, columns[:len(earlier)]], y_then)
-    return list(scorer(np.c_[rfm_now, columns[len(earlier):]]))
+    scorer = logistic(np.c_[np.log1p(then), columns[:len(earlier)]], y_then)
+    return list(scorer(np.c_[np.log1p(now), columns[len(earlier):]]))

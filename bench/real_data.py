@@ -138,16 +138,16 @@ def run(ds: Dataset, cache: Path, partitions: int = 4) -> dict:
     rows = run.scores[cut].rows
     users = [uid for uid, *_ in rows]
     cut_day = cut // DAY_MS
-    rfm, freq, span, age, y = history.at(users, cut_day, ds.horizon_days)
-    rec = list(np.expm1(rfm[:, 0]).round().astype(int))
-    x, t_x, T = np.array(freq, float), np.array(span, float), np.array(age, float)
+    history_rows, y = history.at(users, cut_day, ds.horizon_days)
+    rec, x, t_x, T = history_rows[:, 0], history_rows[:, 1], history_rows[:, 2], history_rows[:, 3]
+    rfm = np.log1p(history_rows)  # the regressions read every column on a log scale
     bg, pareto = (fit(x, t_x, T, float(ds.horizon_days)) for fit in (bgnbd, pareto_nbd))
     with_attributes = attribute_columns([history.attributes_at(uid, cut_day) for uid in users])
     scores = {
         "churnguard": [r[1] for r in rows],
         "churnguard cold start": [r[2] for r in rows],
-        "recency": rec,
-        "frequency": [-f for f in freq],
+        "recency": list(rec),
+        "frequency": list(-x),
         "BG/NBD P(no purchase in H)": list(bg.p_none),
         "BG/NBD expected purchases in H": list(-bg.expected),
         "Pareto/NBD P(no purchase in H)": list(pareto.p_none),
