@@ -249,10 +249,23 @@ CELLS = st.one_of(st.text(max_size=40), st.sampled_from(["", "1e400", "nan", "-1
                                                            "11/1/2000", "0", "99999999999999999999", "\ufeff"]))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(st.lists(st.fixed_dictionaries({c: CELLS for c in ("TRANSACTION_DT", "CUSTOMER_ID", "AGE_GROUP", "PIN_CODE",
-                                                            "SALES_PRICE")}), min_size=1, max_size=20))
-def test_any_cells_give_a_valid_event_or_a_row_error_never_an_exception(tmp_path, rows):
+RETAIL_MAPPING = """
+[purchase]
+[purchase.fields]
+user_id = "CustomerID"
+ts = { column = "InvoiceDate", format = "%m/%d/%Y" }
+amount = { product = ["Quantity", "UnitPrice"], absolute = true }
+event_id = { hash = "row" }
+order_id = { template = "{InvoiceNo}" }
+currency = { constant = "GBP" }
+status = { column = "InvoiceNo", values = { "C*" = "cancelled" }, default = "completed" }
+discount = { column = "Discount", values = { "0" = 0, "" = 0 } }
+"""
+
+
+def _valid_or_row_error(tmp_path, rows, mapping):
+    """Every row of a CSV export is a valid event or an "invalid" error naming its line (the header
+    is line 1), never an exception."""
     import csv
 
     from streams.contracts import validate
@@ -262,7 +275,7 @@ def test_any_cells_give_a_valid_event_or_a_row_error_never_an_exception(tmp_path
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    (tmp_path / "m.toml").write_text(TAFENG_MAPPING)
+    (tmp_path / "m.toml").write_text(mapping)
     records = list(merged([(export, "purchase")], load_mapping(tmp_path / "m.toml")))
     assert len(records) == len(rows)
     for r in records:
@@ -270,3 +283,20 @@ def test_any_cells_give_a_valid_event_or_a_row_error_never_an_exception(tmp_path
             validate("purchase", orjson.loads(r.value))
         else:
             assert r.error[0] == "invalid"
+    assert sorted(r.line_number for r in records) == list(range(2, len(rows) + 2))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.fixed_dictionaries({c: CELLS for c in ("TRANSACTION_DT", "CUSTOMER_ID", "AGE_GROUP", "PIN_CODE",
+                                                            "SALES_PRICE")}), min_size=1, max_size=20))
+def test_any_cells_give_a_valid_event_or_a_row_error_never_an_exception(tmp_path, rows):
+    _valid_or_row_error(tmp_path, rows, TAFENG_MAPPING)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.fixed_dictionaries({c: CELLS for c in ("InvoiceNo", "InvoiceDate", "Quantity", "UnitPrice",
+                                                            "CustomerID", "Discount")}), min_size=1, max_size=20))
+def test_any_cells_of_an_invoice_line_export_give_a_valid_event_or_a_row_error(tmp_path, rows):
+    """Products of any cells (1e400, nan, 99999999999999999999 x 1e400) and vocabularies that match
+    nothing are row errors too."""
+    _valid_or_row_error(tmp_path, rows, RETAIL_MAPPING)
