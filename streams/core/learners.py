@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from river import forest, linear_model, optim, preprocessing, tree
 
-from streams.core.scoring import MAX_Z, MODEL_KINDS, OFFSET
+from streams.core.scoring import ATTRIBUTE, MAX_Z, MODEL_KINDS, OFFSET
 
 # With 79 inputs a step of 0.02 overshoots (point-in-time AUC 0.907 / 0.908 / 0.946 against
 # 0.931 / 0.951 / 0.971 at 0.002): docs/model.md, "Choosing the model".
@@ -38,11 +38,12 @@ class OffsetLogisticRegression(linear_model.LogisticRegression):
 
 
 class ResidualLogReg:
-    """StandardScaler | clip to +-MAX_Z | logistic regression whose offset is the cold start's
-    log-odds. With no labels it serves the cold start exactly; labels teach it only where the
-    features say more. Learning the cold start's weight from zero instead (the former pipeline)
-    ranked worse than the cold start alone on a real grocery log (0.725 against 0.731) after
-    thousands of labels: the online regression spends its first labels rediscovering the prior."""
+    """StandardScaler | clip to +-MAX_Z (attribute indicators as they are) | logistic regression
+    whose offset is the cold start's log-odds. With no labels it serves the cold start exactly;
+    labels teach it only where the features say more. Learning the cold start's weight from zero
+    instead (the former pipeline) ranked worse than the cold start alone on a real grocery log
+    (0.725 against 0.731) after thousands of labels: the online regression spends its first
+    labels rediscovering the prior."""
 
     __module__ = "streams.core.scoring"
 
@@ -52,6 +53,11 @@ class ResidualLogReg:
 
     def _inputs(self, x: dict[str, float]) -> dict[str, float]:
         z = clip_z(self.scaler.transform_one(x))
+        for name in z:
+            if name.startswith(ATTRIBUTE):
+                # An indicator is present only when set, so the scaler sees it constant (variance 0)
+                # and standardises it to 0: the model never saw an attribute. It goes in as it is.
+                z[name] = x[name]
         z[OFFSET] = x["cold_start_risk"]
         return z
 

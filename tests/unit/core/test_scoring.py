@@ -34,3 +34,18 @@ def test_it_learns_what_a_feature_adds_to_the_cold_start():
     assert model.ready
     up, down = (model.score(inputs(0.5, s, rng)).risk for s in (1.0, -1.0))
     assert up > 0.7 and down < 0.3
+
+
+def test_it_learns_what_an_attribute_adds_to_the_cold_start():
+    """An attribute value is an indicator present only when the user carries it. Standardised like
+    the other inputs it would be constant (1 whenever present) and count as 0, so the model could
+    never learn from attributes; here one value doubles the odds of churn and the model learns it."""
+    rng = random.Random(3)
+    model = ChurnModel(0, min_labels=500)
+    for _ in range(6000):
+        risk, plan = rng.uniform(0.1, 0.9), rng.choice(("monthly", "yearly"))
+        logit = math.log(risk / (1 - risk)) + (1.5 if plan == "monthly" else -1.5)
+        model.learn(inputs(risk, 0.0, rng), int(rng.random() < 1 / (1 + math.exp(-logit))), {"plan": plan})
+    assert model.ready
+    monthly, yearly = (model.score(inputs(0.5, 0.0, rng), {"plan": plan}).risk for plan in ("monthly", "yearly"))
+    assert monthly > 0.65 and yearly < 0.35
