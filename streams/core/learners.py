@@ -8,9 +8,11 @@ resolves the names on demand), so models stored before they moved here load unch
 
 from __future__ import annotations
 
+from itertools import islice
+
 from river import forest, linear_model, optim, preprocessing, tree
 
-from streams.core.scoring import ATTRIBUTE, MAX_Z, MODEL_KINDS, OFFSET
+from streams.core.scoring import INPUT_NAMES, MAX_Z, MODEL_KINDS, OFFSET
 
 # With 79 inputs a step of 0.02 overshoots (point-in-time AUC 0.907 / 0.908 / 0.946 against
 # 0.931 / 0.951 / 0.971 at 0.002): docs/model.md, "Choosing the model".
@@ -53,10 +55,11 @@ class ResidualLogReg:
 
     def _inputs(self, x: dict[str, float]) -> dict[str, float]:
         z = clip_z(self.scaler.transform_one(x))
-        for name in z:
-            if name.startswith(ATTRIBUTE):
-                # An indicator is present only when set, so the scaler sees it constant (variance 0)
-                # and standardises it to 0: the model never saw an attribute. It goes in as it is.
+        if len(x) > len(INPUT_NAMES):
+            # The attribute indicators, after the fixed inputs (model_input). One is present only
+            # when set, so the scaler sees it constant (variance 0) and standardises it to 0: the
+            # model never saw an attribute. It goes in as it is.
+            for name in islice(x, len(INPUT_NAMES), None):
                 z[name] = x[name]
         z[OFFSET] = x["cold_start_risk"]
         return z

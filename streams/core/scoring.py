@@ -10,7 +10,8 @@ silence, and one indicator per attribute value the user's events carried.
 Model kinds (``CHURNGUARD_MODEL_KIND``; the choice and its evidence: docs/model.md):
 - ``logreg``: StandardScaler | clip to +-3 (attribute indicators as they are) | LogisticRegression
   (SGD 0.002, L2 1e-4) around the cold start: its log-odds is the regression's offset, so the
-  model starts as the cold start and learns from the labels only what the features add to it. Reasons: weight x scaled value.
+  model starts as the cold start and learns from the labels only what the features add to it.
+  Reasons: weight x scaled value.
 - ``logreg_balanced``: the same, each label weighted by n / (2 n_class) so both classes count equally.
 - ``hat``: Hoeffding adaptive tree; ``arf``: adaptive random forest (10 trees). Reasons for these:
   how much the risk drops when the feature is set to its running mean (one extra prediction per
@@ -73,17 +74,14 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-ATTRIBUTE = "attribute:"  # the prefix of the model's attribute indicators
-
-
 def model_input(inputs: list[float], attributes: dict[str, str] | None = None) -> dict[str, float]:
-    """The dict the River model reads: inputs by name (the cold-start risk as a log-odds) and one
-    indicator per attribute value."""
+    """The dict the River model reads: inputs by name (the cold-start risk as a log-odds), then one
+    indicator per attribute value (after the inputs: ResidualLogReg finds them there)."""
     x = dict(zip(INPUT_NAMES, inputs))
     x["cold_start_risk"] = _logit(x["cold_start_risk"])
     if attributes:
         for key, value in attributes.items():
-            x[f"{ATTRIBUTE}{key}={value}"] = 1.0
+            x[f"attribute:{key}={value}"] = 1.0
     return x
 
 
