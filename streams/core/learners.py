@@ -40,7 +40,7 @@ class OffsetLogisticRegression(linear_model.LogisticRegression):
 
 
 class ResidualLogReg:
-    """StandardScaler | clip to +-MAX_Z (attribute indicators as they are) | logistic regression
+    """StandardScaler | clip to +-MAX_Z (attribute indicators as 0/1 variables) | logistic regression
     whose offset is the cold start's log-odds. With no labels it serves the cold start exactly;
     labels teach it only where the features say more. Learning the cold start's weight from zero
     instead (the former pipeline) ranked worse than the cold start alone on a real grocery log
@@ -57,10 +57,13 @@ class ResidualLogReg:
         z = clip_z(self.scaler.transform_one(x))
         if len(x) > len(INPUT_NAMES):
             # The attribute indicators, after the fixed inputs (model_input). One is present only
-            # when set, so the scaler sees it constant (variance 0) and standardises it to 0: the
-            # model never saw an attribute. It goes in as it is.
+            # when set, so the scaler sees it constant (variance 0) and would standardise it to 0.
+            # Standardised as the 0/1 variable it is: with p the share of labels carrying it, a
+            # present indicator is (1 - p) / sd = sqrt((1 - p) / p), clipped like every input.
+            labels = self.scaler.counts[INPUT_NAMES[0]]
             for name in islice(x, len(INPUT_NAMES), None):
-                z[name] = x[name]
+                share = self.scaler.counts[name] / labels if labels else 0.0
+                z[name] = min(MAX_Z, ((1.0 - share) / share) ** 0.5) if 0.0 < share < 1.0 else 0.0
         z[OFFSET] = x["cold_start_risk"]
         return z
 
