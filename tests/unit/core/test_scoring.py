@@ -3,7 +3,7 @@
 import math
 import random
 
-from streams.core.scoring import INPUT_NAMES, ChurnModel, ResidualLogReg, model_input
+from streams.core.scoring import INPUT_NAMES, RESIDUAL_WEIGHT, ChurnModel, ResidualLogReg, model_input
 
 COLD_START = INPUT_NAMES.index("cold_start_risk")
 
@@ -13,6 +13,16 @@ def inputs(cold_start: float, signal: float, rng: random.Random) -> list[float]:
     x[0] = signal  # a catalog feature the cold start does not know about
     x[COLD_START] = cold_start
     return x
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def served_shift_is_about(risk: float, learned: float) -> bool:
+    """The served log-odds move RESIDUAL_WEIGHT of what the labels say (one pass of SGD learns
+    most of it)."""
+    return 0.6 * RESIDUAL_WEIGHT * learned < logit(risk) < 1.2 * RESIDUAL_WEIGHT * learned
 
 
 def test_before_any_label_the_linear_model_is_the_cold_start():
@@ -29,11 +39,27 @@ def test_it_learns_what_a_feature_adds_to_the_cold_start():
     model = ChurnModel(0, min_labels=500)
     for _ in range(6000):
         risk, signal = rng.uniform(0.1, 0.9), rng.choice((-1.0, 1.0))
-        logit = math.log(risk / (1 - risk)) + 1.5 * signal
-        model.learn(inputs(risk, signal, rng), int(rng.random() < 1 / (1 + math.exp(-logit))))
+        log_odds = logit(risk) + 1.5 * signal
+        model.learn(inputs(risk, signal, rng), int(rng.random() < 1 / (1 + math.exp(-log_odds))))
     assert model.ready
     up, down = (model.score(inputs(0.5, s, rng)).risk for s in (1.0, -1.0))
-    assert up > 0.7 and down < 0.3
+    assert served_shift_is_about(up, 1.5) and served_shift_is_about(1 - down, 1.5)
+
+
+def test_it_serves_the_cold_start_plus_a_share_of_what_it_learned():
+    """The residual is learned in full and served in part: its labels are one horizon old."""
+    rng = random.Random(4)
+    model = ResidualLogReg()
+    for _ in range(3000):
+        risk, signal = rng.uniform(0.1, 0.9), rng.choice((-1.0, 1.0))
+        x = model_input(inputs(risk, signal, rng))
+        model.learn_one(x, int(rng.random() < 1 / (1 + math.exp(-logit(risk) - 1.5 * signal))))
+    for risk, signal in ((0.2, 1.0), (0.5, -1.0), (0.9, 1.0)):
+        x = model_input(inputs(risk, signal, rng))
+        learned = model.regression.predict_proba_one(model._inputs(x))[True]
+        served = model.predict_proba_one(x)[True]
+        assert math.isclose(logit(served), logit(risk) + RESIDUAL_WEIGHT * (logit(learned) - logit(risk)), abs_tol=1e-6)
+        assert abs(logit(served) - logit(risk)) > 0.1  # it did learn something
 
 
 def test_it_learns_what_an_attribute_adds_to_the_cold_start():
@@ -44,8 +70,8 @@ def test_it_learns_what_an_attribute_adds_to_the_cold_start():
     model = ChurnModel(0, min_labels=500)
     for _ in range(6000):
         risk, plan = rng.uniform(0.1, 0.9), rng.choice(("monthly", "yearly"))
-        logit = math.log(risk / (1 - risk)) + (1.5 if plan == "monthly" else -1.5)
-        model.learn(inputs(risk, 0.0, rng), int(rng.random() < 1 / (1 + math.exp(-logit))), {"plan": plan})
+        log_odds = logit(risk) + (1.5 if plan == "monthly" else -1.5)
+        model.learn(inputs(risk, 0.0, rng), int(rng.random() < 1 / (1 + math.exp(-log_odds))), {"plan": plan})
     assert model.ready
     monthly, yearly = (model.score(inputs(0.5, 0.0, rng), {"plan": plan}).risk for plan in ("monthly", "yearly"))
-    assert monthly > 0.65 and yearly < 0.35
+    assert served_shift_is_about(monthly, 1.5) and served_shift_is_about(1 - yearly, 1.5)
