@@ -129,7 +129,12 @@ def run(ds: Dataset, cache: Path, partitions: int = 4) -> dict:
     started = time.monotonic()
     records = [r for r in merged([(path, "purchase")], load_mapping(ROOT / ds.mapping), scan) if r.error is None]
     events = [Event(r.kind, r.event_id, r.user_id, r.ts, orjson.loads(r.value)) for r in records]
-    first_day = events[0].ts // DAY_MS
+    first_day, last_day = events[0].ts // DAY_MS, events[-1].ts // DAY_MS
+    if ds.cut_days + ds.horizon_days - 1 > last_day - first_day:
+        # A label needs the whole horizon after the cut in the log: past its end every customer
+        # would look churned.
+        raise ValueError(f"{ds.name}: the cut ({ds.cut_days} days) plus the horizon ({ds.horizon_days}) "
+                         f"runs past the log's {last_day - first_day + 1} days")
     cut = (first_day + ds.cut_days) * DAY_MS
     horizon = ds.horizon_days * DAY_MS
     settings = replace(Settings(), label_horizon_days=ds.horizon_days, partitions=partitions)

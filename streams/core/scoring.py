@@ -8,10 +8,10 @@ model's inputs are the catalog's features, the cold start's log-odds, log active
 silence, and one indicator per attribute value the user's events carried.
 
 Model kinds (``CHURNGUARD_MODEL_KIND``; the choice and its evidence: docs/model.md):
-- ``logreg``: StandardScaler | clip to +-3 (attribute indicators as they are) | LogisticRegression
-  (SGD 0.002, L2 1e-4) around the cold start: its log-odds is the regression's offset, so the
-  model starts as the cold start and learns from the labels only what the features add to it.
-  Reasons: weight x scaled value.
+- ``logreg``: StandardScaler | clip to +-3 (attribute indicators as 0/1 variables) |
+  LogisticRegression (SGD 0.002, L2 1e-4) around the cold start: its log-odds is the regression's
+  offset, so the model starts as the cold start and learns from the labels only what the features
+  add to it, of which it serves RESIDUAL_WEIGHT. Reasons: weight x scaled value.
 - ``logreg_balanced``: the same, each label weighted by n / (2 n_class) so both classes count equally.
 - ``hat``: Hoeffding adaptive tree; ``arf``: adaptive random forest (10 trees). Reasons for these:
   how much the risk drops when the feature is set to its running mean (one extra prediction per

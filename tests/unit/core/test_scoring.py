@@ -75,3 +75,19 @@ def test_it_learns_what_an_attribute_adds_to_the_cold_start():
     assert model.ready
     monthly, yearly = (model.score(inputs(0.5, 0.0, rng), {"plan": plan}).risk for plan in ("monthly", "yearly"))
     assert served_shift_is_about(monthly, 1.5) and served_shift_is_about(1 - yearly, 1.5)
+
+
+def test_attribute_values_it_cannot_weigh_change_nothing():
+    """A value no label carried (the schema allows 16 attributes of up to 64 characters each) and
+    one every label carried (no variance) are scored as absent, without dividing by zero."""
+    rng = random.Random(5)
+    model = ResidualLogReg()
+    for _ in range(2000):
+        risk, plan = rng.uniform(0.1, 0.9), rng.choice(("monthly", "yearly"))
+        x = model_input(inputs(risk, 0.0, rng), {"country": "TW", "plan": plan})
+        model.learn_one(x, int(rng.random() < risk))
+    x = inputs(0.4, 0.0, rng)
+    bare = model.predict_proba_one(model_input(x))[True]
+    unseen = {f"k{i}" + "x" * 61: "v" * 64 for i in range(15)} | {"plan": "lifetime"}
+    for attributes in (unseen, {"country": "TW"}):
+        assert math.isclose(model.predict_proba_one(model_input(x, attributes))[True], bare, rel_tol=1e-12)
