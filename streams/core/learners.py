@@ -55,14 +55,18 @@ class ResidualLogReg:
         self.regression = OffsetLogisticRegression(optimizer=optim.SGD(LOGREG_LEARNING_RATE), l2=1e-4)
 
     def _inputs(self, x: dict[str, float]) -> dict[str, float]:
-        z = clip_z(self.scaler.transform_one(x))
-        if len(x) > len(INPUT_NAMES):
+        fixed = len(INPUT_NAMES)
+        if len(x) == fixed:
+            z = clip_z(self.scaler.transform_one(x))
+        else:
+            # The scaler's transform would insert a variance for every key it is asked about.
+            z = clip_z(self.scaler.transform_one(dict(islice(x.items(), fixed))))
             # The attribute indicators, after the fixed inputs (model_input). One is present only
             # when set, so the scaler sees it constant (variance 0) and would standardise it to 0.
             # Standardised as the 0/1 variable it is: with p the share of labels carrying it, a
             # present indicator is (1 - p) / sd = sqrt((1 - p) / p), clipped like every input.
             labels = self.scaler.counts[INPUT_NAMES[0]]
-            for name in islice(x, len(INPUT_NAMES), None):
+            for name in islice(x, fixed, None):
                 share = self.scaler.counts[name] / labels if labels else 0.0
                 z[name] = min(MAX_Z, ((1.0 - share) / share) ** 0.5) if 0.0 < share < 1.0 else 0.0
         z[OFFSET] = x["cold_start_risk"]

@@ -74,6 +74,10 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+def attribute_input(key: str, value: str) -> str:
+    return f"attribute:{key}={value}"
+
+
 def model_input(inputs: list[float], attributes: dict[str, str] | None = None) -> dict[str, float]:
     """The dict the River model reads: inputs by name (the cold-start risk as a log-odds), then one
     indicator per attribute value (after the inputs: ResidualLogReg finds them there)."""
@@ -81,8 +85,16 @@ def model_input(inputs: list[float], attributes: dict[str, str] | None = None) -
     x["cold_start_risk"] = _logit(x["cold_start_risk"])
     if attributes:
         for key, value in attributes.items():
-            x[f"attribute:{key}={value}"] = 1.0
+            x[attribute_input(key, value)] = 1.0
     return x
+
+
+# Attribute values the model gives an input of its own, per partition: the first met in its labels
+# (event-time order, so a replay keeps the same ones); the others are read as absent. River keeps
+# a mean, a variance, a count and a weight per input, pickled with the partition's state, so an
+# export whose attributes include a customer id or a postcode would otherwise grow the model with
+# the customers. The return table has the same bound (streams/core/rhythm.py).
+MAX_ATTRIBUTE_INPUTS = 256
 
 
 # The model serves only while its log loss on the labels it has just been given (each judged
@@ -140,6 +152,31 @@ class ChurnModel:
         self.quality = Quality()
         self.rhythm = ReturnTable()
         self.log_loss = {"model": 0.0, "cold_start": 0.0}  # decayed sums over recent labels
+        self.attribute_inputs: dict[str, None] = {}  # ordered, so pickles do not vary with hashing
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        if "attribute_inputs" not in state:  # pickled before the bound: the inputs it already has
+            scaler = getattr(self.learner, "scaler", None)  # the tree kinds keep no list of inputs
+            known = [name for name in (scaler.counts if scaler else ()) if name.startswith("attribute:")]
+            self.attribute_inputs = dict.fromkeys(known)
+
+    def _input(self, inputs: list[float], attributes: dict[str, str] | None,
+               learning: bool = False) -> dict[str, float]:
+        """model_input with only the attribute values this model has an input for; learning adds
+        new ones while there is room."""
+        if not attributes:
+            return model_input(inputs)
+        known = self.attribute_inputs
+        kept = {}
+        for key, value in attributes.items():
+            name = attribute_input(key, value)
+            if name not in known:
+                if not learning or len(known) >= MAX_ATTRIBUTE_INPUTS:
+                    continue
+                known[name] = None
+            kept[key] = value
+        return model_input(inputs, kept)
 
     @property
     def trained(self) -> bool:
@@ -155,7 +192,7 @@ class ChurnModel:
         return f"p{self.partition}-n{sum(self.labels)}"
 
     def learn(self, inputs: list[float], label: int, attributes: dict[str, str] | None = None) -> None:
-        x = model_input(inputs, attributes)
+        x = self._input(inputs, attributes, learning=True)
         if self.trained:
             decay = 1 - 1 / QUALITY_MEMORY
             for name, p in (("model", self._risk(x)), ("cold_start", inputs[COLD_START])):
@@ -195,14 +232,14 @@ class ChurnModel:
         if not self.ready:
             risk, _ = heuristic_risk(inputs)
             return Score(risk, "heuristic", f"heuristic-v2-{self.version}")
-        return Score(self._risk(model_input(inputs, attributes)), f"river_{self.kind}",
+        return Score(self._risk(self._input(inputs, attributes)), f"river_{self.kind}",
                      f"river_{self.kind}-v2-{self.version}")
 
     def explain(self, inputs: list[float], score: Score, attributes: dict[str, str] | None = None) -> Score:
         """The score with its top reasons: the catalog features that pushed this risk up the most."""
         if score.kind == "heuristic":
             return replace(score, reasons=heuristic_risk(inputs)[1])
-        x = model_input(inputs, attributes)
+        x = self._input(inputs, attributes)
         if self.kind.startswith("logreg"):
             contributions = self._linear_contributions(x)
         else:

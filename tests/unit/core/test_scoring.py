@@ -3,7 +3,14 @@
 import math
 import random
 
-from streams.core.scoring import INPUT_NAMES, RESIDUAL_WEIGHT, ChurnModel, ResidualLogReg, model_input
+from streams.core.scoring import (
+    INPUT_NAMES,
+    MAX_ATTRIBUTE_INPUTS,
+    RESIDUAL_WEIGHT,
+    ChurnModel,
+    ResidualLogReg,
+    model_input,
+)
 
 COLD_START = INPUT_NAMES.index("cold_start_risk")
 
@@ -89,5 +96,46 @@ def test_attribute_values_it_cannot_weigh_change_nothing():
     x = inputs(0.4, 0.0, rng)
     bare = model.predict_proba_one(model_input(x))[True]
     unseen = {f"k{i}" + "x" * 61: "v" * 64 for i in range(15)} | {"plan": "lifetime"}
+    known = set(model.scaler.vars)
     for attributes in (unseen, {"country": "TW"}):
         assert math.isclose(model.predict_proba_one(model_input(x, attributes))[True], bare, rel_tol=1e-12)
+    assert set(model.scaler.vars) == known  # scoring leaves no trace in the model
+
+
+def test_the_model_stays_bounded_however_many_attribute_values_it_meets():
+    """An export whose attributes include an id (a postcode, a store) gives every label values
+    never seen before: the model keeps an input for the first MAX_ATTRIBUTE_INPUTS values its
+    labels carried, reads the others as absent, and scoring adds nothing to it."""
+    rng = random.Random(6)
+    model = ChurnModel(partition=0, min_labels=200)
+    sizes = []
+    for n in range(3000):
+        risk = rng.uniform(0.1, 0.9)
+        attributes = {"store": f"s{n}", "postcode": f"p{n}", "plan": rng.choice(("monthly", "yearly"))}
+        model.learn(inputs(risk, 0.0, rng), int(rng.random() < risk), attributes)
+        if n % 1000 == 999:
+            sizes.append(len(model.to_bytes()))
+    assert len(model.attribute_inputs) == MAX_ATTRIBUTE_INPUTS
+    assert "attribute:plan=yearly" in model.attribute_inputs  # met among the first labels
+    scaler, weights = model.learner.scaler, model.learner.regression.weights
+    learner_keys = set(scaler.counts) | set(scaler.vars) | set(weights)
+    assert learner_keys <= set(INPUT_NAMES) | set(model.attribute_inputs) | {"offset"}  # River zeroes its weight
+    assert sizes[2] - sizes[0] < 2000  # floats changing, no new keys
+    x = inputs(0.4, 0.0, rng)
+    bare = model.score(x).risk
+    for n in range(100_000):
+        assert model.score(x, {"store": f"unseen{n}", "postcode": "p0" + "x" * 62}).risk == bare
+    assert len(model.to_bytes()) == sizes[2] and scaler.vars.keys() <= learner_keys
+
+
+def test_a_model_pickled_before_the_bound_keeps_the_attribute_inputs_it_had():
+    rng = random.Random(7)
+    model = ChurnModel(partition=0, min_labels=200)
+    for n in range(300):
+        risk = rng.uniform(0.1, 0.9)
+        model.learn(inputs(risk, 0.0, rng), int(rng.random() < risk), {"plan": f"plan{n % 3}"})
+    del model.attribute_inputs  # as models pickled by the previous version
+    loaded = ChurnModel.from_bytes(model.to_bytes())
+    assert list(loaded.attribute_inputs) == [f"attribute:plan=plan{i}" for i in range(3)]
+    x = inputs(0.4, 0.0, rng)
+    assert loaded.score(x, {"plan": "plan1"}) == ChurnModel.from_bytes(loaded.to_bytes()).score(x, {"plan": "plan1"})
