@@ -233,6 +233,13 @@ class PartitionEngine:
         uid = request["user_id"]
         user = self.users.pop(uid, None)
         if user is not None:
+            if any(waiting == uid for waiting, _ in self._again):
+                # Steps a restart is to do again (the user was written ahead of the partition
+                # state): done now, so the user leaves the partition's figures from where they
+                # count it, as an uninterrupted run would have.
+                for step in [step for waiting, step in self._again if waiting == uid]:
+                    self._partition_step(step)
+                self._again = deque(item for item in self._again if item[0] != uid)
             self.due.remove(user)
             self.population.move(user.risk_bin, -1)
             self.users_known -= 1
@@ -394,14 +401,17 @@ class PartitionEngine:
     def _journaled(self, user: UserState, step: list[Any]) -> None:
         """A step of partition-level state (streams/core/journal.py), journaled in the user's state
         until the flush that persists it completes."""
+        self._partition_step(step)
+        step[journal.EPOCH] = self.state.epoch + 1
+        user.journal.append(step)
+        self.out.dirty_users.add(user.user_id)
+
+    def _partition_step(self, step: list[Any]) -> None:
         if step[journal.KIND] == journal.RHYTHM:
             self.model.rhythm.add(step[3], step[4], step[5], bool(step[6]), step[8:], step[7])
             self.learner.dirty = True  # the table is persisted with the model
         else:
             self.population.move(step[3], step[4])
-        step[journal.EPOCH] = self.state.epoch + 1
-        user.journal.append(step)
-        self.out.dirty_users.add(user.user_id)
 
     def _rhythm(self, user: UserState, boundary: int, to_silence: int, returned: bool) -> None:
         # The returns expected are computed once, here, so a step done again after a restart adds
