@@ -37,7 +37,7 @@ from streams.core.features import UserState, apply_event, compact, is_activity
 from streams.core.learning import QUALITY_THRESHOLDS, Learner
 from streams.core.reorder import ReorderBuffer
 from streams.core.rhythm import covariates, observed_silence
-from streams.core.schedule import DueTimes, next_due_day, next_rescore_day
+from streams.core.schedule import WEEKLY_WITHIN_HORIZONS, DueTimes, next_due_day, next_rescore_day
 from streams.core.scoring import ChurnModel
 from streams.core.snapshots import Snapshotter
 from streams.core.start import StartIndex, index_stored, stored_user
@@ -242,6 +242,9 @@ class PartitionEngine:
                 self._again = deque(item for item in self._again if item[0] != uid)
             self.due.remove(user)
             self.population.move(user.risk_bin, -1)
+            if user.silence_in_table:
+                self.model.rhythm.silence(user.active_days_total, user.last_active_day, -1)
+                self.learner.dirty = True
             self.users_known -= 1
             self.events_applied -= user.events_applied
         discarded = self.buffer.purge(uid)
@@ -364,7 +367,7 @@ class PartitionEngine:
             uid, step = self._again.popleft()
             if uid in self.users:  # not erased meanwhile
                 self._journaled(self.users[uid], step)
-        self.model.rhythm.refresh()
+        self.model.rhythm.refresh(day)
         self._place_tiers()
         customers = sum(self.population.counts)  # active within the horizon (snapshots.py)
         self.state.budget[:] = [day, 0, max(1, int(self.cfg.policy.daily_budget_share * customers))]
@@ -377,6 +380,9 @@ class PartitionEngine:
             for level in feedback.lost(user, boundary, self.cfg.horizon_ms):
                 self.counters.add(feedback.winback_counter(self.cfg.policy, user.user_id, level, "lost"))
             silence = observed_silence(boundary, user.last_active_day, DAY_MS)
+            if not user.silence_in_table and silence > WEEKLY_WITHIN_HORIZONS * self.cfg.horizon_ms // DAY_MS:
+                # Visited every tenth of the silence from now on: the table counts this silence itself.
+                self._silence(user, boundary + DAY_MS, user.last_active_day, +1, unexposed=user.exposed_silence)
             if silence > user.exposed_silence:
                 self._rhythm(user, boundary + DAY_MS, silence, False)  # seen from the next boundary on
                 user.exposed_silence = silence
@@ -410,6 +416,9 @@ class PartitionEngine:
         if step[journal.KIND] == journal.RHYTHM:
             self.model.rhythm.add(step[3], step[4], step[5], bool(step[6]), step[8:], step[7])
             self.learner.dirty = True  # the table is persisted with the model
+        elif step[journal.KIND] == journal.SILENCE:
+            self.model.rhythm.silence(step[3], step[4], step[5], step[6])
+            self.learner.dirty = True
         else:
             self.population.move(step[3], step[4])
 
@@ -417,9 +426,23 @@ class PartitionEngine:
         # The returns expected are computed once, here, so a step done again after a restart adds
         # exactly what it added the first time.
         expected = self.model.rhythm.expected(user.active_days_total, user.exposed_silence, to_silence)
+        # A silence the table counts itself (longer than two horizons): a return closes it with its
+        # whole exposure, a visit adds none. Others: exposed from where the last visit left them.
+        if user.silence_in_table:
+            exposed_from = 0 if returned else to_silence
+        else:
+            exposed_from = user.exposed_silence
         self._journaled(user, journal.entry(0, boundary, journal.RHYTHM, user.active_days_total,
-                                            user.exposed_silence, to_silence, int(returned), expected,
+                                            exposed_from, to_silence, int(returned), expected,
                                             *covariates(user.attributes)))
+        if returned and user.silence_in_table:
+            self._silence(user, boundary, user.last_active_day, -1)
+
+    def _silence(self, user: UserState, boundary: int, last_active_day: int, change: int, unexposed: int = 0) -> None:
+        """The table counts the user's silence since ``last_active_day`` as open from now on (+1), or no more (-1)."""
+        self._journaled(user, journal.entry(0, boundary, journal.SILENCE, user.active_days_total,
+                                            last_active_day, change, unexposed))
+        user.silence_in_table = change > 0
 
     def _risk_moved(self, user: UserState, boundary: int, old: int, new: int) -> None:
         self._journaled(user, journal.entry(0, boundary, journal.RISK, old, new))

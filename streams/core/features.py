@@ -95,10 +95,12 @@ class UserState:
     open_alerts: list[list[int]] = field(default_factory=list)  # [ts, level] awaiting their win-back verdict
     unsubscribed: bool = False  # set by an 'unsubscribed' outcome: no further alerts
     epoch: int = 0  # the partition flush that last wrote this state (see engine.PartitionEngine)
-    # The population's rhythm (streams/core/rhythm.py): active days so far, and how much of the
-    # current silence the partition's return table has already counted as exposure.
+    # The population's rhythm (streams/core/rhythm.py): active days so far, how much of the current
+    # silence the return table has been given (its covariates, and its exposure unless it counts the
+    # silence itself), and whether it counts it itself (silences longer than two horizons).
     active_days_total: int = 0
     exposed_silence: int = 0
+    silence_in_table: bool = False
     journal: list[list[Any]] = field(default_factory=list)  # partition-level steps until their flush completes (streams/core/journal.py)
     attributes: dict[str, str] = field(default_factory=dict)  # the latest 'attributes' of the user's events
     risk_bin: int = -1  # the user's current risk in the partition's population histogram (streams/core/alerts.py)
@@ -116,7 +118,7 @@ class UserState:
             "rl": self.released,
             "lsd": self.last_snapshot_day, "nd": self.next_due_day, "rd": self.rescore_day, "t": self.tier,
             "at": self.alert_times, "oa": self.open_alerts, "un": self.unsubscribed, "ep": self.epoch,
-            "ad": self.active_days_total, "xs": self.exposed_silence, "j": self.journal, "a": self.attributes, "rb": self.risk_bin,
+            "ad": self.active_days_total, "xs": self.exposed_silence, "st": self.silence_in_table, "j": self.journal, "a": self.attributes, "rb": self.risk_bin,
         }
 
     @classmethod
@@ -134,13 +136,13 @@ class UserState:
             released=d.get("rl", []),
             last_snapshot_day=d["lsd"], next_due_day=d["nd"], rescore_day=d["rd"], tier=d["t"],
             alert_times=d["at"], open_alerts=d["oa"], unsubscribed=d["un"], epoch=d["ep"],
-            active_days_total=d.get("ad", 0), exposed_silence=d.get("xs", 0), journal=d.get("j", []),
+            active_days_total=d.get("ad", 0), exposed_silence=d.get("xs", 0), silence_in_table=d.get("st", False), journal=d.get("j", []),
             attributes=d.get("a", {}),
             risk_bin=d.get("rb", -1),
         )
 
 
-LABEL_AND_ALERT_KEYS = frozenset({"p", "rl", "lsd", "nd", "rd", "t", "at", "oa", "un", "ep", "xs", "j", "rb"})
+LABEL_AND_ALERT_KEYS = frozenset({"p", "rl", "lsd", "nd", "rd", "t", "at", "oa", "un", "ep", "xs", "st", "j", "rb"})
 MAX_ATTRIBUTES = 16
 MAX_DAY_ORDERS = 64  # orders remembered per day for their lines (a later line of an older one counts anew)
 

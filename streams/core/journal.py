@@ -19,6 +19,7 @@ from typing import Any
 EPOCH, BOUNDARY, KIND = 0, 1, 2
 RHYTHM = 0  # arguments: active days, from silence, to silence, returned (0/1), returns expected (millionths), *covariates
 RISK = 1    # arguments: old risk bin, new risk bin
+SILENCE = 2  # arguments: active days, last active day, +1 (counted from now on) or -1 (ended), silences to un-expose
 
 
 def entry(epoch: int, boundary: int, kind: int, *args: Any) -> list[Any]:

@@ -26,6 +26,7 @@ from streams.core.events import DAY_MS
 
 RATIO_STEP = 1.25
 MAX_RESCORE_INTERVAL_DAYS = 7
+WEEKLY_WITHIN_HORIZONS = 2  # silent users are rescored weekly at least for this many horizons of silence
 MIN_GAP_DAYS = 0.5  # the same floor the recency_ratio feature uses
 
 
@@ -42,7 +43,8 @@ def next_rescore_day(last_activity_ts: int, gap_days: float, today: int, horizon
     day = first_day_at_or_after(last_activity_ts + math.ceil(target * gap * DAY_MS))
     # Weekly at least while the silence is within two horizons; beyond, every tenth of the silence
     # (the risk hardly moves then, and a clock jump of decades must not cost thousands of rescores).
-    longest = MAX_RESCORE_INTERVAL_DAYS if silence <= 2 * horizon_days else max(MAX_RESCORE_INTERVAL_DAYS, int(silence / 10))
+    longest = (MAX_RESCORE_INTERVAL_DAYS if silence <= WEEKLY_WITHIN_HORIZONS * horizon_days
+               else max(MAX_RESCORE_INTERVAL_DAYS, int(silence / 10)))
     return min(max(day, today + 1), today + longest)
 
 

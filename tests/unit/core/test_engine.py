@@ -44,9 +44,9 @@ def reference(population):
 class Run:
     """Feeds one partition's engine and records everything it emits."""
 
-    def __init__(self, state=None, users=None, start=None):
+    def __init__(self, state=None, users=None, start=None, cfg=CFG):
         self.users = {} if users is None else users
-        self.engine = PartitionEngine(0, CFG, state or PartitionState(0), self.users, start)
+        self.engine = PartitionEngine(0, cfg, state or PartitionState(0), self.users, start)
         self.offsets = Counter()
         self.alerts, self.dead, self.settled, self.quality = [], [], 0, []
 
@@ -214,13 +214,16 @@ def test_a_crash_between_user_and_partition_writes_does_not_double_count(populat
     # The return table, attribute ratios included, saw every step exactly once.
     table, again = reference.engine.model.rhythm, second.engine.model.rhythm
     assert len(table.covariates) > 2 and again.covariates == table.covariates and again.exposure == table.exposure
+    assert (again.returns, again.open, again.open_long) == (table.returns, table.open, table.open_long)
 
 
-def test_erasing_users_whose_steps_a_restart_has_yet_to_do_keeps_the_risk_histogram_whole(population):
+def test_erasing_users_whose_steps_a_restart_has_yet_to_do_keeps_the_partition_figures_whole(population):
     """Users written ahead of a lost partition state carry steps the restart does again at their
-    boundaries; erased before that, they leave the risk histogram from where it counts them, not
-    from where their state is."""
-    first = Run()
+    boundaries; erased before that, they leave the return table's open silences and the risk
+    histogram from where those count them, not from where their state is. (A week's horizon: the
+    table counts silences longer than two horizons itself.)"""
+    cfg = replace(CFG, horizon_ms=7 * DAY_MS)
+    first = Run(cfg=cfg)
     cut = len(population) // 3
     for e in population[:cut]:
         first.offer(e)
@@ -231,7 +234,7 @@ def test_erasing_users_whose_steps_a_restart_has_yet_to_do_keeps_the_risk_histog
     first.engine.begin_flush(set(first.users))
     users = {u: UserStateCodec().loads(UserStateCodec().dumps(s)) for u, s in first.users.items()}
     ahead = sorted(u for u, s in users.items() if s.epoch > saved_state.epoch)
-    second = Run(saved_state, users)
+    second = Run(saved_state, users, cfg=cfg)
     assert len(ahead) > 5
     for offset, uid in enumerate(ahead[::2]):
         second.engine.offer_erasure(offset, {"schema": "erasure_request.v1", "request_id": f"r-{uid}",
@@ -240,8 +243,12 @@ def test_erasing_users_whose_steps_a_restart_has_yet_to_do_keeps_the_risk_histog
     for e in population[2 * cut:]:
         second.offer(e)
     second.finish()
+    engine, table = second.engine, second.engine.model.rhythm
+    open_silences, year_long = [n for row in table.open for n in row.values()], [n for n, _ in table.open_long]
+    assert min(open_silences) > 0 and min(year_long) >= 0
+    assert sum(open_silences) + sum(year_long) == sum(1 for s in second.users.values() if s.silence_in_table) > 0
     bins = Counter(s.risk_bin for s in second.users.values() if s.risk_bin >= 0)
-    assert {b: n for b, n in enumerate(second.engine.population.counts) if n} == dict(bins)
+    assert {b: n for b, n in enumerate(engine.population.counts) if n} == dict(bins)
 
 
 def test_events_later_than_the_allowed_lateness_are_dead_lettered():

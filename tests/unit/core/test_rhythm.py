@@ -128,3 +128,36 @@ def test_attribute_values_are_bounded():
     table.refresh()
     assert len(table.covariates) == MAX_COVARIATES
     assert covariates({"b": "2", "a": "1"}) == ("a=1", "b=2")
+
+
+def test_open_silences_are_counted_up_to_each_refresh_without_visits():
+    """Users silent since a day are counted by the table itself at every refresh, as if each had
+    been exposed up to that day: those silent for over a year too (kept in one sum per class),
+    and a silence that ends stops being counted."""
+    rng = random.Random(4)
+    table = ReturnTable()
+    silent = {}  # (active days, last active day) -> users
+    for _ in range(3000):
+        key = (rng.choice((1, 2, 5, 20)), rng.randrange(0, 900))
+        silent[key] = silent.get(key, 0) + 1
+        table.silence(*key, +1)
+    for day in (300, 700, 1000):
+        for key in rng.sample(sorted(silent), 40):  # some come back
+            silent[key] -= 1
+            table.silence(*key, -1)
+        table.refresh(day)
+        explicit = ReturnTable()
+        for (active_days, last), users in silent.items():
+            if last < day:
+                explicit.expose(active_days, 0, day - 1 - last, users)
+        assert table._exposure_at(day) == explicit.exposure
+    assert sum(users for users, _ in table.open_long) > 1500  # the year-long sums were used
+
+
+def test_a_silence_registered_late_replaces_the_exposure_already_counted():
+    table, explicit = ReturnTable(), ReturnTable()
+    table.expose(3, 0, 40)  # counted the old way, by a visit, up to 40 days of silence
+    table.silence(3, 100, +1, unexposed=40)  # registered at a later visit
+    explicit.expose(3, 0, 59)
+    table.refresh(160)
+    assert table._exposure_at(160) == explicit.exposure
