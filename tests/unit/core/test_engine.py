@@ -41,6 +41,19 @@ def reference(population):
     return run.finish()
 
 
+# A week's horizon: silences pass two horizons within the population's 75 days, so the return
+# table counts them itself and restarts must replay those steps too.
+SHORT_HORIZON = replace(CFG, horizon_ms=7 * DAY_MS)
+
+
+@pytest.fixture(scope="module")
+def short_horizon_reference(population):
+    run = Run(cfg=SHORT_HORIZON)
+    for e in population:
+        run.offer(e)
+    return run.finish()
+
+
 class Run:
     """Feeds one partition's engine and records everything it emits."""
 
@@ -157,9 +170,9 @@ class CachedRun(Run):
     """A Run whose users live in a UserCache (streams/kafka/local_store.py) that keeps none of them
     between drains: each drain is a flush that writes the changed users and evicts every user."""
 
-    def __init__(self, state, users):
+    def __init__(self, state, users, cfg=CFG):
         self.disk = Disk({u: UserStateCodec().dumps(s) for u, s in users.items()})
-        super().__init__(state, UserCache(self.disk))
+        super().__init__(state, UserCache(self.disk), cfg=cfg)
 
     def flushed(self, out):
         self.engine.begin_flush(out.dirty_users)
@@ -174,15 +187,15 @@ class IndexedRun(CachedRun):
     """A CachedRun whose engine starts from an index of the stored users (streams/core/start.py), as
     a worker with tables on disk does, instead of reading every user."""
 
-    def __init__(self, state, users):
+    def __init__(self, state, users, cfg=CFG):
         self.disk = Disk({u: UserStateCodec().dumps(s) for u, s in users.items()})
-        Run.__init__(self, state, UserCache(self.disk), index_stored(map(stored_user, users.values()), state.epoch))
+        Run.__init__(self, state, UserCache(self.disk), index_stored(map(stored_user, users.values()), state.epoch), cfg)
 
 
-@pytest.mark.parametrize("restarted", [Run, CachedRun, IndexedRun],
-                         ids=["users_in_memory", "users_on_disk", "users_on_disk_indexed"])
-def test_a_crash_between_user_and_partition_writes_does_not_double_count(population, reference, restarted):
-    first = Run()
+def crash_between_writes(population, restarted, cfg):
+    """Flush 1 completes; flush 2 writes the users and the worker dies before the partition state:
+    the restart reads flush 1's partition state, flush 2's users, and gets everything redelivered."""
+    first = Run(cfg=cfg)
     offsets = []
     cut = len(population) // 3
     for e in population[:cut]:
@@ -196,13 +209,20 @@ def test_a_crash_between_user_and_partition_writes_does_not_double_count(populat
     first.engine.begin_flush(set(first.users))
     # Flush 2 wrote the users, then the worker died before the partition state was written.
     users = {u: UserStateCodec().loads(UserStateCodec().dumps(s)) for u, s in first.users.items()}
-    second = restarted(PartitionStateCodec().loads(saved_state), users)
+    second = restarted(PartitionStateCodec().loads(saved_state), users, cfg=cfg)
     for e, offset in zip(population[:2 * cut], offsets):  # redelivery from the start
         second.offer(e, offset)
     second.offsets = first.offsets
     for e in population[2 * cut:]:
         second.offer(e)
     second.finish()
+    return second, first
+
+
+@pytest.mark.parametrize("restarted", [Run, CachedRun, IndexedRun],
+                         ids=["users_in_memory", "users_on_disk", "users_on_disk_indexed"])
+def test_a_crash_between_user_and_partition_writes_does_not_double_count(population, reference, restarted):
+    second, first = crash_between_writes(population, restarted, CFG)
     assert second.dead == []
     applied = {u: s.events_applied for u, s in second.users.items()}
     assert applied == {u: s.events_applied for u, s in reference.users.items()}
@@ -215,6 +235,24 @@ def test_a_crash_between_user_and_partition_writes_does_not_double_count(populat
     table, again = reference.engine.model.rhythm, second.engine.model.rhythm
     assert len(table.covariates) > 2 and again.covariates == table.covariates and again.exposure == table.exposure
     assert (again.returns, again.open, again.open_long) == (table.returns, table.open, table.open_long)
+
+
+@pytest.mark.parametrize("restarted", [Run, CachedRun, IndexedRun],
+                         ids=["users_in_memory", "users_on_disk", "users_on_disk_indexed"])
+def test_a_crash_between_writes_replays_the_long_silences_the_return_table_counts(population, short_horizon_reference,
+                                                                                    restarted):
+    """With a week's horizon silences pass two horizons, so the table counts them itself: the lost
+    flush's registrations and returns are done again exactly once."""
+    second, _ = crash_between_writes(population, restarted, SHORT_HORIZON)
+    reference = short_horizon_reference
+    assert second.dead == []
+    assert {u: s.events_applied for u, s in second.users.items()} == {u: s.events_applied for u, s in reference.users.items()}
+    assert second.engine.model.labels == reference.engine.model.labels
+    assert {u: s.silence_in_table for u, s in second.users.items()} == {u: s.silence_in_table for u, s in reference.users.items()}
+    table, again = reference.engine.model.rhythm, second.engine.model.rhythm
+    assert sum(len(row) for row in table.open) + sum(n for n, _ in table.open_long) > 0
+    assert (again.returns, again.exposure, again.open, again.open_long, again.covariates) == \
+        (table.returns, table.exposure, table.open, table.open_long, table.covariates)
 
 
 def test_erasing_users_whose_steps_a_restart_has_yet_to_do_keeps_the_partition_figures_whole(population):
