@@ -15,19 +15,27 @@ label is released again, at the same boundary and in the same order as it was th
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 from streams.core.features import UserState, compact_numbers
 
-# pending entry layout: [t_ms, returned (0/1), features, served score, 1 if the model served it];
-# released entries carry the flush epoch that persists their release as a sixth item.
-T, RETURNED, FEATURES, SCORE, BY_MODEL, EPOCH = range(6)
+# pending entry layout: [t_ms, returned (0/1), features, served score, 1 if the model served it,
+# the user's attributes at t]; released entries carry the flush epoch that persists their release
+# as a last item. Entries written before the attributes were kept lack them (the user's current
+# ones stand in).
+T, RETURNED, FEATURES, SCORE, BY_MODEL, ATTRIBUTES = range(6)
 
 
 def add_snapshot(state: UserState, t: int, features: list[float], max_pending: int, score: float = 0.0,
                  by_model: bool = False) -> None:
-    state.pending.append([t, 0, compact_numbers(features), round(score, 6), int(by_model)])
+    # The attributes as scored at t: learning with the later ones would make the label depend on
+    # when it is released, and a restart releases some again from a user state written ahead.
+    state.pending.append([t, 0, compact_numbers(features), round(score, 6), int(by_model), dict(state.attributes)])
     del state.pending[:-max_pending]
+
+
+def snapshot_attributes(state: UserState, snap: list[Any]) -> dict[str, str]:
+    return snap[ATTRIBUTES] if len(snap) > ATTRIBUTES else state.attributes
 
 
 def mark_activity(state: UserState, ts: int, horizon_ms: int) -> None:
@@ -38,15 +46,16 @@ def mark_activity(state: UserState, ts: int, horizon_ms: int) -> None:
 
 
 def release_due(state: UserState, now: int, horizon_ms: int,
-                epoch: int = 0) -> Iterator[tuple[int, list[float], int, float, bool]]:
-    """Yield (t, features, label, served score, by model) for snapshots whose horizon ended at or
-    before ``now``; each moves to the ``released`` journal, tagged with the flush ``epoch`` that will
-    persist the release."""
+                epoch: int = 0) -> Iterator[tuple[int, list[float], int, float, bool, dict[str, str]]]:
+    """Yield (t, features, label, served score, by model, attributes) for snapshots whose horizon
+    ended at or before ``now``; each moves to the ``released`` journal, tagged with the flush
+    ``epoch`` that will persist the release."""
     keep = []
     for snap in state.pending:
         if snap[T] + horizon_ms <= now:
-            yield snap[T], snap[FEATURES], 0 if snap[RETURNED] else 1, snap[SCORE], bool(snap[BY_MODEL])
-            state.released.append([*snap[:EPOCH], epoch])
+            yield (snap[T], snap[FEATURES], 0 if snap[RETURNED] else 1, snap[SCORE], bool(snap[BY_MODEL]),
+                   snapshot_attributes(state, snap))
+            state.released.append([*snap, epoch])
         else:
             keep.append(snap)
     state.pending[:] = keep
@@ -55,13 +64,13 @@ def release_due(state: UserState, now: int, horizon_ms: int,
 def forget_released(state: UserState, complete_epoch: int) -> None:
     """Drop journal entries whose release was persisted by a flush that has completed."""
     if state.released:
-        state.released[:] = [snap for snap in state.released if snap[EPOCH] > complete_epoch]
+        state.released[:] = [snap for snap in state.released if snap[-1] > complete_epoch]
 
 
 def unlearn(state: UserState, complete_epoch: int) -> int:
     """After a restart from partition state ``complete_epoch``: releases persisted by later flushes
     never reached the model, so they go back to ``pending``. Returns how many."""
-    lost = [snap[:EPOCH] for snap in state.released if snap[EPOCH] > complete_epoch]
+    lost = [snap[:-1] for snap in state.released if snap[-1] > complete_epoch]
     if lost:
         state.pending[:] = sorted([*lost, *state.pending], key=lambda snap: snap[T])
         state.released.clear()

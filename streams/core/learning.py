@@ -31,11 +31,11 @@ class Learner:
     def release(self, user: UserState, boundary: int, epoch: int) -> None:
         """Learn every label of ``user`` whose horizon ended by ``boundary``; ``epoch`` is the flush
         that will persist the model and the release (streams/core/labels.py, crash safety)."""
-        for _, features, label, served, by_model in labels.release_due(user, boundary, self.horizon_ms, epoch):
+        for _, features, label, served, by_model, attributes in labels.release_due(user, boundary, self.horizon_ms, epoch):
             if self.model.quality.update(label, served, by_model):
                 self._publish("drift", boundary)
-            current = self.model.with_current_cold_start(features, self.horizon_ms // DAY_MS, user.attributes)
-            self.model.learn(current, label, user.attributes)
+            current = self.model.with_current_cold_start(features, self.horizon_ms // DAY_MS, attributes)
+            self.model.learn(current, label, attributes)
             self.dirty = True
             self.released += 1
             self.counters.add("labels_1" if label else "labels_0")

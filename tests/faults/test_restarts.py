@@ -6,8 +6,10 @@ published again after a restart, carries the same id and the same content."""
 import random
 import signal
 import time
+from collections import Counter
 from dataclasses import replace
 
+import orjson
 import pytest
 
 from streams.kafka.admin import create_topics
@@ -34,16 +36,25 @@ def run_to_the_end(settings, log_path):
 # restart reads its local state plus the changelog tail the killed worker left.
 @pytest.mark.parametrize("store", [{}, {"table_store": "rocksdb", "state_cache_users": 60}], ids=["memory", "rocksdb"])
 def test_random_kills_and_restarts_end_exactly_as_an_uninterrupted_run(settings_for, tmp_path, store):
-    base = replace(settings_for("churnguard-restarts"), source_idle_s=1.0)
+    # A week's horizon, a small label minimum and low tiers: within the 60 days most partitions' models
+    # serve (so alerts carry what the model learned across the kills), and silences pass two
+    # horizons (so the return table's own open-silence steps are replayed too).
+    base = replace(settings_for("churnguard-restarts"), source_idle_s=1.0, label_horizon_days=7, model_min_labels=300,
+                   alert_tiers=(("watch", 0.2), ("high", 0.35), ("critical", 0.5)))
     cfg = SimConfig(users=200, days=60, seed=29, bad_rate=0.0)
     events, _ = simulate(cfg)
+    for i, e in enumerate(events):  # attributes that change: labels must be learned with the ones scored
+        if i % 5 == 0:
+            e["attributes"] = {"region": f"r{i % 3}", "plan": "gold" if i % 2 else "basic"}
     records = [(*r, None, None) for r in serialise(events, cfg)]
 
     reference = run_settings(base, "reference")
     create_topics(reference)
     produce_records(reference, records)
     expected = run_to_the_end(reference, tmp_path / "reference.log")
-    assert sum(expected["users"].values()) == len(records) and expected["alerts"]
+    assert sum(expected["users"].values()) == len(records)
+    served_by = Counter(orjson.loads(copies[0])["model"]["kind"] for copies in expected["alerts"].values())
+    assert served_by["heuristic"] and served_by["river_logreg"], served_by
 
     crashing = replace(run_settings(base, "crashing"), **store)
     create_topics(crashing)
