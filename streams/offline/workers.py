@@ -95,7 +95,9 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: floa
 
 
 def wait_processed(settings: Settings, expected: int, timeout_s: float) -> dict[str, Any]:
-    """Wait until the worker has received ``expected`` records and flushed everything it can."""
+    """Wait until the worker has received ``expected`` records, every source of its partitions is
+    idle (so the watermarks passed what they can: a source with few records, the support tickets,
+    holds its partition back until then) and it flushed everything it can."""
     last: dict[str, Any] = {}
 
     def done() -> bool:
@@ -104,7 +106,9 @@ def wait_processed(settings: Settings, expected: int, timeout_s: float) -> dict[
         if status is None:
             return False
         last = status
-        return status["received"] >= expected and status["unflushed"] == 0
+        parts = status["partitions"].values()
+        return (status["received"] >= expected and status["unflushed"] == 0 and len(parts) == settings.partitions
+                and all(len(p["idle"]) == 3 for p in parts))
 
     if not wait_until(done, timeout_s):
         raise TimeoutError(f"worker did not process {expected} records in {timeout_s}s; last status {last}")
