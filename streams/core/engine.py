@@ -136,6 +136,7 @@ class PartitionEngine:
         # Steps of users written ahead of the partition state, done again at their boundaries
         # (streams/core/journal.py).
         again: list[tuple[str, list[int]]] = []
+        budget_again: list[tuple[tuple[Any, ...], str, list[Any]]] = []
         for uid in sorted(ahead):
             user = users[uid]
             # Written by a flush whose partition state was lost: its releases never reached the model.
@@ -146,11 +147,15 @@ class PartitionEngine:
             # Where the restored histogram last saw this user.
             self.population.move(-1, moves[0][3] if moves else user.risk_bin)
             self.due.add(uid, user.next_due_day)
-            again += [(uid, e) for e in lost]
+            again += [(uid, e) for e in lost if not (e[journal.KIND] == journal.BUDGET and e[4] is not None)]
+            budget_again += [(tuple(e[4]), uid, e) for e in lost if e[journal.KIND] == journal.BUDGET and e[4] is not None]
             # Changed here: written again, or a table that keeps only some users in memory would
             # load the stored state back (releases not unlearned, lost steps done twice).
             self.out.dirty_users.add(uid)
         self._again = deque(sorted(again, key=lambda item: item[1][journal.BOUNDARY]))
+        # The budget those users' event-fired alerts used, counted again where the event was in the
+        # day's order (the events themselves come again as duplicates and decide nothing).
+        self._budget_again = deque(sorted(budget_again, key=lambda item: item[0]))
         self.dedupe = DuplicateFilter(state.max_seen_offset, users, ahead)
         state.epoch = max([state.epoch, *(users[u].epoch for u in ahead)])
         self.clock = Watermark(state, cfg.lateness_ms, cfg.drain_when_idle)
@@ -158,7 +163,7 @@ class PartitionEngine:
         self.learner = Learner(partition, self.model, cfg.horizon_ms, list(QUALITY_THRESHOLDS),
                                self.counters, self.out.quality)
         self.snapshots = Snapshotter(self.model, cfg.policy, cfg.horizon_ms, self.counters, self.out.alerts,
-                                     self._risk_moved)
+                                     self._risk_moved, self._budget_used)
         if state.thresholds:
             self.snapshots.set_thresholds(state.thresholds)
         else:
@@ -240,6 +245,10 @@ class PartitionEngine:
                 for step in [step for waiting, step in self._again if waiting == uid]:
                     self._partition_step(step)
                 self._again = deque(item for item in self._again if item[0] != uid)
+            if any(waiting == uid for _, waiting, _ in self._budget_again):
+                for step in [step for _, waiting, step in self._budget_again if waiting == uid]:
+                    self._partition_step(step)
+                self._budget_again = deque(item for item in self._budget_again if item[1] != uid)
             self.due.remove(user)
             self.population.move(user.risk_bin, -1)
             if user.silence_in_table:
@@ -300,6 +309,8 @@ class PartitionEngine:
             return
         for event, token in self.buffer.pop_through(wm):
             self._run_boundaries_until(event.ts)
+            if self._budget_again:
+                self._budget_again_before(event.sort_key)
             self._apply(event)
             self.out.settled.append(token)
         self._run_boundaries_until(wm)
@@ -318,6 +329,8 @@ class PartitionEngine:
                 st.next_boundary = max(st.next_boundary, min(last, first_due * DAY_MS if first_due is not None else last))
             for observe in self.boundary_observers:
                 observe(self, st.next_boundary)
+            if self._budget_again:
+                self._budget_again_before((st.next_boundary,))
             self._daily(st.next_boundary)
             st.next_boundary += DAY_MS
 
@@ -363,14 +376,24 @@ class PartitionEngine:
         day = boundary // DAY_MS
         # Partition-level figures first, from everything before this boundary: so a day skipped
         # because nothing happened in it changes nothing (the next boundary sees the same counts).
+        ranked_again = []
         while self._again and self._again[0][1][journal.BOUNDARY] <= boundary:
             uid, step = self._again.popleft()
-            if uid in self.users:  # not erased meanwhile
+            if uid not in self.users:  # erased meanwhile
+                continue
+            if step[journal.KIND] != journal.BUDGET:
                 self._journaled(self.users[uid], step)
+            elif step[journal.BOUNDARY] == boundary:  # (an older day's budget is spent)
+                ranked_again.append((uid, step))
         self.model.rhythm.refresh(day)
         self._place_tiers()
         customers = sum(self.population.counts)  # active within the horizon (snapshots.py)
         self.state.budget[:] = [day, 0, max(1, int(self.cfg.policy.daily_budget_share * customers))]
+        for uid, step in ranked_again:
+            # An alert among this boundary's ranked crossings that a restart does not make again
+            # (its user was written ahead): it takes the budget at its priority, as it did.
+            self.snapshots.candidates.append((step[5], uid, None, boundary, None, None, None, 0.0))
+            self._journaled(self.users[uid], step, apply=False)
         for uid in self.due.pop(day):
             user = self.users[uid]
             user.next_due_day = -1
@@ -404,10 +427,11 @@ class PartitionEngine:
         self.state.thresholds = [list(t) for t in self.population.thresholds(policy.tiers, policy.population_share)]
         self.snapshots.set_thresholds(self.state.thresholds)
 
-    def _journaled(self, user: UserState, step: list[Any]) -> None:
+    def _journaled(self, user: UserState, step: list[Any], apply: bool = True) -> None:
         """A step of partition-level state (streams/core/journal.py), journaled in the user's state
-        until the flush that persists it completes."""
-        self._partition_step(step)
+        until the flush that persists it completes; ``apply``: not done yet."""
+        if apply:
+            self._partition_step(step)
         step[journal.EPOCH] = self.state.epoch + 1
         user.journal.append(step)
         self.out.dirty_users.add(user.user_id)
@@ -419,8 +443,26 @@ class PartitionEngine:
         elif step[journal.KIND] == journal.SILENCE:
             self.model.rhythm.silence(step[3], step[4], step[5], step[6])
             self.learner.dirty = True
+        elif step[journal.KIND] == journal.BUDGET:
+            if self.state.budget[0] == step[3]:
+                self.state.budget[1] += 1
         else:
             self.population.move(step[3], step[4])
+
+    def _budget_again_before(self, position: tuple[Any, ...]) -> None:
+        """Count again the budget of alerts fired by events before ``position`` (an event's sort key,
+        or a boundary) that a restart does not make again."""
+        while self._budget_again and self._budget_again[0][0] < position:
+            _, uid, step = self._budget_again.popleft()
+            if uid in self.users:  # not erased meanwhile
+                self._journaled(self.users[uid], step)
+
+    def _budget_used(self, user: UserState, t: int, priority: float | None) -> None:
+        # Where in the day's work: the firing event (the user's last applied), or the boundary's ranking.
+        day = t // DAY_MS
+        position = None if priority is not None else list(user.last_key)
+        self._journaled(user, journal.entry(0, day * DAY_MS, journal.BUDGET, day, position, priority or 0.0),
+                        apply=False)
 
     def _rhythm(self, user: UserState, boundary: int, to_silence: int, returned: bool) -> None:
         # The returns expected are computed once, here, so a step done again after a restart adds

@@ -20,6 +20,10 @@ EPOCH, BOUNDARY, KIND = 0, 1, 2
 RHYTHM = 0  # arguments: active days, from silence, to silence, returned (0/1), returns expected (millionths), *covariates
 RISK = 1    # arguments: old risk bin, new risk bin
 SILENCE = 2  # arguments: active days, last active day, +1 (counted from now on) or -1 (ended), silences to un-expose
+# An alert that used the day's contact budget. Arguments: the day, then where in that day's work it
+# counted: the sort key of the event that fired it, or None and the priority among the boundary's
+# ranked crossings (streams/core/snapshots.py). The boundary is the day's.
+BUDGET = 3
 
 
 def entry(epoch: int, boundary: int, kind: int, *args: Any) -> list[Any]:

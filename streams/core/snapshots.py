@@ -43,8 +43,10 @@ def next_boundary_after(t: int) -> int:
 class Snapshotter:
     def __init__(self, model: ChurnModel, policy: AlertPolicy, horizon_ms: int, counters: Counters,
                  alerts_out: list[dict[str, Any]],
-                 on_risk: Callable[[UserState, int, int, int], None] = lambda *_: None) -> None:
+                 on_risk: Callable[[UserState, int, int, int], None] = lambda *_: None,
+                 on_budget: Callable[[UserState, int, "float | None"], None] = lambda *_: None) -> None:
         self.model = model
+        self.on_budget = on_budget  # (user, t, priority if a ranked crossing): an alert used the day's budget
         self.policy = policy  # with the tiers' thresholds of the day (set_thresholds)
         self.on_risk = on_risk  # (user, boundary, old risk bin, new risk bin): the population moved
         self.budget = [0, 0, 1 << 30]  # [day, alerts sent that day, the day's limit]: the engine sets it
@@ -92,18 +94,22 @@ class Snapshotter:
         """The boundary's crossings in priority order (risk x value, as the alerts' priority), each
         firing while the day's budget lasts; the others keep their level and may fire later."""
         self.candidates.sort(key=lambda c: (c[0], c[1]))
-        for _, _, user, t, features, score, decision, value in self.candidates:
-            self._settle(user, t, features, score, decision, value)
+        for priority, _, user, t, features, score, decision, value in self.candidates:
+            if user is None:  # an alert a restart does not make again (streams/core/engine.py): its budget
+                self.budget[1] += 1
+                continue
+            self._settle(user, t, features, score, decision, value, priority)
         self.candidates.clear()
 
     def _settle(self, user: UserState, t: int, features: list[float], score: Score, decision: Decision,
-                value: float) -> None:
+                value: float, priority: float | None = None) -> None:
         policy = self.policy
         if decision.fire and self.budget[1] >= self.budget[2]:
             self.counters.add("suppressed_budget")
             return  # the level stays: it fires on a later day if the risk is still there
         if decision.fire:
             self.budget[1] += 1
+            self.on_budget(user, t, priority)
             explained = self.model.explain(features, score, user.attributes)
             self.alerts_out.append(build_alert(policy, user.user_id, t, explained, decision.level, user.tier, value))
             user.alert_times.append(t)
