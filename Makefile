@@ -37,7 +37,7 @@ test: $(STAMP) $(CHROMIUM)
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q tests/unit tests/integration
 
-# Fault injection at scale against real worker processes (10,000 bad records; random kills; a bulk
+# Fault injection at scale against real worker processes (10,000 bad records; random kills; a takeover; a bulk
 # restore killed twice; golden backfills through one and two workers): heavy, so not in `make test`;
 # CI runs it too (.ci/run).
 faults: $(STAMP)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ from aiokafka import AIOKafkaProducer
 
 from streams.kafka.admin import topic_messages
 from streams.kafka.produce import topic_for_kind
-from streams.offline.workers import debug_json, feature_digest, wait_until, worker_status
+from streams.offline.workers import debug_json, feature_digest, start_worker, stop_process, wait_until, worker_status
+from streams.offline.simulator import SimConfig, serialise, simulate
 from streams.settings import Settings
 from tests.faults.bad_records import Record
 
@@ -68,6 +70,33 @@ def outcome(settings: Settings) -> dict[str, Any]:
     return {"users": debug_json(settings, "/debug/users/"), "digest": feature_digest(settings),
             "labels": {p: part["model_labels"] for p, part in status.get("partitions", {}).items()},
             "alerts": alerts}
+
+
+def run_to_the_end(settings: Settings, log_path: Path) -> dict[str, Any]:
+    """A worker that reads whatever is left, until drained; what it made."""
+    worker = start_worker(settings, log_path)
+    try:
+        drained(settings, 0, timeout_s=600)
+        return outcome(settings)
+    finally:
+        stop_process(worker)
+
+
+def serving(settings: Settings) -> Settings:
+    """A week's horizon, a small label minimum and low tiers: within a 60-day simulation most
+    partitions' models serve (so alerts carry what the model learned across the faults), and
+    silences pass two horizons (so the return table's own open-silence steps are replayed too)."""
+    return replace(settings, source_idle_s=1.0, label_horizon_days=7, model_min_labels=300,
+                   alert_tiers=(("watch", 0.2), ("high", 0.35), ("critical", 0.5)))
+
+
+def simulated_records(cfg: SimConfig) -> list[Record]:
+    """The simulation's records, with attributes that change (labels must be learned with the ones scored)."""
+    events, _ = simulate(cfg)
+    for i, e in enumerate(events):
+        if i % 5 == 0:
+            e["attributes"] = {"region": f"r{i % 3}", "plan": "gold" if i % 2 else "basic"}
+    return [(*r, None, None) for r in serialise(events, cfg)]
 
 
 def log_tail(path: Path) -> str:

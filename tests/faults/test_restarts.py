@@ -14,39 +14,22 @@ import pytest
 
 from streams.kafka.admin import create_topics
 from streams.offline.backfill import run_settings
-from streams.offline.simulator import SimConfig, serialise, simulate
+from streams.offline.simulator import SimConfig
 from streams.offline.workers import start_worker, stop_process, wait_until, worker_status
-from tests.faults.harness import drained, log_tail, outcome, produce_records
+from tests.faults.harness import log_tail, produce_records, run_to_the_end, serving, simulated_records
 
 pytestmark = pytest.mark.integration
 
 KILLS = (signal.SIGKILL, signal.SIGTERM, signal.SIGKILL, signal.SIGTERM, signal.SIGKILL)
 
 
-def run_to_the_end(settings, log_path):
-    worker = start_worker(settings, log_path)
-    try:
-        drained(settings, 0, timeout_s=600)
-        return outcome(settings)
-    finally:
-        stop_process(worker)
-
-
 # Local tables with a small cache: users go to disk and come back between flushes, and each
 # restart reads its local state plus the changelog tail the killed worker left.
 @pytest.mark.parametrize("store", [{}, {"table_store": "rocksdb", "state_cache_users": 60}], ids=["memory", "rocksdb"])
 def test_random_kills_and_restarts_end_exactly_as_an_uninterrupted_run(settings_for, tmp_path, store):
-    # A week's horizon, a small label minimum and low tiers: within the 60 days most partitions' models
-    # serve (so alerts carry what the model learned across the kills), and silences pass two
-    # horizons (so the return table's own open-silence steps are replayed too).
-    base = replace(settings_for("churnguard-restarts"), source_idle_s=1.0, label_horizon_days=7, model_min_labels=300,
-                   alert_tiers=(("watch", 0.2), ("high", 0.35), ("critical", 0.5)))
+    base = serving(settings_for("churnguard-restarts"))
     cfg = SimConfig(users=200, days=60, seed=29, bad_rate=0.0)
-    events, _ = simulate(cfg)
-    for i, e in enumerate(events):  # attributes that change: labels must be learned with the ones scored
-        if i % 5 == 0:
-            e["attributes"] = {"region": f"r{i % 3}", "plan": "gold" if i % 2 else "basic"}
-    records = [(*r, None, None) for r in serialise(events, cfg)]
+    records = simulated_records(cfg)
 
     reference = run_settings(base, "reference")
     create_topics(reference)
