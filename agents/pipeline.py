@@ -30,6 +30,7 @@ from streams.kafka.codecs import user_record
 from streams.contracts import ContractError, dead_letter, decode, decode_event
 from streams.core.engine import PartitionEngine, PartitionState
 from streams.core.features import feature_values
+from streams.core.idleness import judge_idle
 from streams.core.start import StartIndex, index_stored
 from streams.kafka.due_index import DiskDueIndex
 from streams.kafka.local_store import (LocalPartition, UserCache, index_due, index_entry, index_headers, partition_key,
@@ -218,9 +219,9 @@ class PipelineShell:
         self.last_seen[tp] = time.monotonic()
 
     def _resumed(self, partition: int, engine: PartitionEngine) -> None:
-        """A source that was idle has records again: the partition's other sources must prove they
-        are quiet afresh, or a burst after a quiet period would run ahead of a source whose records
-        are just arriving, and make them late."""
+        """A source that was idle has records again (one arrived, or its end at the broker moved):
+        the partition's other sources must prove they are quiet afresh, or a burst after a quiet
+        period would run ahead of a source whose records are just arriving, and make them late."""
         self.resumed_at[partition] = time.monotonic()
         engine.set_idle(set())
 
@@ -241,13 +242,14 @@ class PipelineShell:
 
     async def update_idle(self) -> None:
         """A source partition is idle when it is caught up and nothing arrived from it, and no source
-        of the partition resumed, for ``source_idle_s``. Caught up: the last offset we received is
-        the last one the broker has (fetch high watermark), or, for a partition we received nothing
-        from since we took it over, its committed offset (where redelivery starts) is at the high
-        watermark. Not the fetch position: that runs ahead into records still buffered on their
-        way to the agent, and declaring their source idle would let the watermark pass them. Wall
-        clock here only decides liveness when a topic goes quiet; a replayed backlog is never
-        idle, so replays stay deterministic."""
+        of the partition resumed, for ``source_idle_s`` (streams/core/idleness.py: an idle source
+        whose end at the broker moved has resumed, before its records arrive). Caught up: the last
+        offset we received is the last one the broker has (fetch high watermark), or, for a
+        partition we received nothing from since we took it over, its committed offset (where
+        redelivery starts) is at the high watermark. Not the fetch position: that runs ahead into
+        records still buffered on their way to the agent, and declaring their source idle would
+        let the watermark pass them. Wall clock here only decides liveness when a topic goes
+        quiet; a replayed backlog is never idle, so replays stay deterministic."""
         self._start_assigned_engines()
         if self.w.app.rebalancing:
             # Records stop coming while the group rebalances, which is not quiet. And a release now
@@ -255,19 +257,21 @@ class PipelineShell:
             # be dropped with it, its state changed after what the flush wrote.
             return
         now = time.monotonic()
-        idle_s = self.w.settings.source_idle_s
         consumer = self.w.app.consumer
         for partition, engine in list(self.engines.items()):
-            idle = set()
-            quiet_since = max(self.started[partition], self.resumed_at.get(partition, 0.0))
+            last_seen, caught_up = {}, {}
             for topic, kind in self.kind_of_topic.items():
                 tp = TP(topic, partition)
-                if now - max(self.last_seen.get(tp, quiet_since), quiet_since) < idle_s:
-                    continue
-                highwater, position = consumer.highwater(tp), self._position(tp)
-                if highwater is not None and position >= highwater:
-                    idle.add(kind)
-            engine.set_idle(idle)
+                if tp in self.last_seen:
+                    last_seen[kind] = self.last_seen[tp]
+                highwater = consumer.highwater(tp)
+                caught_up[kind] = highwater is not None and self._position(tp) >= highwater
+            quiet_since = max(self.started[partition], self.resumed_at.get(partition, 0.0))
+            verdict = judge_idle(now, self.w.settings.source_idle_s, quiet_since, engine.idle, last_seen, caught_up)
+            if verdict.resumed:
+                self._resumed(partition, engine)
+            else:
+                engine.set_idle(verdict.idle)
 
     async def flush(self) -> None:
         """Hand all effects to the producer in three acknowledged phases, then ack the events.
