@@ -147,8 +147,11 @@ class PartitionEngine:
             # Where the restored histogram last saw this user.
             self.population.move(-1, moves[0][3] if moves else user.risk_bin)
             self.due.add(uid, user.next_due_day)
-            again += [(uid, e) for e in lost if not (e[journal.KIND] == journal.BUDGET and e[4] is not None)]
-            budget_again += [(tuple(e[4]), uid, e) for e in lost if e[journal.KIND] == journal.BUDGET and e[4] is not None]
+            for e in lost:
+                if journal.event_placed_budget(e):
+                    budget_again.append((tuple(e[journal.BUDGET_EVENT_KEY]), uid, e))
+                else:
+                    again.append((uid, e))
             # Changed here: written again, or a table that keeps only some users in memory would
             # load the stored state back (releases not unlearned, lost steps done twice).
             self.out.dirty_users.add(uid)

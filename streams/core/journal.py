@@ -24,6 +24,12 @@ SILENCE = 2  # arguments: active days, last active day, +1 (counted from now on)
 # counted: the sort key of the event that fired it, or None and the priority among the boundary's
 # ranked crossings (streams/core/snapshots.py). The boundary is the day's.
 BUDGET = 3
+BUDGET_EVENT_KEY = 4  # the firing event's sort key (a list), or None
+
+
+def event_placed_budget(entry: list[Any]) -> bool:
+    """A BUDGET step counted at its firing event's place in the day's order (not at a boundary)."""
+    return entry[KIND] == BUDGET and entry[BUDGET_EVENT_KEY] is not None
 
 
 def entry(epoch: int, boundary: int, kind: int, *args: Any) -> list[Any]:
