@@ -30,6 +30,11 @@ def counters(status) -> dict:
     return out
 
 
+def all_idle(settings) -> bool:
+    partitions = ((worker_status(settings) or {}).get("partitions") or {}).values()
+    return bool(partitions) and all(len(p["idle"]) == 3 for p in partitions)
+
+
 def received(settings, n, timeout_s=120):
     return wait_until(lambda: (worker_status(settings) or {}).get("received", 0) >= n
                       and (worker_status(settings) or {}).get("unflushed", 1) == 0, timeout_s)
@@ -92,7 +97,7 @@ def test_a_bad_clock_a_quiet_period_and_a_bad_last_record_make_no_valid_event_la
         asyncio.run(produce(settings, first))
         asyncio.run(produce(settings, [("click", poisoned_user, first[-1][2], poison)]))
         assert received(settings, half + 1)
-        time.sleep(3 * settings.source_idle_s)  # a quiet period: every source goes idle
+        assert wait_until(lambda: all_idle(settings), 60)  # a quiet period: every source goes idle
         asyncio.run(produce(settings, second))  # then a burst
         asyncio.run(produce(settings, [("click", bad_user, second[-1][2], b'{"event_id": "x", "user_')]))
         assert received(settings, len(records) + 2)
