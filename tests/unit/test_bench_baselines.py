@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import pytest
 from scipy.special import hyp2f1
+
+from streams.offline.evaluation import exact_auc
 
 _spec = importlib.util.spec_from_file_location("baselines", Path(__file__).parents[2] / "bench" / "baselines.py")
 assert _spec and _spec.loader
@@ -142,3 +145,26 @@ def test_the_previous_horizon_regression_learns_only_from_what_the_cut_can_see()
 def test_there_is_no_previous_horizon_when_the_log_before_the_cut_is_one_horizon_long() -> None:
     events = _purchases("a", [0, 5, 9]) + _purchases("b", [3])
     assert baselines.previous_horizon(baselines.History(events), ["a", "b"], cut_day=30, horizon=30) is None
+
+
+def test_history_features_read_only_the_days_before_the_cut() -> None:
+    events = _purchases("a", [0, 10, 40, 50, 90]) + _purchases("b", [45])
+    events.sort(key=lambda e: e.ts)
+    [a, b] = baselines.history_features(baselines.History(events), ["a", "b"], day=60)
+    # recency, active days, tenure, spend, per day, last day's; gaps: mean, spread, last, longest,
+    # recency / mean gap; active days within 2, 4, 8, 13, 26 weeks
+    assert list(a[:6]) == [10, 4, 60, 40, 10, 10]
+    assert list(a[6:11]) == [50 / 3, pytest.approx(np.std([10, 30, 10])), 10, 30, 10 / (50 / 3)]
+    assert list(a[11:]) == [1, 2, 3, 4, 4]
+    assert list(b[:6]) == [15, 1, 15, 10, 10, 10] and np.isnan(b[6:11]).all() and list(b[11:]) == [0, 1, 1, 1, 1]
+
+
+def test_the_cross_validated_ceiling_scores_every_customer_out_of_sample() -> None:
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(2_000, 5))
+    learnable = (features[:, 0] + 0.5 * rng.normal(size=2_000) > 0).astype(int)
+    noise = rng.integers(0, 2, 2_000)
+    assert exact_auc(list(learnable), list(baselines.cross_validated_ceiling(features, learnable))) > 0.85
+    # Labels that nothing predicts: a model scoring the customers it was fitted on would rank them
+    # far above chance (trees memorise); out of sample it cannot.
+    assert abs(exact_auc(list(noise), list(baselines.cross_validated_ceiling(features, noise))) - 0.5) < 0.04
