@@ -28,7 +28,7 @@ def judge_idle(now: float, idle_s: float, quiet_since: float, was_idle: set[str]
                last_seen: Mapping[str, float], caught_up: Mapping[str, bool]) -> IdleVerdict:
     """``caught_up``: per source, whether what was received reaches the broker's end (False if the
     end is not known); ``last_seen``: per source, when its last record was received (absent if
-    none since ``quiet_since``)."""
+    none was; a record before ``quiet_since`` counts as received then)."""
     if any(not caught_up.get(kind, False) for kind in was_idle):
         return IdleVerdict(set(), True)
     idle = {kind for kind, up in caught_up.items()
