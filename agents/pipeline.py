@@ -454,10 +454,9 @@ class PipelineShell:
         # this one included. Kept, the last offset received made a source look caught up before its
         # records came again, so a new engine judged it idle and its watermark passed them: they were
         # dead-lettered as late (3 of 72,343 events lost in a takeover, tests/faults/test_takeover.py).
-        for tp in [tp for tp in self.last_offset if tp.partition in partitions]:
-            del self.last_offset[tp]
-        for tp in [tp for tp in self.last_seen if tp.partition in partitions]:
-            del self.last_seen[tp]
+        for received in (self.last_offset, self.last_seen):
+            for tp in [tp for tp in received if tp.partition in partitions]:
+                del received[tp]
         for p in partitions:
             self.resumed_at.pop(p, None)
 
