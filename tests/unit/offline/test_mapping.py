@@ -3,6 +3,7 @@
 import os
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import orjson
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.offline.mapping import RowError, apply, load_mapping, parse_kind, row_hash
-from streams.offline.sources import InputScan, merged
+from streams.offline.sources import InputScan, count_lines, merged
 
 CDNOW_MAPPING = """
 [purchase]
@@ -63,6 +64,28 @@ def test_a_fixed_width_export_with_yyyymmdd_dates_and_no_ids(tmp_path):
     # Two orders of one customer on one day: different rows, different ids.
     assert len({d["event_id"] for d in docs}) == 3
     assert scan.unmapped == {} and scan.kinds == {"purchase": 3}
+
+
+@pytest.mark.parametrize("name, delimiter, lines", [
+    ("CDNOW_sample.txt", 'delimiter = "whitespace"',  # the original CDNOW files have no header line
+     [" 00004 0001 19970101  2   29.33", " 00004 0001 1997-01-18  2   29.73", " 00018 0002 19970104  1   14.96"]),
+    ("sample.csv", "", ["00004,0001,19970101,2,29.33", "00004,0001,1997-01-18,2,29.73", "00018,0002,19970104,1,14.96"]),
+])
+def test_an_export_without_a_header_line_names_its_columns_in_the_mapping(tmp_path, name, delimiter, lines):
+    export = tmp_path / name
+    export.write_text("\r\n".join(lines) + "\r\n")
+    (tmp_path / "m.toml").write_text(CDNOW_MAPPING.replace('delimiter = "whitespace"', delimiter).replace(
+        "[purchase.fields]", 'columns = ["customer_id", "new_id", "date", "number_of_cds", "dollar_value"]\n'
+                             "[purchase.fields]"))
+    scan = InputScan()
+    records = list(merged([(export, "purchase")], load_mapping(tmp_path / "m.toml"), scan))
+    docs = _docs(records)
+    # The first line is a row, not a header; a bad row is named by its line in the file.
+    assert [(d["user_id"], d["ts"]) for d in docs] == [("00004", _ms(1997, 1, 1)), ("00018", _ms(1997, 1, 4))]
+    [bad] = [r for r in records if r.error is not None]
+    assert bad.line_number == 2 and bad.error[1].startswith("row 2: ts") and "'1997-01-18'" in bad.error[1]
+    assert scan.unmapped == {str(export): ["new_id"]}
+    assert count_lines([(export, "purchase")], load_mapping(tmp_path / "m.toml")) == 3  # progress expects every line
 
 
 def test_a_bom_and_month_first_dates_in_a_named_time_zone_and_unmapped_columns(tmp_path):
@@ -178,6 +201,12 @@ def test_row_hashes_do_not_depend_on_file_order(tmp_path):
     assert row_hash({"x": "1", "y": "2"}) == row_hash({"y": "2", "x": "1"}) != row_hash({"x": "2", "y": "1"})
 
 
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[3] / "docs" / "mappings").glob("*.toml")),
+                         ids=lambda p: p.name)
+def test_the_shipped_mappings_load(path):
+    assert load_mapping(path)["purchase"].fields["user_id"].column
+
+
 @pytest.mark.parametrize("table, message", [
     ({"fields": {"ts": {"column": "d", "format": "YYYYMMDD"}}}, "strptime pattern"),
     ({"fields": {"nope": "x"}}, "not a field"),
@@ -189,6 +218,8 @@ def test_row_hashes_do_not_depend_on_file_order(tmp_path):
     ({"fields": {"status": {"column": "s", "values": "completed"}}}, "table of pattern"),
     ({"fields": {"amount": {"product": "Quantity"}}}, "list of column names"),
     ({"fields": {"amount": {"column": "a", "absolute": True}}}, "with a product"),
+    ({"columns": "customer date"}, "columns must be a list"),
+    ({"columns": ["a", "a"]}, "distinct"),
 ])
 def test_mistakes_in_a_mapping_are_refused_with_the_key(table, message):
     with pytest.raises(ValueError, match=message):

@@ -25,7 +25,7 @@ def test_files_merge_into_one_event_time_order_and_bad_lines_keep_their_place():
     valid = [r for r in records if r.error is None]
     keys = [(r.ts, ("purchase", "support_ticket", "click").index(r.kind), r.event_id) for r in valid]
     assert keys == sorted(keys)
-    assert len(records) == count_lines(INPUTS)
+    assert len(records) == count_lines([(p, kind_of_file(p)) for p in INPUTS], {})
     bad = [r for r in records if r.error is not None]
     assert bad and {r.error[0] for r in bad} <= {"undecodable", "invalid"}
     for r in bad:  # right after the valid record that preceded it in its file
@@ -136,7 +136,7 @@ def test_the_scan_counts_what_the_input_holds_before_anything_is_produced(tmp_pa
     scan = InputScan()
     records = merged([(p, kind_of_file(p)) for p in INPUTS], {}, scan)
     first = next(records)
-    assert scan.records == count_lines(INPUTS)  # complete before the first record came out
+    assert scan.records == count_lines([(p, kind_of_file(p)) for p in INPUTS], {})  # complete before the first record came out
     assert scan.rejected == 10 and scan.first_invalid and scan.repeated_ids == 0
     assert scan.first_ts == first.ts
     export = tmp_path / "purchases.jsonl"  # line items that all carry their product's id
