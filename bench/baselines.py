@@ -232,12 +232,16 @@ def history_features(history: History, users: list[str], day: int) -> np.ndarray
     return np.array(rows, float)
 
 
-def cross_validated_ceiling(features: np.ndarray, labels: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
+def cross_validated_ceiling(features: np.ndarray, labels: np.ndarray, folds: int = 5,
+                            seed: int = 0) -> np.ndarray | None:
     """Gradient-boosted trees (scikit-learn's HistGradientBoostingClassifier) fitted on the very
     labels they are judged by, each customer scored by the model fitted on the folds that do not
     hold them (stratified): how well the history and attributes at the cut can rank churn when the
     answers are known, out of sample. A ceiling that cheats, like the hindsight regressions, with
-    a flexible model that cannot memorise the customer it scores."""
+    a flexible model that cannot memorise the customer it scores. None when either outcome has fewer
+    customers than folds (a small log where nearly everyone churned, or nobody did)."""
+    if np.bincount(labels.astype(int), minlength=2).min() < folds:
+        return None
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 

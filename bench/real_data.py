@@ -36,8 +36,11 @@ with the customers' attributes (one column per value that 20 customers share), f
 labels they are judged by, and gradient-boosted trees on more of the purchase history (the gaps
 between purchase days, recent activity) and the attributes, fitted on those labels too but scoring
 each customer with a model fitted without them (5-fold): what the log can tell about churn at the
-cut, out of sample. Alerts, over the whole log: each alert judged on its own horizon
-(followed by H days of silence or not), per tier, against the base rate of the same days (the share
+cut, out of sample (left out when either outcome has fewer than five customers). A log, mapping or
+split the benchmark cannot judge (a missing file, no activity, no horizon to propose, a cut without
+a whole horizon after it, every customer alike at the cut) is refused with one line saying why.
+Alerts, over the whole log: each alert judged on its own horizon (followed by H days of silence or
+not), per tier, against the base rate of the same days (the share
 of the customers active in the H days before who stayed silent for the next H days), so precision
 and lift; the share of customers alerted in the busiest 30 days; and how many scores are current at
 the cut (rescored within 7 days of it).
@@ -144,28 +147,38 @@ def average_precision(labels: list[int], scores: list[float]) -> float:
     return total
 
 
+class Refused(Exception):
+    """A log, mapping or split the benchmark cannot judge; the message says why."""
+
+
 def run(name: str, sources: list[tuple[Path, str]], mapping: Path | None, horizon_days: int | None,
         cut_days: int | None, partitions: int = 4) -> dict:
     """The benchmark on one log: ``sources`` (file, kind) read through ``mapping``; without a
     horizon, the one proposed from the log; without a cut, the latest with a whole horizon after it."""
     scan = InputScan()
     started = time.monotonic()
-    records = [r for r in merged(sources, load_mapping(mapping), scan) if r.error is None]
+    try:
+        records = [r for r in merged(sources, load_mapping(mapping), scan) if r.error is None]
+    except ValueError as exc:  # a mapping that cannot be read
+        raise Refused(str(exc)) from None
     events = [Event(r.kind, r.event_id, r.user_id, r.ts, orjson.loads(r.value)) for r in records]
     activity = [e for e in events if is_activity(e)]
     if not activity:
-        raise ValueError(f"{name}: no activity (clicks or completed purchases) in {scan.rejected:,} rejected and "
-                         f"{len(events):,} read records")
+        raise Refused(f"{name}: no activity (clicks or completed purchases) in {scan.rejected:,} rejected and "
+                      f"{len(events):,} read records")
     first_day, last_day = events[0].ts // DAY_MS, events[-1].ts // DAY_MS
     if horizon_days is None:
-        horizon_days = int(propose(activity)["proposed_horizon_days"])
+        proposal = propose(activity)
+        if proposal["proposed_horizon_days"] is None:
+            raise Refused(f"{name}: no horizon to propose ({proposal['note']}); pass --horizon-days")
+        horizon_days = int(proposal["proposed_horizon_days"])
     if cut_days is None:
         cut_days = last_day - first_day + 1 - horizon_days
     if cut_days < 1 or cut_days + horizon_days - 1 > last_day - first_day:
         # A label needs the whole horizon after the cut in the log: past its end every customer
         # would look churned.
-        raise ValueError(f"{name}: the cut ({cut_days} days) plus the horizon ({horizon_days}) "
-                         f"runs past the log's {last_day - first_day + 1} days")
+        raise Refused(f"{name}: the cut ({cut_days} days) plus the horizon ({horizon_days}) "
+                      f"runs past the log's {last_day - first_day + 1} days")
     cut = (first_day + cut_days) * DAY_MS
     settings = replace(Settings(), label_horizon_days=horizon_days, partitions=partitions)
     run = OfflineRun(settings.engine_config(), partitions=partitions, cuts=(cut,)).feed(events)
@@ -178,6 +191,10 @@ def run(name: str, sources: list[tuple[Path, str]], mapping: Path | None, horizo
     rows = [row for row in run.scores[cut].rows if days.get(row[0]) and days[row[0]][0] < cut_day]
     users = [uid for uid, *_ in rows]
     history_rows, y = history.at(users, cut_day, horizon_days)
+    if y.min() == y.max():
+        raise Refused(f"{name}: every one of the {len(users):,} customers at the cut "
+                      f"{'stayed silent' if y[0] else 'came back'} within the horizon: nothing to rank; "
+                      "choose another --cut-days or --horizon-days")
     rec, x, t_x, T = history_rows[:, 0], history_rows[:, 1], history_rows[:, 2], history_rows[:, 3]
     rfm = np.log1p(history_rows)  # the regressions read every column on a log scale
     bg, pareto = (fit(x, t_x, T, float(horizon_days)) for fit in (bgnbd, pareto_nbd))
@@ -193,9 +210,10 @@ def run(name: str, sources: list[tuple[Path, str]], mapping: Path | None, horizo
         "Pareto/NBD expected purchases in H": list(-pareto.expected),
         "hindsight RFM logistic (ceiling)": list(hindsight_logistic(rfm, y)),
         "hindsight RFM + attributes logistic (ceiling)": list(hindsight_logistic(np.c_[rfm, with_attributes], y)),
-        "hindsight gradient boosting, history + attributes, 5-fold out of sample (ceiling)":
-            list(cross_validated_ceiling(np.c_[history_features(history, users, cut_day), with_attributes], y)),
     }
+    ceiling = cross_validated_ceiling(np.c_[history_features(history, users, cut_day), with_attributes], y)
+    if ceiling is not None:
+        scores["hindsight gradient boosting, history + attributes, 5-fold out of sample (ceiling)"] = list(ceiling)
     previous = previous_horizon(history, users, cut_day, horizon_days)
     if previous is not None:
         scores["RFM + attributes logistic fitted on the previous horizon"] = previous
@@ -288,14 +306,20 @@ def main() -> None:
     try:
         if args.files:
             files = [Path(f) for f in args.files]
-            sources = [(path, args.kind or kind_of_file(path)) for path in files]
+            missing = [str(path) for path in files if not path.is_file()]
+            if missing:
+                raise Refused(f"no such file: {', '.join(missing)}")
+            try:
+                sources = [(path, args.kind or kind_of_file(path)) for path in files]
+            except ValueError as exc:
+                raise Refused(str(exc)) from None
             mapping = Path(args.mapping) if args.mapping else None
             results = [run(", ".join(path.name for path in files), sources, mapping, args.horizon_days, args.cut_days)]
         else:
             results = [run(ds.name, [(fetch(ds, Path(args.cache)), "purchase")], ROOT / ds.mapping,
                            args.horizon_days or ds.horizon_days, args.cut_days or ds.cut_days)
                        for ds in (DATASETS[name] for name in args.datasets.split(","))]
-    except ValueError as exc:  # a mapping, a kind or a split that cannot be used
+    except Refused as exc:
         raise SystemExit(str(exc)) from None
     sys.stdout.write(table(results) + "\n")
     if args.json:

@@ -168,3 +168,9 @@ def test_the_cross_validated_ceiling_scores_every_customer_out_of_sample() -> No
     # Labels that nothing predicts: a model scoring the customers it was fitted on would rank them
     # far above chance (trees memorise); out of sample it cannot.
     assert abs(exact_auc(list(noise), list(baselines.cross_validated_ceiling(features, noise))) - 0.5) < 0.04
+
+
+def test_the_out_of_sample_ceiling_is_left_out_when_an_outcome_is_rarer_than_the_folds() -> None:
+    features = np.random.default_rng(1).normal(size=(103, 3))
+    assert baselines.cross_validated_ceiling(features, np.array([1] * 99 + [0] * 4)) is None
+    assert len(baselines.cross_validated_ceiling(features, np.array([1] * 98 + [0] * 5))) == 103

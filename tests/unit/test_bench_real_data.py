@@ -80,3 +80,22 @@ def test_a_split_past_the_end_of_the_log_is_refused_in_words(tmp_path: Path) -> 
                            str(mapping), "--horizon-days", "100", "--cut-days", "200"], capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 1 and "runs past the log's" in done.stderr
+
+
+def test_a_log_where_nearly_everyone_churns_is_judged_without_the_ceiling_it_cannot_fit(tmp_path: Path) -> None:
+    """One purchase per customer, a few come back once: the out-of-sample ceiling needs five of each
+    outcome and is left out; every other scorer is still judged."""
+    rng = random.Random(1)
+    rows = ["customer,date,amount"]
+    for c in range(500):
+        day = rng.randrange(200)
+        for later in (0, rng.randrange(1, 60)) if c % 25 == 0 else (0,):
+            rows.append(f"c{c},{time.strftime('%Y-%m-%d', time.gmtime((START_DAY + day + later) * DAY_MS // 1000))},10")
+    (tmp_path / "purchases.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "mapping.toml").write_text(MAPPING)
+    out = tmp_path / "result.json"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "real_data.py"), str(tmp_path / "purchases.csv"), "--mapping",
+                    str(tmp_path / "mapping.toml"), "--json", str(out)], check=True, capture_output=True, timeout=600)
+    (result,) = orjson.loads(out.read_bytes())
+    assert result["base_rate"] > 0.98
+    assert "churnguard" in result["ranking"] and not any("gradient boosting" in name for name in result["ranking"])
