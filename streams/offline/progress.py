@@ -30,6 +30,7 @@ class Progress:
         stream = stream if stream is not None else sys.stderr
         self.started = self.last_log = time.monotonic()
         self.done = 0
+        self.logged = -1  # ``done`` at the last log line: the end is logged once
         self.bar: Bar | None = None
         if getattr(stream, "isatty", lambda: False)():
             console = Console(file=stream, stderr=stream is sys.stderr)
@@ -52,10 +53,11 @@ class Progress:
         if self.bar is not None:
             self.bar.update(self.task_id, completed=self.done)
             self.bar.stop()
-        else:
+        elif self.done != self.logged:
             self._log(time.monotonic())
 
     def _log(self, now: float) -> None:
+        self.logged = self.done
         rate = self.done / max(now - self.started, 1e-9)
         eta = (self.total - self.done) / rate if self.total and rate and self.total > self.done else None
         # A logger per line: the CLI caches loggers on first use, and progress lines are rare.

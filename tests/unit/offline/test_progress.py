@@ -29,6 +29,7 @@ def test_elsewhere_progress_is_logged_with_rate_and_eta_not_drawn(monkeypatch):
     first, last = logs[0], logs[-1]
     assert first["event"] == "backfill_progress" and first["done"] == 40 and first["total"] == 100
     assert first["per_s"] > 0 and first["eta_s"] is not None and last["done"] == 40
+    assert len(logs) == 1  # the end is not logged again when nothing moved since the last line
 
 
 def test_an_unknown_total_has_no_eta():
