@@ -135,7 +135,7 @@ class PartitionEngine:
         ahead = start.ahead
         # Steps of users written ahead of the partition state, done again at their boundaries
         # (streams/core/journal.py).
-        again: list[tuple[str, list[int]]] = []
+        again: list[tuple[str, list[Any]]] = []  # journal steps: ints, floats (priorities), strings (covariates)
         budget_again: list[tuple[tuple[Any, ...], str, list[Any]]] = []
         for uid in sorted(ahead):
             user = users[uid]
