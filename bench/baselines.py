@@ -18,27 +18,42 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import gammaln, logsumexp, roots_jacobi, roots_legendre
+from scipy.special import betaincinv, gammaln, logsumexp, roots_legendre
 
 from streams.core.events import DAY_MS, Event
 from streams.core.rhythm import covariates
 
 
+# Every parameter between e^-10 and e^14: on a log without the heterogeneity a model assumes (one
+# purchase each, a common rate), maximum likelihood runs towards infinity along a ridge (a Gamma
+# becoming a point mass) and the forecasts overflow to NaN. The bounds change nothing where a
+# maximum exists, and a shape of a million is a point mass for every purpose here.
+LOG_BOUNDS = (-10.0, 14.0)
+
+
 def _maximum_likelihood(nll: Callable[[np.ndarray], float], start: np.ndarray) -> np.ndarray:
-    """Nelder-Mead, restarted from its own result while that gains more than a thousandth of a
-    log-likelihood unit: one run can stop on a flat ridge (BG/NBD on CDNOW stopped 27 units short,
-    with a and b twice their maximum-likelihood values, and ranked customers visibly worse). The
-    tolerances are loose enough that a ridge running off to infinity (Pareto/NBD's s and beta on
-    Ta Feng) ends the search instead of being followed for thousands of steps."""
-    best, value = start, nll(start)
+    """Nelder-Mead over log parameters within LOG_BOUNDS, restarted from its own result while that
+    gains more than a thousandth of a log-likelihood unit: one run can stop on a flat ridge
+    (BG/NBD on CDNOW stopped 27 units short, with a and b twice their maximum-likelihood values,
+    and ranked customers visibly worse). The tolerances are loose enough that a ridge running off
+    to the bounds (Pareto/NBD's s and beta on Ta Feng) ends the search instead of being followed
+    for thousands of steps."""
+    lo, hi = LOG_BOUNDS
+
+    def bounded(p: np.ndarray) -> float:
+        # Outside the box: the value at its edge plus the distance, so the search turns back.
+        inside = np.clip(p, lo, hi)
+        return nll(inside) + float(np.abs(p - inside).sum()) * 1e3
+
+    best, value = start, bounded(start)
     for _ in range(20):
-        res = minimize(nll, best, method="Nelder-Mead", options={"maxiter": 8000, "xatol": 1e-4, "fatol": 1e-6})
+        res = minimize(bounded, best, method="Nelder-Mead", options={"maxiter": 8000, "xatol": 1e-4, "fatol": 1e-6})
         gain = value - res.fun
         if gain > 0:
             best, value = res.x, res.fun
         if gain < 1e-3:
             break
-    return best
+    return np.clip(best, lo, hi)
 
 
 class Forecast(NamedTuple):
@@ -60,15 +75,18 @@ def bgnbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, horizon: float) -> Fore
     dead_odds = np.where(x > 0, a / np.maximum(b + x - 1, 1e-12) * ((alpha + T) / (alpha + t_x)) ** (r + x), 0.0)
     alive = 1 / (1 + dead_odds)
     # Alive at T: lambda ~ Gamma(r + x, alpha + T), p ~ Beta(a, b + x). Purchases in h given both:
-    # (1 - e^(-lambda p h)) / p; over lambda in closed form, over p by Gauss-Jacobi (per x).
+    # (1 - e^(-lambda p h)) / p; over lambda in closed form, over p by Gauss-Legendre on p's
+    # quantiles (per x): the integrand is smooth and bounded in p, and unlike Gauss-Jacobi's
+    # weights the quantiles do not overflow when a and b are large.
+    u, w = roots_legendre(64)
+    u, w = (u + 1) / 2, w / 2
     expected = np.empty_like(x)
     for value in np.unique(x):
         rows = x == value
-        u, w = roots_jacobi(32, b + value - 1, a - 1)  # weight (1 - u)^(b+x-1) (1 + u)^(a-1)
-        p = (u + 1) / 2
+        p = np.maximum(betaincinv(a, b + value, u), 1e-300)
         base = (alpha + T[rows])[:, None]
-        per_p = (1 - (base / (base + p * horizon)) ** (r + value)) / p
-        expected[rows] = per_p @ w / w.sum()
+        per_p = -np.expm1(-(r + value) * np.log1p(p * horizon / base)) / p
+        expected[rows] = per_p @ w
     return Forecast(1 - alive + alive * ((alpha + T) / (alpha + T + horizon)) ** (r + x), alive * expected)
 
 

@@ -38,7 +38,10 @@ from streams.settings import Settings
 
 
 def exact_auc(labels: list[int], scores: list[float]) -> float | None:
-    """ROC AUC by ranks (ties count half)."""
+    """ROC AUC by ranks (ties count half). A NaN score has no rank: refused (it equals nothing,
+    not even itself, so the tie loop below would never end)."""
+    if any(score != score for score in scores):
+        raise ValueError("a score is NaN: no rank to compare")
     pairs = sorted(zip(scores, labels))
     pos = sum(labels)
     neg = len(labels) - pos

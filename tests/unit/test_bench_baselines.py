@@ -94,6 +94,29 @@ def test_bgnbd_forecasts_its_own_population() -> None:
     _check_forecast(baselines.bgnbd(x, t_x, T, 90.0), x, silent, later)
 
 
+def test_bgnbd_forecasts_a_dropout_chance_common_to_all_customers() -> None:
+    """a and b in the thousands (every customer drops out after a purchase with nearly the same
+    chance): Gauss-Jacobi's weights overflowed to NaN there."""
+    x, t_x, T, silent, later = _bgnbd_population(4000, r=0.8, alpha=20.0, a=300.0, b=3000.0, T=180.0, h=90.0)
+    _check_forecast(baselines.bgnbd(x, t_x, T, 90.0), x, silent, later)
+
+
+@pytest.mark.parametrize("fit", [baselines.bgnbd, baselines.pareto_nbd], ids=["bgnbd", "pareto_nbd"])
+def test_a_log_of_one_time_buyers_gets_finite_forecasts(fit: Callable[..., Any]) -> None:
+    """No heterogeneity to fit (one purchase each, 20 of 500 come back once): maximum likelihood
+    ran off towards infinite parameters, the forecasts came out NaN, and the benchmark's ranking
+    of them never ended (tests/unit/offline/test_evaluation.py). Within bounds the fit stays a
+    forecast (BG/NBD concludes, rightly, that a repeat purchase is the last one)."""
+    rng = np.random.default_rng(1)
+    first = rng.integers(0, 200, 500).astype(float)
+    t_x = np.where(np.arange(500) < 20, np.minimum(rng.integers(1, 61, 500), 199 - first), 0.0).clip(0)
+    x = (t_x > 0).astype(float)
+    T = 200.0 - first
+    forecast = fit(x, t_x, T, 60.0)
+    assert np.isfinite(forecast.p_none).all() and np.isfinite(forecast.expected).all()
+    assert ((0 <= forecast.p_none) & (forecast.p_none <= 1)).all() and (forecast.expected >= 0).all()
+
+
 def test_attribute_columns_are_the_values_enough_customers_share() -> None:
     attributes = [{"age": "30-34", "area": "115"}] * 3 + [{"age": "30-34"}, {"area": "9"}, {}]
     columns = baselines.attribute_columns(attributes, min_users=2)  # age=30-34 (4 customers), area=115 (3)

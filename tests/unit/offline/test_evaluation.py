@@ -1,5 +1,6 @@
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, strategies as st
 
 from streams.offline.evaluation import _curves, active_within, alert_figures, exact_auc, point_in_time
@@ -22,6 +23,12 @@ def test_rank_auc_equals_the_pairwise_definition(pairs):
         assert abs(auc - pairwise_auc(pairs)) < 1e-9
     else:
         assert auc is None
+
+
+def test_a_nan_score_is_refused_rather_than_ranked_forever():
+    # NaN equals nothing, itself included: the tie loop never advanced (a benchmark hung for minutes).
+    with pytest.raises(ValueError, match="NaN"):
+        exact_auc([0, 1, 1], [0.2, float("nan"), 0.4])
 
 
 def test_active_within_is_a_half_open_interval():
