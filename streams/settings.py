@@ -74,7 +74,7 @@ class Settings:
         default_factory=lambda: _parse_tiers("watch:0.5,high:0.7,critical:0.85"),
         metadata={"doc": "Tiers as `name:risk,...`: a customer is in the highest tier whose risk (the probability of no activity within the horizon) the current score reaches, so a tier means the same churn rate on every day."})
     alert_population_share: float = setting(0.15, "Only this top share of the partition's customers active within the horizon, by current risk, may be alerted (recomputed daily): the alert list stays short whatever the base rate.")
-    alert_daily_budget_share: float = setting(0.005, "Per partition and day, at most this share of its customers active within the horizon is alerted (at least one), highest priority first; the rest wait for a later day.")
+    alert_daily_budget_share: float = setting(0.005, "Per partition and day, this share of its customers active within the horizon is alerted on average (exactly over any run of days: a small partition gets one alert every few days), highest priority first; the rest wait for a later day.")
     alert_rearm_margin: float = setting(0.1, "A tier re-arms once the risk falls below its threshold minus this margin.")
     alert_cooldown_days: int = setting(7, "Per user: no new alert within this many days of the last one, unless it escalates.")
     alert_max_per_period: int = setting(3, "Per user: at most this many alerts per `alert_cap_period_days`.")

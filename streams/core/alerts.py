@@ -25,10 +25,11 @@ Rules (all times are event times):
   alert at a lower tier) may fire;
 - at most ``max_alerts`` alerts per user in any ``cap_period_ms``; a suppressed crossing leaves
   the level unchanged, so it fires once allowed if the risk is still there;
-- a daily contact budget per partition: at most ``daily_budget_share`` of its customers are
-  alerted per day (both arms; crossings on events first come, the boundary's rescores in priority
-  order); beyond it a crossing is suppressed as ``budget`` and fires on a later day if the risk
-  is still there;
+- a daily contact budget per partition: ``daily_budget_share`` of its customers are alerted per
+  day on average, exactly over any run of days (``daily_budget``: a partition of 40 customers
+  gets one alert every five days, not one a day); both arms; crossings on events first come, the
+  boundary's rescores in priority order; beyond it a crossing is suppressed as ``budget`` and
+  fires on a later day if the risk is still there;
 - priority = risk x (spend over 90 days + ``base_value``): the costliest losses first, and users
   who have not bought yet still rank by risk;
 - the recommended action comes from the driver of the top reason, through the action table
@@ -40,6 +41,7 @@ Rules (all times are event times):
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +83,17 @@ class AlertPolicy:
     holdout_salt: str
     actions: ActionTable
     population_share: float = 0.15  # only this top share of the customers by risk may be alerted
-    daily_budget_share: float = 0.005  # alerts per day: at most this share of the customers (at least 1)
+    daily_budget_share: float = 0.005  # alerts per day: this share of the customers, on average
+
+
+def daily_budget(share: float, customers: int, day: int) -> int:
+    """The day's alerts: the whole alerts due by the end of the day minus those due before it, at
+    ``share x customers`` a day. Over any run of days the sum stays within one of the rate, so a
+    small partition is not given a whole alert every day (a floor of one let a shop of a few
+    hundred customers alert over a third of them in a month); from the day alone, so a restart or
+    a skipped day computes the same limit."""
+    rate = share * customers
+    return math.floor(rate * (day + 1)) - math.floor(rate * day)
 
 
 RISK_BINS = 1000

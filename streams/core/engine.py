@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, MutableMapping
 
 from streams.core import feedback, journal, labels
-from streams.core.alerts import AlertPolicy
+from streams.core.alerts import AlertPolicy, daily_budget
 from streams.core.counters import Counters
 from streams.core.erasure import user_key
 from streams.core.dedupe import DuplicateFilter, remember
@@ -391,7 +391,7 @@ class PartitionEngine:
         self.model.rhythm.refresh(day)
         self._place_tiers()
         customers = sum(self.population.counts)  # active within the horizon (snapshots.py)
-        self.state.budget[:] = [day, 0, max(1, int(self.cfg.policy.daily_budget_share * customers))]
+        self.state.budget[:] = [day, 0, daily_budget(self.cfg.policy.daily_budget_share, customers, day)]
         for uid, step in ranked_again:
             # An alert among this boundary's ranked crossings that a restart does not make again
             # (its user was written ahead): it takes the budget at its priority, as it did.

@@ -99,3 +99,6 @@ def test_a_log_where_nearly_everyone_churns_is_judged_without_the_ceiling_it_can
     (result,) = orjson.loads(out.read_bytes())
     assert result["base_rate"] > 0.98
     assert "churnguard" in result["ranking"] and not any("gradient boosting" in name for name in result["ranking"])
+    # A small shop: the daily contact budget is a share of each partition's customers, not a whole
+    # alert a day per partition (which reached over a third of such a shop in a month).
+    assert result["busiest_30_days_alerted_share"] < 0.2

@@ -1,8 +1,9 @@
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, strategies as st
 
-from streams.core.alerts import AlertPolicy, alert_id, arm, build_alert, decide, level_for
+from streams.core.alerts import AlertPolicy, alert_id, arm, build_alert, daily_budget, decide, level_for
 from streams.core.scoring import Reason, Score
 from streams.settings import Settings, load_action_table
 from streams.core.events import DAY_MS
@@ -85,3 +86,18 @@ def test_an_unsubscribed_user_gets_no_alert_and_the_crossing_is_counted_once():
     assert (d.fire, d.suppressed, d.level) == (False, "unsubscribed", 2)
     again = decide(POLICY, d.level, [], 0.85, NOW + DAY_MS, unsubscribed=True)
     assert (again.fire, again.suppressed) == (False, "")
+
+
+@given(st.floats(0.0, 1.0), st.integers(0, 1_000_000), st.integers(0, 40_000), st.integers(1, 400))
+def test_the_daily_budget_spends_the_share_exactly_over_any_run_of_days(share, customers, start, days):
+    budgets = [daily_budget(share, customers, day) for day in range(start, start + days)]
+    assert min(budgets) >= 0
+    assert abs(sum(budgets) - share * customers * days) < 1 + 1e-6 * share * customers * days
+
+
+def test_a_small_partition_gets_an_alert_every_few_days_not_one_a_day():
+    # 40 customers at 0.5 % a day: one alert every five days. A floor of one alert a day let a
+    # shop of a few hundred customers alert over a third of them in 30 days.
+    month = [daily_budget(0.005, 40, day) for day in range(20_000, 20_030)]
+    assert sum(month) == 6 and max(month) == 1
+    assert daily_budget(0.005, 0, 20_000) == 0 and daily_budget(1.0, 37, 20_000) == 37

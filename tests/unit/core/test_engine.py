@@ -364,7 +364,7 @@ def test_a_crash_partway_through_the_user_writes_spends_each_days_contact_budget
     events, _ = simulate(SimConfig(users=120, days=60, seed=11, bad_rate=0.0))
     events = as_events(events)
     policy = replace(CFG.policy, tiers=(("watch", 0.2), ("high", 0.35), ("critical", 0.5)), population_share=0.5)
-    cfg = replace(SHORT_HORIZON, policy=policy)  # one alert a day per partition: the budget binds
+    cfg = replace(SHORT_HORIZON, policy=policy)  # 0.5 % of 120 users a day: the budget binds
     reference = Run(cfg=cfg)
     for e in events:
         reference.offer(e)
