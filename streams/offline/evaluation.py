@@ -11,7 +11,7 @@ in the H before T (the ones outreach can still save; the headline figure) and ev
 
 The report's figures (``evaluate``): scores at cuts every 15 days (from day 15) while a horizon of
 data is left after them, pooled over cuts for ROC, precision-recall, lift by decile and
-calibration; the progressive (prequential) figures of the served scores; alerts per day by tier,
+calibration, beside the ranking by silence alone (recency: what every churn score must beat); the progressive (prequential) figures of the served scores; alerts per day by tier,
 by top reason, share followed by H of silence per tier, lead time (alert to the moment the
 silence reaches H), and win-back (active again within H) of treated versus control users per
 tier. With a ground truth: alerted users who really churned, and churners alerted in time.
@@ -66,6 +66,13 @@ def activity_index(events: Iterable[Event]) -> dict[str, list[int]]:
     for times in out.values():
         times.sort()
     return out
+
+
+def recency_ms(times: list[int], cut: int) -> int:
+    """Time from the last activity at or before ``cut`` to it (the baseline every churn score must
+    beat: who has been silent longest); a user with none ranks as silent since forever."""
+    i = bisect_right(times, cut)
+    return cut - times[i - 1] if i else cut + 1
 
 
 def active_within(times: list[int], start: int, end: int) -> bool:
@@ -156,21 +163,25 @@ def evaluate(records: Iterable[SourceRecord], sources: list[str], alerts_dir: Pa
     cuts = tuple((first_day + d) * DAY_MS for d in range(CUT_EVERY_DAYS, 10_000, CUT_EVERY_DAYS)
                  if (first_day + d) * DAY_MS + horizon <= last_ts)
     run = OfflineRun(settings.engine_config(), partitions=settings.partitions, cuts=cuts).feed(decoded)
-    labels, scores, per_cut = [], [], []
+    labels, scores, recencies, per_cut = [], [], [], []
     for cut in cuts:
         rows = [r for r in run.scores[cut].rows if r[3]]  # users active in the horizon before the cut
         cut_labels = [0 if active_within(activity.get(uid, []), cut, cut + horizon) else 1 for uid, *_ in rows]
-        auc = exact_auc(cut_labels, [r[1] for r in rows])
+        cut_recency = [recency_ms(activity.get(uid, []), cut) for uid, *_ in rows]
+        auc, baseline = exact_auc(cut_labels, [r[1] for r in rows]), exact_auc(cut_labels, cut_recency)
         per_cut.append({"cut": time.strftime("%Y-%m-%d", time.gmtime(cut / 1000)), "users": len(rows),
-                        "churned": sum(cut_labels), "roc_auc": round(auc, 4) if auc is not None else None})
+                        "churned": sum(cut_labels), "roc_auc": round(auc, 4) if auc is not None else None,
+                        "recency_roc_auc": round(baseline, 4) if baseline is not None else None})
         labels += cut_labels
         scores += [r[1] for r in rows]
+        recencies += cut_recency
     thresholds = list(QUALITY_THRESHOLDS)
     treated, control = _read_jsonl(alerts_dir / "alerts.jsonl"), _read_jsonl(alerts_dir / "holdout.jsonl")
     summary: dict[str, Any] = {
         "inputs": {"events": len(decoded), "rejected": rejected, "users": len(activity), "sources": sources,
                    "alerts_dir": str(alerts_dir), "horizon_days": settings.label_horizon_days},
-        "point_in_time": {"cuts": per_cut, "pooled": _curves(labels, scores)},
+        "point_in_time": {"cuts": per_cut, "pooled": _curves(labels, scores),
+                          "recency_baseline": _curves(labels, [float(r) for r in recencies])},
         "progressive": run.progressive().summary(thresholds),
         "alerts": _alerts_against_events(treated, control, activity, horizon, [n for n, _ in settings.alert_tiers]),
     }

@@ -18,11 +18,12 @@ from streams.settings import Settings
 
 def render_html(summary: dict[str, Any], tiers: list[str]) -> str:
     pit, prog, alerts = summary["point_in_time"], summary["progressive"], summary["alerts"]
-    pooled = pit["pooled"]
+    pooled, recency = pit["pooled"], pit["recency_baseline"]
     days = list(alerts["per_day"])
     ranking = [
         svg.lines("ROC, point in time (pooled cuts)", "false positive rate", "true positive rate",
-                  {f"model (AUC {pooled['roc_auc']})": pooled["roc"]}, (0, 1), (0, 1), diagonal=True),
+                  {f"model (AUC {pooled['roc_auc']})": pooled["roc"],
+                   f"recency alone (AUC {recency['roc_auc']})": recency["roc"]}, (0, 1), (0, 1), diagonal=True),
         svg.lines("Precision-recall, point in time", "recall", "precision", {"model": pooled["precision_recall"]}, (0, 1), (0, 1)),
         svg.bars("Lift by score decile", "decile (1 = highest scores)", "churn rate / base rate",
                  [str(i + 1) for i in range(10)], {"lift": [v or 0.0 for v in pooled["lift_by_decile"]]}),
@@ -43,8 +44,8 @@ def render_html(summary: dict[str, Any], tiers: list[str]) -> str:
         svg.bars("Win-back within H, by tier", "tier", "share active again", tiers,
                  {arm: [alerts["by_tier"][t][arm]["win_back"] or 0.0 for t in tiers] for arm in ("treatment", "control")}),
     ]
-    rows = "".join(f"<tr><td>{escape(c['cut'])}</td><td>{c['users']}</td><td>{c['churned']}</td><td>{c['roc_auc']}</td></tr>"
-                   for c in pit["cuts"])
+    rows = "".join(f"<tr><td>{escape(c['cut'])}</td><td>{c['users']}</td><td>{c['churned']}</td><td>{c['roc_auc']}</td>"
+                   f"<td>{c['recency_roc_auc']}</td></tr>" for c in pit["cuts"])
     tier_rows = "".join(
         f"<tr><td>{escape(t)}</td>" + "".join(f"<td>{alerts['by_tier'][t][arm]['alerts']}</td><td>{alerts['by_tier'][t][arm]['followed_by_silence']}</td>"
                                                f"<td>{alerts['by_tier'][t][arm]['lift']}</td>"
@@ -67,10 +68,11 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}svg{{margin:6px}}
 label: no activity within {inputs['horizon_days']} days. Machine-readable: report.json.</p>
 <h2>Scores</h2>
 <p>Point in time (every known user active in the horizon before the cut, scored from the state at the cut):
-pooled ROC AUC <b>{pooled['roc_auc']}</b> over {pooled['n']:,} user-cuts ({pooled['churned']:,} churned).
+pooled ROC AUC <b>{pooled['roc_auc']}</b> over {pooled['n']:,} user-cuts ({pooled['churned']:,} churned);
+ranking the same users by their silence alone: {recency['roc_auc']}.
 Progressive (each served score against its released label): ROC AUC <b>{prog['roc_auc']}</b>,
 log loss {prog['log_loss']} over {prog['n']:,} labels.</p>
-<table><tr><th>cut</th><th>users</th><th>churned</th><th>ROC AUC</th></tr>{rows}</table>
+<table><tr><th>cut</th><th>users</th><th>churned</th><th>ROC AUC</th><th>recency alone</th></tr>{rows}</table>
 <table><tr><th>threshold</th><th>flagged</th><th>precision</th><th>recall</th></tr>{thresholds}</table>
 {''.join(charts[:4])}
 <h2>Alerts</h2>

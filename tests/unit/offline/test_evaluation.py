@@ -3,13 +3,14 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, strategies as st
 
-from streams.offline.evaluation import _curves, active_within, alert_figures, exact_auc, point_in_time
+from streams.offline.evaluation import _curves, active_within, alert_figures, evaluate, exact_auc, point_in_time, recency_ms
 from streams.offline.runner import CutScores, OfflineRun
 from streams.kafka.partitioner import kafka_partition
 from streams.core.features import UserState, apply_event, feature_vector
 from streams.settings import Settings
 from streams.core.events import DAY_MS
-from streams.offline.simulator import SimConfig, as_events, simulate
+from streams.offline.simulator import SimConfig, as_events, serialise, simulate
+from streams.offline.sources import kind_of_file, merged, write_events
 from tests.unit.core.test_quality import exact_auc as pairwise_auc
 
 H = 30 * DAY_MS
@@ -29,6 +30,25 @@ def test_a_nan_score_is_refused_rather_than_ranked_forever():
     # NaN equals nothing, itself included: the tie loop never advanced (a benchmark hung for minutes).
     with pytest.raises(ValueError, match="NaN"):
         exact_auc([0, 1, 1], [0.2, float("nan"), 0.4])
+
+
+def test_recency_is_the_time_since_the_last_activity_at_or_before_the_cut():
+    times = [10, 20, 30]
+    assert [recency_ms(times, cut) for cut in (20, 25, 100)] == [0, 5, 70]
+    assert recency_ms(times, 5) > recency_ms(times, 100) - 100 and recency_ms([], 50) == 51  # none: the longest
+
+
+def test_the_report_ranks_the_same_users_by_silence_alone_beside_the_model(tmp_path):
+    raw, _ = simulate(SimConfig(users=150, days=100, seed=4, bad_rate=0.0))
+    cfg = SimConfig(users=150, days=100, seed=4, bad_rate=0.0)
+    write_events(tmp_path / "inputs", serialise(raw, cfg))
+    inputs = sorted((tmp_path / "inputs").glob("*.jsonl"))
+    summary = evaluate(merged([(p, kind_of_file(p)) for p in inputs], {}), [], tmp_path, Settings())
+    pit = summary["point_in_time"]
+    assert pit["recency_baseline"]["n"] == pit["pooled"]["n"] > 0 and pit["pooled"]["churned"] > 0
+    # In the simulator churners fall silent: silence alone ranks them well above chance.
+    assert pit["recency_baseline"]["roc_auc"] > 0.6
+    assert all(c["recency_roc_auc"] is None or 0.5 < c["recency_roc_auc"] <= 1 for c in pit["cuts"])
 
 
 def test_active_within_is_a_half_open_interval():

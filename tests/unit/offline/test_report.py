@@ -21,6 +21,10 @@ def test_the_report_on_the_golden_backfill(tmp_path):
     assert sum(summary["alerts"]["by_tier"][t]["treatment"]["alerts"] for t in ("watch", "high", "critical")) == \
         summary["alerts"]["treatment"]
     assert [c["cut"] for c in summary["point_in_time"]["cuts"]] == ["2026-01-16"]  # 50 days: one cut with a horizon after it
+    # Beside the model, the same users ranked by their silence alone: the baseline a score must beat.
+    (cut,) = summary["point_in_time"]["cuts"]
+    assert cut["churned"] == 0 and cut["recency_roc_auc"] is None  # nobody to rank (tests/unit/offline/test_evaluation.py)
+    assert "by their silence alone: None" in (tmp_path / "report" / "report.html").read_text()
     assert summary["progressive"]["n"] > 0
     assert orjson.loads((tmp_path / "report" / "report.json").read_bytes()) == orjson.loads(orjson.dumps(summary))
 
