@@ -51,7 +51,8 @@ def test_every_client_speaks_mutual_tls_to_the_broker(tls, tmp_path):
     settings = replace(Settings.from_env({}), broker=broker.bootstrap, broker_flavor="tansu", app_id="churnguard-tls",
                        web_port=free_port(), data_dir=str(tmp_path / "data"), broker_connect_timeout_s=5.0,
                        broker_security_protocol="SSL", broker_ssl_ca_file=str(files["ca"]),
-                       broker_ssl_cert_file=str(files["cert"]), broker_ssl_key_file=str(files["key"]), web_debug=True)
+                       broker_ssl_cert_file=str(files["cert"]), broker_ssl_key_file=str(files["key"]), web_debug=True,
+                       alert_daily_budget_share=1.0)  # 60 users: the alerts read back need no daily budget
     create_topics(settings)  # kafka-python admin
 
     # Events through aiokafka, processed by a real worker (Faust's consumer, producer and tables).
