@@ -152,7 +152,7 @@ class Refused(Exception):
 
 
 def run(name: str, sources: list[tuple[Path, str]], mapping: Path | None, horizon_days: int | None,
-        cut_days: int | None, partitions: int = 4) -> dict:
+        cut_days: int | None, partitions: int = Settings().partitions) -> dict:
     """The benchmark on one log: ``sources`` (file, kind) read through ``mapping``; without a
     horizon, the one proposed from the log; without a cut, the latest with a whole horizon after it."""
     scan = InputScan()
@@ -237,7 +237,7 @@ def run(name: str, sources: list[tuple[Path, str]], mapping: Path | None, horizo
     state_bytes = sum(len(user_record(u)) for u in run.users.values())
     return {
         "dataset": name, "events": len(events), "rejected": scan.rejected, "customers_at_cut": len(users),
-        "cut": time.strftime("%Y-%m-%d", time.gmtime(cut / 1000)), "horizon_days": horizon_days,
+        "cut": time.strftime("%Y-%m-%d", time.gmtime(cut / 1000)), "horizon_days": horizon_days, "partitions": partitions,
         "base_rate": round(base, 4), "ranking": ranking, "alert_precision_by_tier": per_tier,
         "busiest_30_days_alerted_share": round(busiest, 4),
         "scores_older_than_7_days": stale, "alerts": len(run.alerts),
@@ -278,7 +278,8 @@ def table(results: list[dict]) -> str:
     lines = []
     for r in results:
         lines.append(f"\n{r['dataset']}: {r['events']:,} events, {r['customers_at_cut']:,} customers at the cut {r['cut']}, "
-                     f"horizon {r['horizon_days']} days, base rate {r['base_rate']}, {r['seconds']} s")
+                     f"horizon {r['horizon_days']} days, base rate {r['base_rate']}, {r['partitions']} partitions, "
+                     f"{r['seconds']} s")
         lines.append("| scorer | ROC AUC | average precision |\n|---|---|---|")
         for name, m in r["ranking"].items():
             lines.append(f"| {name} | {m['roc_auc']} | {m['average_precision']} |")
@@ -302,6 +303,8 @@ def main() -> None:
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--horizon-days", type=int, help="instead of each log's classic horizon")
     ap.add_argument("--cut-days", type=int, help="instead of each log's classic cut (days after its first day)")
+    ap.add_argument("--partitions", type=int, default=Settings().partitions,
+                    help="partitions to run (each learns its own life table and model from its customers only)")
     args = ap.parse_args()
     try:
         if args.files:
@@ -314,10 +317,11 @@ def main() -> None:
             except ValueError as exc:
                 raise Refused(str(exc)) from None
             mapping = Path(args.mapping) if args.mapping else None
-            results = [run(", ".join(path.name for path in files), sources, mapping, args.horizon_days, args.cut_days)]
+            results = [run(", ".join(path.name for path in files), sources, mapping, args.horizon_days, args.cut_days,
+                           args.partitions)]
         else:
             results = [run(ds.name, [(fetch(ds, Path(args.cache)), "purchase")], ROOT / ds.mapping,
-                           args.horizon_days or ds.horizon_days, args.cut_days or ds.cut_days)
+                           args.horizon_days or ds.horizon_days, args.cut_days or ds.cut_days, args.partitions)
                        for ds in (DATASETS[name] for name in args.datasets.split(","))]
     except Refused as exc:
         raise SystemExit(str(exc)) from None

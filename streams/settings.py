@@ -63,7 +63,7 @@ class Settings:
     topic_model_quality: str = setting("churnguard.model_quality.v1", "Model quality per partition and day boundary (schemas/model_quality.v1.json).")
     topic_erasure_requests: str = setting("churnguard.erasure_requests.v1", "Requests to erase a user (schemas/erasure_request.v1.json).")
     topic_erasure_audit: str = setting("churnguard.erasure_audit.v1", "One audit record per completed erasure (schemas/erasure_audit.v1.json).")
-    partitions: int = setting(4, "Partitions of the topics and tables; they bound how many workers share the work.")
+    partitions: int = setting(4, "Partitions of the topics and tables; they bound how many workers share the work, and divide what is learned: each partition's life table and model learn from its own customers only (docs/operations.md, 'Scaling out').")
     label_horizon_days: int = setting(30, "H: a snapshot at t is 'churned' if the user shows no activity in (t, t + H]; `churnguard horizon` proposes one from the data.")
     allowed_lateness_ms: int = setting(3_600_000, "How far behind its partition's event-time frontier an event may arrive and still count.")
     max_clock_skew_ms: int = setting(300_000, "An event dated more than this after its record's broker timestamp is dead-lettered as 'future' (a bad clock must not move event time); keep it below the allowed lateness.")

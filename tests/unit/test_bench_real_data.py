@@ -59,7 +59,7 @@ def test_the_benchmark_runs_on_an_export_it_does_not_ship(tmp_path: Path) -> Non
     subprocess.run([sys.executable, str(ROOT / "bench" / "real_data.py"), *map(str, files), "--mapping", str(mapping),
                     "--json", str(out)], check=True, capture_output=True, timeout=600)
     (result,) = orjson.loads(out.read_bytes())
-    assert result["dataset"] == "purchases.csv, tickets.jsonl" and result["rejected"] == 0
+    assert result["dataset"] == "purchases.csv, tickets.jsonl" and result["rejected"] == 0 and result["partitions"] == 4
     assert 7 <= result["horizon_days"] <= 120  # proposed from the log's gaps
     # The cut leaves a whole horizon: the last purchase day is at most 239 days after the first.
     cut = date.fromisoformat(result["cut"])
@@ -102,3 +102,15 @@ def test_a_log_where_nearly_everyone_churns_is_judged_without_the_ceiling_it_can
     # A small shop: the daily contact budget is a share of each partition's customers, not a whole
     # alert a day per partition (which reached over a third of such a shop in a month).
     assert result["busiest_30_days_alerted_share"] < 0.2
+
+
+def test_the_partitions_to_run_are_a_choice_of_the_benchmark(tmp_path: Path) -> None:
+    """Each partition learns from its own customers only: a small shop measures what one costs."""
+    files = _export(tmp_path)
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(MAPPING)
+    out = tmp_path / "result.json"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "real_data.py"), str(files[0]), "--mapping", str(mapping),
+                    "--partitions", "1", "--json", str(out)], check=True, capture_output=True, timeout=600)
+    (result,) = orjson.loads(out.read_bytes())
+    assert result["partitions"] == 1 and result["ranking"]["churnguard"]["roc_auc"] > 0.6
