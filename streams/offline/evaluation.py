@@ -11,10 +11,10 @@ in the H before T (the ones outreach can still save; the headline figure) and ev
 
 The report's figures (``evaluate``): scores at cuts every 15 days (from day 15) while a horizon of
 data is left after them, pooled over cuts for ROC, precision-recall, lift by decile and
-calibration, beside the ranking by silence alone (recency: what every churn score must beat); the progressive (prequential) figures of the served scores; alerts per day by tier,
-by top reason, share followed by H of silence per tier, lead time (alert to the moment the
-silence reaches H), and win-back (active again within H) of treated versus control users per
-tier. With a ground truth: alerted users who really churned, and churners alerted in time.
+calibration, beside the ranking by silence alone (recency: what every churn score must beat); the
+progressive (prequential) figures of the served scores; alerts per day by tier, by top reason,
+share followed by H of silence per tier, lead time (alert to the moment the silence reaches H),
+and win-back (active again within H) of treated versus control users per tier. With a ground truth: alerted users who really churned, and churners alerted in time.
 """
 
 from __future__ import annotations
