@@ -278,7 +278,7 @@ def table(results: list[dict]) -> str:
     lines = []
     for r in results:
         lines.append(f"\n{r['dataset']}: {r['events']:,} events, {r['customers_at_cut']:,} customers at the cut {r['cut']}, "
-                     f"horizon {r['horizon_days']} days, base rate {r['base_rate']}, {r['partitions']} partitions, "
+                     f"horizon {r['horizon_days']} days, base rate {r['base_rate']}, {r['partitions']} partition{'s' if r['partitions'] > 1 else ''}, "
                      f"{r['seconds']} s")
         lines.append("| scorer | ROC AUC | average precision |\n|---|---|---|")
         for name, m in r["ranking"].items():
