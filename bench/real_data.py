@@ -237,7 +237,8 @@ def run(name: str, sources: list[tuple[Path, str]], mapping: Path | None, horizo
     state_bytes = sum(len(user_record(u)) for u in run.users.values())
     return {
         "dataset": name, "events": len(events), "rejected": scan.rejected, "customers_at_cut": len(users),
-        "cut": time.strftime("%Y-%m-%d", time.gmtime(cut / 1000)), "horizon_days": horizon_days, "partitions": partitions,
+        "cut": time.strftime("%Y-%m-%d", time.gmtime(cut / 1000)), "horizon_days": horizon_days,
+        "partitions": partitions,
         "base_rate": round(base, 4), "ranking": ranking, "alert_precision_by_tier": per_tier,
         "busiest_30_days_alerted_share": round(busiest, 4),
         "scores_older_than_7_days": stale, "alerts": len(run.alerts),
@@ -278,8 +279,8 @@ def table(results: list[dict]) -> str:
     lines = []
     for r in results:
         lines.append(f"\n{r['dataset']}: {r['events']:,} events, {r['customers_at_cut']:,} customers at the cut {r['cut']}, "
-                     f"horizon {r['horizon_days']} days, base rate {r['base_rate']}, {r['partitions']} partition{'s' if r['partitions'] > 1 else ''}, "
-                     f"{r['seconds']} s")
+                     f"horizon {r['horizon_days']} days, base rate {r['base_rate']}, "
+                     f"{r['partitions']} partition{'s' if r['partitions'] > 1 else ''}, {r['seconds']} s")
         lines.append("| scorer | ROC AUC | average precision |\n|---|---|---|")
         for name, m in r["ranking"].items():
             lines.append(f"| {name} | {m['roc_auc']} | {m['average_precision']} |")

@@ -14,7 +14,8 @@ data is left after them, pooled over cuts for ROC, precision-recall, lift by dec
 calibration, beside the ranking by silence alone (recency: what every churn score must beat); the
 progressive (prequential) figures of the served scores; alerts per day by tier, by top reason,
 share followed by H of silence per tier, lead time (alert to the moment the silence reaches H),
-and win-back (active again within H) of treated versus control users per tier. With a ground truth: alerted users who really churned, and churners alerted in time.
+and win-back (active again within H) of treated versus control users per tier. With a ground
+truth: alerted users who really churned, and churners alerted in time.
 """
 
 from __future__ import annotations
@@ -98,6 +99,13 @@ CUT_EVERY_DAYS = 15
 
 
 def _curves(labels: list[int], scores: list[float]) -> dict[str, Any]:
+    """The ranking figures of probabilities, and their calibration."""
+    return {**_ranking(labels, scores), "calibration": _calibration(labels, scores)}
+
+
+def _ranking(labels: list[int], scores: list[float]) -> dict[str, Any]:
+    """ROC, precision-recall and lift by decile: what any score has, a probability or not (the
+    recency baseline ranks by milliseconds of silence, which have no calibration)."""
     order = sorted(range(len(scores)), key=lambda i: -scores[i])
     pos = sum(labels)
     neg = len(labels) - pos
@@ -115,17 +123,20 @@ def _curves(labels: list[int], scores: list[float]) -> dict[str, Any]:
         chunk = order[d * len(order) // 10:(d + 1) * len(order) // 10]
         rate = sum(labels[i] for i in chunk) / len(chunk) if chunk else 0.0
         deciles.append(round(rate / base, 3) if base else None)
-    calibration = []
-    for b in range(10):
-        members = [i for i in range(len(scores)) if min(int(scores[i] * 10), 9) == b]
-        if members:
-            calibration.append({"bucket": f"{b / 10:.1f}-{(b + 1) / 10:.1f}", "n": len(members),
-                                "mean_score": round(statistics.fmean(scores[i] for i in members), 4),
-                                "churn_rate": round(sum(labels[i] for i in members) / len(members), 4)})
     auc = exact_auc(labels, scores)
     return {"n": len(labels), "churned": pos, "roc_auc": round(auc, 4) if auc is not None else None,
-            "roc": _thinned(roc), "precision_recall": _thinned(pr),
-            "lift_by_decile": deciles, "calibration": calibration}
+            "roc": _thinned(roc), "precision_recall": _thinned(pr), "lift_by_decile": deciles}
+
+
+def _calibration(labels: list[int], scores: list[float]) -> list[dict[str, Any]]:
+    """Probabilities in tenths: their mean against the churn rate of each tenth."""
+    buckets: dict[int, list[int]] = defaultdict(list)
+    for i, score in enumerate(scores):
+        buckets[min(int(score * 10), 9)].append(i)
+    return [{"bucket": f"{b / 10:.1f}-{(b + 1) / 10:.1f}", "n": len(members),
+             "mean_score": round(statistics.fmean(scores[i] for i in members), 4),
+             "churn_rate": round(sum(labels[i] for i in members) / len(members), 4)}
+            for b, members in sorted(buckets.items())]
 
 
 def _thinned(points: list[tuple[float, float]], keep: int = 200) -> list[tuple[float, float]]:
@@ -181,7 +192,7 @@ def evaluate(records: Iterable[SourceRecord], sources: list[str], alerts_dir: Pa
         "inputs": {"events": len(decoded), "rejected": rejected, "users": len(activity), "sources": sources,
                    "alerts_dir": str(alerts_dir), "horizon_days": settings.label_horizon_days},
         "point_in_time": {"cuts": per_cut, "pooled": _curves(labels, scores),
-                          "recency_baseline": _curves(labels, [float(r) for r in recencies])},
+                          "recency_baseline": _ranking(labels, [float(r) for r in recencies])},
         "progressive": run.progressive().summary(thresholds),
         "alerts": _alerts_against_events(treated, control, activity, horizon, [n for n, _ in settings.alert_tiers]),
     }

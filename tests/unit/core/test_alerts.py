@@ -88,7 +88,9 @@ def test_an_unsubscribed_user_gets_no_alert_and_the_crossing_is_counted_once():
     assert (again.fire, again.suppressed) == (False, "")
 
 
-@given(st.floats(0.0, 1.0), st.integers(0, 1_000_000), st.integers(0, 40_000), st.integers(1, 400))
+# Days up to the contracts' latest event time (year 3000) and shops of up to ten million customers.
+@given(st.floats(0.0, 1.0), st.integers(0, 10_000_000), st.integers(0, 32_503_680_000_000 // 86_400_000),
+       st.integers(1, 400))
 def test_the_daily_budget_spends_the_share_exactly_over_any_run_of_days(share, customers, start, days):
     budgets = [daily_budget(share, customers, day) for day in range(start, start + days)]
     assert min(budgets) >= 0

@@ -36,11 +36,12 @@ def test_recency_is_the_time_since_the_last_activity_at_or_before_the_cut():
     times = [10, 20, 30]
     assert [recency_ms(times, cut) for cut in (20, 25, 100)] == [0, 5, 70]
     assert recency_ms(times, 5) > recency_ms(times, 100) - 100 and recency_ms([], 50) == 51  # none: the longest
+    assert recency_ms(times, 5) == 6 > recency_ms(times, 10)  # nothing before the cut ranks above a fresh one
 
 
 def test_the_report_ranks_the_same_users_by_silence_alone_beside_the_model(tmp_path):
-    raw, _ = simulate(SimConfig(users=150, days=100, seed=4, bad_rate=0.0))
     cfg = SimConfig(users=150, days=100, seed=4, bad_rate=0.0)
+    raw, _ = simulate(cfg)
     write_events(tmp_path / "inputs", serialise(raw, cfg))
     inputs = sorted((tmp_path / "inputs").glob("*.jsonl"))
     summary = evaluate(merged([(p, kind_of_file(p)) for p in inputs], {}), [], tmp_path, Settings())
@@ -49,6 +50,13 @@ def test_the_report_ranks_the_same_users_by_silence_alone_beside_the_model(tmp_p
     # In the simulator churners fall silent: silence alone ranks them well above chance.
     assert pit["recency_baseline"]["roc_auc"] > 0.6
     assert all(c["recency_roc_auc"] is None or 0.5 < c["recency_roc_auc"] <= 1 for c in pit["cuts"])
+    assert "calibration" not in pit["recency_baseline"]  # milliseconds of silence are no probability
+    assert pit["pooled"]["calibration"]
+    # An export newest first, as some tools write them: the same figures.
+    for path in inputs:
+        path.write_bytes(b"".join(reversed(path.read_bytes().splitlines(keepends=True))))
+    backwards = evaluate(merged([(p, kind_of_file(p)) for p in inputs], {}), [], tmp_path, Settings())
+    assert backwards["point_in_time"] == pit
 
 
 def test_active_within_is_a_half_open_interval():
