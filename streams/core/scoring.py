@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 from streams.core.catalog import FEATURE_INDEX, FEATURE_NAMES, plain_words
 from streams.core.quality import Quality
-from streams.core.rhythm import ReturnTable, covariates
+from streams.core.rhythm import MIN_P, ReturnTable, covariates
 
 TOP_REASONS = 3
 MIN_LABELS_PER_CLASS = 50
@@ -210,8 +210,10 @@ class ChurnModel:
     def cold_start(self, active_days: int, silence: int, horizon_days: int,
                    attributes: dict[str, str] | None = None) -> float:
         """The cold-start risk as the model reads it (an input, rounded): the partition's return
-        table for this many active days, this silence and these attributes."""
-        return round(self.rhythm.p_no_return(active_days, silence, horizon_days, covariates(attributes or {})), 6)
+        table for this many active days, this silence and these attributes. Six decimals, six
+        significant digits below MIN_P: risks there still rank (rhythm._bounded)."""
+        risk = self.rhythm.p_no_return(active_days, silence, horizon_days, covariates(attributes or {}))
+        return round(risk, 6) if risk >= MIN_P else float(f"{risk:.6g}")
 
     def with_current_cold_start(self, inputs: list[float], horizon_days: int,
                                 attributes: dict[str, str] | None = None) -> list[float]:

@@ -7,7 +7,8 @@ from hypothesis import given, settings, strategies as st
 
 from streams.core.alerts import RiskPopulation, level_for, risk_bin
 from streams.core.events import DAY_MS
-from streams.core.rhythm import MAX_COVARIATES, ReturnTable, covariates, observed_silence
+from streams.core.rhythm import MAX_COVARIATES, _bounded, MAX_P, MIN_P, ReturnTable, covariates, observed_silence
+from streams.core.scoring import ChurnModel
 
 
 def test_the_table_recovers_a_known_daily_return_hazard():
@@ -45,6 +46,29 @@ def test_classes_learn_their_own_rhythm_and_an_empty_table_is_neutral():
         table.add(20, 0, 3, True)   # regulars every three days
     table.refresh()
     assert table.p_no_return(20, 0, 14) < table.p_no_return(1, 0, 14)
+
+
+def test_risks_beyond_the_bounds_keep_their_order():
+    """A daily user's P(no visit in 30 days) after one silent day is far below MIN_P, and below
+    that of one silent for five: both still rank (they tied at MIN_P when it clipped), served and
+    as the model reads them."""
+    table = ReturnTable()
+    rng = random.Random(2)
+    for i in range(20_000):  # regulars: half come back on 80 % of their silent days, half on 30 %
+        gap, hazard = 1, (0.8, 0.3)[i % 2]
+        while rng.random() >= hazard:
+            gap += 1
+        table.add(20, 0, gap, True)
+    table.refresh()
+    risks = [table.p_no_return(20, s, 30) for s in (0, 1, 3, 5)]
+    assert risks == sorted(risks) and len(set(risks)) == 4 and risks[-1] < MIN_P
+    assert all(MIN_P / 2 <= r for r in risks)
+    model = ChurnModel(0, min_labels=100)
+    model.rhythm = table
+    served = [model.cold_start(20, s, 30) for s in (0, 1, 3, 5)]
+    assert served == sorted(served) and len(set(served)) == 4
+    assert MAX_P < _bounded(1 - 5e-5) < _bounded(1 - 1e-9) < 1  # the upper bound the same way
+    assert model.cold_start(1, 10, 30) == round(model.cold_start(1, 10, 30), 6)  # within the bounds: six decimals
 
 
 def test_observed_silence_counts_whole_days_without_activity():
