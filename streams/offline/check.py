@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import orjson
 
 from streams.offline.mapping import KindMapping, Mapping, unmapped_columns
-from streams.offline.sources import header, is_table, read_file
+from streams.offline.sources import Recoded, header, is_table, read_file
 
 
 def _iso(ms: int) -> str:
@@ -41,7 +41,8 @@ def check_files(files: Iterable[tuple[Path, str]], mapping: Mapping, rows: int =
             entry["unmapped_columns"] = unmapped_columns(kind, columns, m)
         reasons: Counter[str] = Counter()
         first = last = None
-        for _, record in itertools.islice(read_file(path, kind, m, index), rows):
+        recoded = Recoded()
+        for _, record in itertools.islice(read_file(path, kind, m, index, recoded), rows):
             entry["rows_read"] += 1
             if record.error is not None:
                 reasons[record.error[0]] += 1
@@ -53,6 +54,8 @@ def check_files(files: Iterable[tuple[Path, str]], mapping: Mapping, rows: int =
             last = record.ts if last is None else max(last, record.ts)
             if len(entry["examples"]) < show:
                 entry["examples"].append(orjson.loads(record.value))
+        if recoded.lines:  # read, and said: not a problem of any row
+            entry["note"] = recoded.describe()
         entry["reasons"] = dict(reasons)
         entry["time_range"] = [_iso(first), _iso(last)] if first is not None else None
         report["problems"] += len(entry["problems"])
@@ -68,6 +71,8 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"  columns: {', '.join(s['columns'])}")
             if s["unmapped_columns"]:
                 lines.append(f"  feed no field (add them to 'attributes' to keep them): {', '.join(s['unmapped_columns'])}")
+        if s.get("note"):
+            lines.append(f"  note: {s['note']}")
         if s.get("time_range"):
             lines.append(f"  event time: {s['time_range'][0]} .. {s['time_range'][1]} (UTC)")
         for doc in s["examples"]:

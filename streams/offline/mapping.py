@@ -10,6 +10,7 @@ all of them) into the event's ``attributes`` object, which the input contracts a
     [purchase]
     timezone = "Asia/Taipei"          # IANA name or a fixed offset such as "+08:00"; default UTC
     delimiter = ","                   # CSV: "," (default), ";", "\\t", or "whitespace"
+    encoding = "cp1252"               # the file's text encoding; default UTF-8 (see below)
     columns = ["CUSTOMER_ID", "TRANSACTION_DT", "AGE_GROUP"]  # only for a file without a header line
     attributes = ["AGE_GROUP", "PIN_CODE"]  # or "unmapped": every column that feeds no field
     [purchase.fields]
@@ -25,6 +26,12 @@ all of them) into the event's ``attributes`` object, which the input contracts a
 database dumps): its first line is then a row like the others; cells beyond the names are dropped
 and missing ones are empty. Without it the first line is the header.
 
+``encoding`` names the codec of a delimited export (any Python codec: "cp1252", "latin-1",
+"utf-16", "shift_jis"). Without it the file is read as UTF-8, and a line that is not UTF-8 is read
+as Windows-1252 instead (spreadsheets on Western Windows save that, and an online shop's export of
+product names in it is common): the run summary and ``--check`` count such lines and name the
+first, rather than the whole file failing on one accented letter.
+
 ``values`` translates an export's own vocabulary (a status "Shipped", an invoice number starting
 with "C" for a cancellation): the first pattern (shell-style: ``*``, ``?``, ``[...]``) the stripped
 cell matches gives the field's value; no match takes ``default``, or without one is an error of the
@@ -38,6 +45,8 @@ field, the column and the raw value: never a silent 1970.
 
 from __future__ import annotations
 
+import codecs
+import decimal
 import hashlib
 import math
 from fnmatch import fnmatchcase
@@ -113,6 +122,7 @@ class KindMapping:
     delimiter: str | None = ","  # None: runs of whitespace
     attributes: tuple[str, ...] | str = ()  # columns carried as attributes, or "unmapped"
     columns: tuple[str, ...] = ()  # the names of a file without a header line, in order
+    encoding: str | None = None  # a codec name; None: UTF-8, lines that are not read as Windows-1252
 
     @property
     def identity(self) -> bool:
@@ -172,7 +182,7 @@ def _field_source(kind: str, name: str, spec: Any) -> FieldSource:
 
 
 def parse_kind(kind: str, table: dict[str, Any]) -> KindMapping:
-    known = {"fields", "timezone", "delimiter", "attributes", "ts_unit", "defaults", "columns"}
+    known = {"fields", "timezone", "delimiter", "attributes", "ts_unit", "defaults", "columns", "encoding"}
     unknown = set(table) - known
     if unknown:
         raise ValueError(f"[{kind}]: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
@@ -199,8 +209,16 @@ def parse_kind(kind: str, table: dict[str, Any]) -> KindMapping:
     if not (isinstance(columns, list) and all(isinstance(c, str) and c for c in columns)
             and len(set(columns)) == len(columns)):
         raise ValueError(f"[{kind}] columns must be a list of distinct, non-empty column names")
+    encoding = table.get("encoding")
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except (LookupError, TypeError):
+            raise ValueError(f"[{kind}] encoding {encoding!r} is not a known text encoding "
+                             "(\"utf-8\", \"cp1252\", \"latin-1\", \"utf-16\" ...)") from None
     mapping = KindMapping(sources, table.get("timezone", "UTC"), DELIMITERS[delimiter],
-                          attributes if isinstance(attributes, str) else tuple(attributes), tuple(columns))
+                          attributes if isinstance(attributes, str) else tuple(attributes), tuple(columns),
+                          encoding)
     mapping.tz()  # fail now on an unknown zone
     return mapping
 
@@ -320,20 +338,25 @@ def apply(kind: str, row: dict[str, Any], mapping: KindMapping, from_text: bool)
 
 
 def _product(name: str, source: FieldSource, row: dict[str, Any]) -> float:
-    value = 1.0
+    # In decimal, as the export writes its numbers: 6 x 2.55 is 15.3, not 15.299999999999999.
+    value = decimal.Decimal(1)
     for column in source.product:
         if column not in row:
             raise RowError(f"{name}: column {column!r} is missing")
         try:
-            factor = float(row[column])
-        except (TypeError, ValueError):
-            factor = math.nan
-        if not math.isfinite(factor):
+            factor = decimal.Decimal(str(row[column]).strip())
+        except (TypeError, ValueError, decimal.InvalidOperation):
+            factor = decimal.Decimal("NaN")
+        if not factor.is_finite():
             raise RowError(f"{name}: column {column!r} value {str(row[column])[:80]!r} is not a number")
-        value *= factor
-    if not math.isfinite(value):
+        try:
+            value *= factor
+        except decimal.Overflow:  # beyond the decimal context's exponents
+            value = decimal.Decimal("Infinity")
+    result = float(value)
+    if not math.isfinite(result):
         raise RowError(f"{name}: the product of {list(source.product)} is not a finite number")
-    return abs(value) if source.absolute else value
+    return abs(result) if source.absolute else result
 
 
 def unmapped_columns(kind: str, columns: list[str], mapping: KindMapping) -> list[str]:

@@ -64,7 +64,10 @@ class ReplayStats:
         return {"produced": self.produced, "invalid": self.invalid, "skipped_as_already_sent": self.skipped,
                 "input_records": scan.records, "repeated_event_ids": scan.repeated_ids,
                 "event_time_range": [scan.first_ts, scan.last_ts],
-                "unmapped_columns": scan.unmapped, "seconds": round(self.seconds, 2),
+                "unmapped_columns": scan.unmapped,
+                "lines_read_as_windows_1252": {f: {"lines": r.lines, "first_line": r.first}
+                                               for f, r in scan.recoded.items() if r.lines},
+                "seconds": round(self.seconds, 2),
                 "records_per_s": round(self.records / self.seconds) if self.seconds else None}
 
 
@@ -182,6 +185,10 @@ class Replay:
                 f"{scan.rejected:,} of {scan.records:,} records ({scan.rejected / scan.records:.1%}) fail their contract "
                 f"({', '.join(f'{n:,} {reason}' for reason, n in sorted(scan.invalid.items()))}; first at "
                 f"{scan.first_invalid}), more than CHURNGUARD_MAX_REJECTED_SHARE={limit}; nothing was produced")
+        for path, recoded in scan.recoded.items():
+            if recoded.lines:
+                log.warning("input_lines_not_utf8", file=path, lines=recoded.lines, first_line=recoded.first,
+                            hint="read as Windows-1252; if the export uses another encoding, set encoding in the mapping")
         if scan.repeated_ids > REPEATED_IDS_SHARE * max(scan.records - scan.rejected, 1):
             log.warning("input_repeats_event_ids", repeated=scan.repeated_ids, records=scan.records,
                         hint="these records repeat a (user_id, event_id) of an earlier one and will be counted as "

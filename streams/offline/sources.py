@@ -5,7 +5,8 @@ field mapping for exports whose names and formats differ from our contracts
 that ``kind_of_file`` reads back) and ground-truth files.
 
 CSV cells are strings; they are converted to the types the contract (schemas/) gives each field,
-and empty cells are treated as absent. A UTF-8 byte-order mark is ignored. Records that still do
+and empty cells are treated as absent. A UTF-8 byte-order mark is ignored; a line that is not
+UTF-8 is read as Windows-1252 unless the mapping names the file's encoding. Records that still do
 not satisfy the contract come out with the reason, for the dead-letter topic.
 """
 
@@ -16,6 +17,7 @@ import hashlib
 import heapq
 import io
 import pickle
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,18 +114,78 @@ def header(path: Path, mapping: KindMapping) -> list[str]:
     """The columns of a delimited file: the mapping's ``columns``, or its header line."""
     if mapping.columns:
         return list(mapping.columns)
-    for _, row, _ in read_rows(path, delimiter_of(path, mapping), limit=1):
+    for _, row, _ in read_rows(path, delimiter_of(path, mapping), limit=1, encoding=mapping.encoding):
         return list(row)
     return []
 
 
-def read_rows(path: Path, delimiter: str | None, limit: int | None = None,
-              names: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, str], str]]:
+@dataclass
+class Recoded:
+    """Lines of a file read as Windows-1252 because they were not UTF-8 (no ``encoding`` given)."""
+
+    lines: int = 0
+    first: int = 0  # 1-based line number of the first
+
+    def describe(self) -> str:
+        return (f"{self.lines:,} line(s) not UTF-8, read as Windows-1252 (first: line {self.first}); "
+                "if the export uses another encoding, name it: encoding = \"...\" in the mapping")
+
+
+def _decoded_lines(f: Any, recoded: Recoded | None) -> Iterator[str]:
+    """A binary file's lines as text, endings kept (as csv wants them): UTF-8, else Windows-1252
+    (its five unassigned bytes as Latin-1). One accented product name in a legacy export must not
+    fail the file, nor garble what the other lines say."""
+    number = 0
+    for raw in _byte_lines(f):
+        number += 1
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM):]
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if recoded is not None:
+                recoded.lines += 1
+                recoded.first = recoded.first or number
+            try:
+                yield raw.decode("cp1252")
+            except UnicodeDecodeError:
+                yield raw.decode("latin-1")
+
+
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
+
+
+def _byte_lines(f: Any) -> Iterator[bytes]:
+    """Lines ending in \\n, \\r\\n or a lone \\r (old spreadsheets on a Mac), endings kept, as
+    text mode with ``newline=""`` splits them."""
+    for raw in f:
+        if b"\r" in raw.rstrip(b"\r\n"):
+            yield from (piece for piece in _LONE_CR.split(raw) if piece)
+        else:
+            yield raw
+
+
+def _text_lines(path: Path, encoding: str | None, recoded: Recoded | None) -> Iterator[str]:
+    if encoding is None:
+        with open(path, "rb") as f:
+            yield from _decoded_lines(f, recoded)
+        return
+    # A named encoding, possibly multi-byte (UTF-16): the codec splits the lines. A byte it cannot
+    # decode becomes U+FFFD in that cell, which the row's conversion then judges like any other value.
+    with open(path, newline="", encoding=encoding, errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            yield line[1:] if number == 1 and line.startswith("\ufeff") else line
+
+
+def read_rows(path: Path, delimiter: str | None, limit: int | None = None, names: tuple[str, ...] = (),
+              encoding: str | None = None, recoded: Recoded | None = None) -> Iterator[tuple[int, dict[str, str], str]]:
     """(0-based data row, column -> cell, the row's text) of a delimited file with a header line,
     or without one if its column ``names`` are given. ``delimiter`` None: columns are separated by
     runs of whitespace (fixed-width exports). A byte-order mark is dropped, so it never renames the
-    first column."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    first column. ``encoding`` None: UTF-8, lines that are not read as Windows-1252 (counted in
+    ``recoded``)."""
+    f = _text_lines(path, encoding, recoded)
+    try:
         if delimiter is None:
             lines = (line for line in f if line.strip())
             columns = list(names) or next(lines, "").split()
@@ -141,16 +203,21 @@ def read_rows(path: Path, delimiter: str | None, limit: int | None = None,
             csv.writer(text, delimiter=delimiter).writerow(row.values())
             row.pop(None, None)  # cells beyond the header
             yield i, {k: v if v is not None else "" for k, v in row.items()}, text.getvalue().rstrip("\r\n")
+    finally:
+        f.close()
 
 
-def read_file(path: Path, kind: str, mapping: KindMapping, file_index: int = 0) -> Iterator[Keyed]:
+def read_file(path: Path, kind: str, mapping: KindMapping, file_index: int = 0,
+              recoded: Recoded | None = None) -> Iterator[Keyed]:
     """The file's records, each with its merge key: (ts, kind rank, event id, file index, line).
-    An invalid record takes the key of the valid record before it in its file, so it keeps its place."""
+    An invalid record takes the key of the valid record before it in its file, so it keeps its place.
+    ``recoded`` counts a delimited file's lines that were not UTF-8 (read_rows)."""
     origin = str(path)
     rank = INPUT_KINDS.index(kind)
     last: tuple[Any, ...] = (-1, rank, "")
     if is_table(path, mapping):
-        for i, row, text in read_rows(path, delimiter_of(path, mapping), names=mapping.columns):
+        for i, row, text in read_rows(path, delimiter_of(path, mapping), names=mapping.columns,
+                                      encoding=mapping.encoding, recoded=recoded):
             r = _record(kind, origin, i, text.encode(), row, mapping, True)
             if r.error is None:
                 last = (r.ts, rank, r.event_id)
@@ -193,6 +260,7 @@ class InputScan:
     last_ts: int | None = None
     kinds: dict[str, int] = field(default_factory=dict)  # valid records per kind
     unmapped: dict[str, list[str]] = field(default_factory=dict)  # file -> columns that feed no field
+    recoded: dict[str, Recoded] = field(default_factory=dict)  # file -> its lines that were not UTF-8
     _ids: set[bytes] = field(default_factory=set, repr=False)
 
     def add(self, record: "SourceRecord") -> None:
@@ -233,8 +301,10 @@ def merged(files: Iterable[tuple[Path, str]], mapping: Mapping, scan: InputScan 
                 extra = unmapped_columns(kind, header(path, m), m)
                 if extra:
                     scan.unmapped[str(path)] = extra
+    recoded = scan.recoded if scan is not None else {}
     keyed = (item for i, (path, kind) in enumerate(files)
-             for item in read_file(path, kind, mapping.get(kind, KindMapping()), i))
+             for item in read_file(path, kind, mapping.get(kind, KindMapping()), i,
+                                   recoded.setdefault(str(path), Recoded())))
     return sort_keyed(keyed, scan, chunk_records)
 
 

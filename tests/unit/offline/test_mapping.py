@@ -181,10 +181,55 @@ def test_an_exports_own_vocabulary_is_translated_by_values(tmp_path):
     records = list(merged([(export, "purchase")], load_mapping(tmp_path / "m.toml")))
     docs = [orjson.loads(r.value) for r in records if r.error is None]
     assert sorted((d["order_id"], d["status"], d["amount"]) for d in docs) == [
-        ("536365", "completed", 2 * 3.39), ("536365", "completed", 6 * 2.55), ("C536379", "cancelled", 27.5)]
+        ("536365", "completed", 6.78), ("536365", "completed", 15.3), ("C536379", "cancelled", 27.5)]  # in decimal
     lost, six = [r.error for r in records if r.error is not None]
     assert lost[0] == "invalid" and "'State'" in lost[1] and "'Lost'" in lost[1]
     assert "'Quantity'" in six[1] and "'six'" in six[1]
+
+
+LEGACY_MAPPING = ('[purchase]\n[purchase.fields]\nuser_id = "Société"\nts = { column = "Date", format = "%d/%m/%Y" }\n'
+                  'event_id = { hash = "row" }\norder_id = { hash = "row" }\ncurrency = { constant = "EUR" }\n'
+                  'status = { constant = "completed" }\namount = "Montant"\n')
+
+
+def test_an_export_that_is_not_utf8_is_read_and_its_lines_counted(tmp_path):
+    """A spreadsheet's export in Windows-1252 (a French header, a product name with an accent, a
+    euro sign): every row is read, the lines that were not UTF-8 are counted and the first named,
+    in the scan and by --check; a UTF-8 line in the same file stays UTF-8. With the encoding named
+    in the mapping, nothing is counted."""
+    from streams.offline.check import check_files, render
+
+    export = tmp_path / "ventes.csv"
+    export.write_bytes("Société,Date,Montant,Produit\r\n".encode("cp1252")
+                      + "c1,02/01/2024,3.5,Café crème\r\n".encode("cp1252")
+                      + "c2,03/01/2024,4,naïve\r\n".encode("utf-8")
+                      + "c1,05/01/2024,12,Théière 10 €\r\n".encode("cp1252"))
+    (tmp_path / "m.toml").write_text(LEGACY_MAPPING, encoding="utf-8")
+    mapping = load_mapping(tmp_path / "m.toml")
+    scan = InputScan()
+    docs = [orjson.loads(r.value) for r in merged([(export, "purchase")], mapping, scan)]
+    assert [(d["user_id"], d["amount"]) for d in docs] == [("c1", 3.5), ("c2", 4), ("c1", 12)]
+    assert (scan.recoded[str(export)].lines, scan.recoded[str(export)].first) == (3, 1)
+    assert "3 line(s) not UTF-8, read as Windows-1252 (first: line 1)" in render(check_files([(export, "purchase")], mapping))
+    (tmp_path / "named.toml").write_text(LEGACY_MAPPING.replace("[purchase]\n", '[purchase]\nencoding = "cp1252"\n', 1),
+                                         encoding="utf-8")
+    scan = InputScan()
+    assert len(list(merged([(export, "purchase")], load_mapping(tmp_path / "named.toml"), scan))) == 3
+    assert not scan.recoded[str(export)].lines and scan.rejected == 0  # the UTF-8 line: "naÃ¯ve", a cell nobody reads
+
+
+def test_a_named_multibyte_encoding_and_old_mac_line_endings(tmp_path):
+    rows = ["Société,Date,Montant", "c1,02/01/2024,3.5", "c2,03/01/2024,4"]
+    utf16, mac = tmp_path / "utf16.csv", tmp_path / "mac.csv"
+    utf16.write_bytes("\r\n".join(rows).encode("utf-16"))  # with its byte-order mark
+    mac.write_bytes("\r".join(rows).encode("utf-8") + b"\r")
+    (tmp_path / "utf16.toml").write_text(LEGACY_MAPPING.replace("[purchase]\n", '[purchase]\nencoding = "utf-16"\n', 1),
+                                         encoding="utf-8")
+    (tmp_path / "m.toml").write_text(LEGACY_MAPPING, encoding="utf-8")
+    expected = [("c1", 3.5), ("c2", 4)]
+    for path, mapping in ((utf16, "utf16.toml"), (mac, "m.toml")):
+        docs = [orjson.loads(r.value) for r in merged([(path, "purchase")], load_mapping(tmp_path / mapping))]
+        assert [(d["user_id"], d["amount"]) for d in docs] == expected, path.name
 
 
 def test_row_hashes_do_not_depend_on_file_order(tmp_path):
@@ -220,6 +265,7 @@ def test_the_shipped_mappings_load(path):
     ({"fields": {"amount": {"column": "a", "absolute": True}}}, "with a product"),
     ({"columns": "customer date"}, "columns must be a list"),
     ({"columns": ["a", "a"]}, "distinct"),
+    ({"encoding": "klingon"}, "not a known text encoding"),
 ])
 def test_mistakes_in_a_mapping_are_refused_with_the_key(table, message):
     with pytest.raises(ValueError, match=message):
