@@ -11,6 +11,7 @@ all of them) into the event's ``attributes`` object, which the input contracts a
     timezone = "Asia/Taipei"          # IANA name or a fixed offset such as "+08:00"; default UTC
     delimiter = ","                   # CSV: "," (default), ";", "\\t", or "whitespace"
     encoding = "cp1252"               # the file's text encoding; default UTF-8 (see below)
+    decimal = ","                     # numbers written 1.234,50 (default "."; see below)
     columns = ["CUSTOMER_ID", "TRANSACTION_DT", "AGE_GROUP"]  # only for a file without a header line
     attributes = ["AGE_GROUP", "PIN_CODE"]  # or "unmapped": every column that feeds no field
     [purchase.fields]
@@ -31,6 +32,10 @@ and missing ones are empty. Without it the first line is the header.
 as Windows-1252 instead (spreadsheets on Western Windows save that, and an online shop's export of
 product names in it is common): the run summary and ``--check`` count such lines and name the
 first, rather than the whole file failing on one accented letter.
+
+``decimal = ","`` reads numbers as much of Europe writes them: "12,50" is 12.5 and "1.234,50"
+(or "1 234,50") is 1234.5. Without it a comma in a number is an error of the row naming the value,
+never a silent hundredfold ("12,50" read as 1250).
 
 ``values`` translates an export's own vocabulary (a status "Shipped", an invoice number starting
 with "C" for a cancellation): the first pattern (shell-style: ``*``, ``?``, ``[...]``) the stripped
@@ -123,6 +128,7 @@ class KindMapping:
     attributes: tuple[str, ...] | str = ()  # columns carried as attributes, or "unmapped"
     columns: tuple[str, ...] = ()  # the names of a file without a header line, in order
     encoding: str | None = None  # a codec name; None: UTF-8, lines that are not read as Windows-1252
+    decimal: str = "."  # the decimal mark of the export's numbers: "." or ","
 
     @property
     def identity(self) -> bool:
@@ -182,7 +188,7 @@ def _field_source(kind: str, name: str, spec: Any) -> FieldSource:
 
 
 def parse_kind(kind: str, table: dict[str, Any]) -> KindMapping:
-    known = {"fields", "timezone", "delimiter", "attributes", "ts_unit", "defaults", "columns", "encoding"}
+    known = {"fields", "timezone", "delimiter", "attributes", "ts_unit", "defaults", "columns", "encoding", "decimal"}
     unknown = set(table) - known
     if unknown:
         raise ValueError(f"[{kind}]: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
@@ -216,9 +222,12 @@ def parse_kind(kind: str, table: dict[str, Any]) -> KindMapping:
         except (LookupError, TypeError):
             raise ValueError(f"[{kind}] encoding {encoding!r} is not a known text encoding "
                              "(\"utf-8\", \"cp1252\", \"latin-1\", \"utf-16\" ...)") from None
+    decimal_mark = table.get("decimal", ".")
+    if decimal_mark not in (".", ","):
+        raise ValueError(f"[{kind}] decimal must be \".\" or \",\", not {decimal_mark!r}")
     mapping = KindMapping(sources, table.get("timezone", "UTC"), DELIMITERS[delimiter],
                           attributes if isinstance(attributes, str) else tuple(attributes), tuple(columns),
-                          encoding)
+                          encoding, decimal_mark)
     mapping.tz()  # fail now on an unknown zone
     return mapping
 
@@ -266,8 +275,18 @@ def parse_time(value: Any, fmt: str, tz: tzinfo) -> int:
     return int(parsed.timestamp() * 1000)
 
 
-def _coerce(value: str, prop: dict[str, Any]) -> Any:
+_GROUPING = str.maketrans("", "", ". \u00a0\u202f")  # thousands separators beside a decimal comma
+
+
+def decimal_point(text: str, mark: str) -> str:
+    """A number written with ``mark`` as its decimal mark, as Python reads numbers."""
+    return text.translate(_GROUPING).replace(",", ".") if mark == "," else text
+
+
+def _coerce(value: str, prop: dict[str, Any], mark: str = ".") -> Any:
     kind = prop.get("type")
+    if kind in ("integer", "number"):
+        value = decimal_point(value, mark)
     try:
         if kind == "integer":
             return int(value) if value.lstrip("-").isdigit() else int(float(value))
@@ -294,7 +313,7 @@ def apply(kind: str, row: dict[str, Any], mapping: KindMapping, from_text: bool)
     out: dict[str, Any] = {}
     for name, value in row.items():
         if name in props and name not in mapping.fields and not (from_text and value == ""):
-            out[name] = _coerce(value, props[name]) if from_text and isinstance(value, str) else value
+            out[name] = _coerce(value, props[name], mapping.decimal) if from_text and isinstance(value, str) else value
     for name, source in mapping.fields.items():
         if source.column is not None:
             if source.column not in row:
@@ -307,7 +326,8 @@ def apply(kind: str, row: dict[str, Any], mapping: KindMapping, from_text: bool)
                 if name in required:
                     raise RowError(f"{name}: column {source.column!r} is empty")
                 continue
-            out[name] = _coerce(value, props[name]) if from_text and isinstance(value, str) and name != "ts" else value
+            out[name] = (_coerce(value, props[name], mapping.decimal) if from_text and isinstance(value, str) and name != "ts"
+                         else value)
         elif source.template is not None:
             missing = source.columns() - set(row)
             if missing:
@@ -315,7 +335,7 @@ def apply(kind: str, row: dict[str, Any], mapping: KindMapping, from_text: bool)
             text = _TEMPLATE_NAME.sub(lambda m: str(row[m[1]]), source.template)
             out[name] = source.translate(name, text) if source.values else text
         elif source.product:
-            out[name] = _product(name, source, row)
+            out[name] = _product(name, source, row, mapping.decimal)
         elif source.hash_row:
             out[name] = row_hash(row)
         else:
@@ -337,14 +357,14 @@ def apply(kind: str, row: dict[str, Any], mapping: KindMapping, from_text: bool)
     return out
 
 
-def _product(name: str, source: FieldSource, row: dict[str, Any]) -> float:
+def _product(name: str, source: FieldSource, row: dict[str, Any], mark: str = ".") -> float:
     # In decimal, as the export writes its numbers: 6 x 2.55 is 15.3, not 15.299999999999999.
     value = decimal.Decimal(1)
     for column in source.product:
         if column not in row:
             raise RowError(f"{name}: column {column!r} is missing")
         try:
-            factor = decimal.Decimal(str(row[column]).strip())
+            factor = decimal.Decimal(decimal_point(str(row[column]).strip(), mark))
         except (TypeError, ValueError, decimal.InvalidOperation):
             factor = decimal.Decimal("NaN")
         if not factor.is_finite():

@@ -232,6 +232,34 @@ def test_a_named_multibyte_encoding_and_old_mac_line_endings(tmp_path):
         assert [(d["user_id"], d["amount"]) for d in docs] == expected, path.name
 
 
+def test_decimal_commas_when_the_mapping_says_so_and_a_row_error_otherwise(tmp_path):
+    """A German spreadsheet's export: ";" between cells, "," as the decimal mark, "." or a space
+    grouping thousands. Read with decimal = ","; without it, a comma in a number is an error of
+    the row naming the value, never a silent hundredfold."""
+    export = tmp_path / "umsatz.csv"
+    export.write_text("Kunde;Datum;Betrag;Menge;Preis\n"
+                      "k1;02.01.2024;12,50;3;2,55\n"
+                      "k2;03.01.2024;1.234,50;1;1.234,50\n"
+                      "k3;04.01.2024;1 234,50;2;0,5\n", encoding="utf-8")
+    table = ('[purchase]\ndelimiter = ";"\n{decimal}[purchase.fields]\nuser_id = "Kunde"\n'
+             'ts = {{ column = "Datum", format = "%d.%m.%Y" }}\nevent_id = {{ hash = "row" }}\norder_id = {{ hash = "row" }}\n'
+             'currency = {{ constant = "EUR" }}\nstatus = {{ constant = "completed" }}\namount = "{amount}"\n')
+    for amount, expected in (("Betrag", [12.5, 1234.5, 1234.5]), ("Menge", [3, 1, 2])):
+        (tmp_path / "m.toml").write_text(table.format(decimal='decimal = ","\n', amount=amount))
+        records = list(merged([(export, "purchase")], load_mapping(tmp_path / "m.toml")))
+        assert [orjson.loads(r.value)["amount"] for r in records] == expected
+    (tmp_path / "m.toml").write_text(table.format(decimal='decimal = ","\n', amount="Betrag").replace(
+        'amount = "Betrag"', 'amount = { product = ["Menge", "Preis"] }'))
+    records = list(merged([(export, "purchase")], load_mapping(tmp_path / "m.toml")))
+    assert [orjson.loads(r.value)["amount"] for r in records] == [7.65, 1234.5, 1.0]
+    (tmp_path / "m.toml").write_text(table.format(decimal="", amount="Betrag"))
+    records = list(merged([(export, "purchase")], load_mapping(tmp_path / "m.toml")))
+    assert all(r.error is not None and r.error[0] == "invalid" for r in records)
+    assert "12,50" in records[0].error[1]
+    with pytest.raises(ValueError, match="decimal must be"):
+        parse_kind("purchase", {"decimal": "'"})
+
+
 def test_row_hashes_do_not_depend_on_file_order(tmp_path):
     rows = ["who,day,amount", "u1,2024-01-02,3", "u2,2024-01-03,4", "u1,2024-01-05,1"]
     mapping = tmp_path / "m.toml"
