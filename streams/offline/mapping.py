@@ -16,7 +16,7 @@ all of them) into the event's ``attributes`` object, which the input contracts a
     attributes = ["AGE_GROUP", "PIN_CODE"]  # or "unmapped": every column that feeds no field
     [purchase.fields]
     user_id = "CUSTOMER_ID"                                    # a column
-    ts = { column = "TRANSACTION_DT", format = "%m/%d/%Y" }    # strptime pattern, epoch_ms, epoch_s, iso8601
+    ts = { column = "TRANSACTION_DT", format = "%m/%d/%Y" }    # strptime pattern, epoch_ms, epoch_s, epoch_days, excel, iso8601
     order_id = { template = "{CUSTOMER_ID}-{TRANSACTION_DT}" }
     event_id = { hash = "row" }                                # stable hash of the row's content
     currency = { constant = "TWD" }
@@ -67,7 +67,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from streams.contracts import load_schema
 from streams.core.events import INPUT_KINDS
 
-TIME_FORMATS = ("epoch_ms", "epoch_s", "iso8601")  # or any strptime pattern (contains '%')
+# Or any strptime pattern (contains '%'). epoch_days: a day number (a panel's "DAY 1 .. 711" reads as
+# days after 1970-01-01, UTC: only differences count); excel: a spreadsheet's serial date (days since
+# 1899-12-30, the fraction the time of day), a wall time in the mapping's zone.
+TIME_FORMATS = ("epoch_ms", "epoch_s", "epoch_days", "excel", "iso8601")
+_EPOCH_UNIT_MS = {"epoch_ms": 1, "epoch_s": 1000, "epoch_days": 86_400_000}
+_EXCEL_ORIGIN = datetime(1899, 12, 30)
 LEGACY_TS_UNITS = {"ms": "epoch_ms", "s": "epoch_s", "iso8601": "iso8601"}
 DELIMITERS = {",": ",", ";": ";", "\t": "\t", "\\t": "\t", "|": "|", "whitespace": None}
 MAX_ATTRIBUTES = 16  # the contracts' bound on the attributes object
@@ -260,11 +265,13 @@ def parse_time(value: Any, fmt: str, tz: tzinfo) -> int:
     """Epoch milliseconds of ``value`` in ``fmt``; naive times are in ``tz``. Raises ValueError."""
     if isinstance(value, bool):
         raise ValueError("a boolean is not a time")
-    if fmt in ("epoch_ms", "epoch_s"):
+    if fmt in _EPOCH_UNIT_MS or fmt == "excel":
         number = float(value) if isinstance(value, str) else value
         if not isinstance(number, (int, float)) or number != number or abs(number) > 1e17:
             raise ValueError("not a number")
-        return int(round(number * (1000 if fmt == "epoch_s" else 1)))
+        if fmt == "excel":
+            return int((_EXCEL_ORIGIN + timedelta(days=number)).replace(tzinfo=tz).timestamp() * 1000)
+        return int(round(number * _EPOCH_UNIT_MS[fmt]))
     text = str(value).strip()
     if fmt == "iso8601":
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))

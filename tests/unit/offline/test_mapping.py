@@ -260,6 +260,23 @@ def test_decimal_commas_when_the_mapping_says_so_and_a_row_error_otherwise(tmp_p
         parse_kind("purchase", {"decimal": "'"})
 
 
+@pytest.mark.parametrize("fmt, cell, tz, expected", [
+    ("epoch_days", "1", "UTC", "1970-01-02T00:00:00+00:00"),  # a panel's day number: only differences count
+    ("epoch_days", "711", "+08:00", "1971-12-13T00:00:00+00:00"),  # days since the epoch are UTC days
+    ("excel", "45292.5", "UTC", "2024-01-01T12:00:00+00:00"),  # a spreadsheet's serial date and time
+    ("excel", "45292.5", "Europe/Paris", "2024-01-01T11:00:00+00:00"),  # a wall time in the mapping's zone
+])
+def test_day_numbers_and_spreadsheet_serial_dates(fmt, cell, tz, expected):
+    from streams.offline.mapping import parse_time, parse_timezone
+
+    ms = parse_time(cell, fmt, parse_timezone(tz))
+    assert datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat() == expected
+    mapping = parse_kind("purchase", {"timezone": tz, "fields": {"ts": {"column": "DAY", "format": fmt}}})
+    for bad in ("x", "nan", "inf", "1e18"):  # beyond the contract's years the validator rejects the row
+        with pytest.raises(RowError, match="DAY"):
+            apply("purchase", {"DAY": bad, "user_id": "u"}, mapping, True)
+
+
 def test_row_hashes_do_not_depend_on_file_order(tmp_path):
     rows = ["who,day,amount", "u1,2024-01-02,3", "u2,2024-01-03,4", "u1,2024-01-05,1"]
     mapping = tmp_path / "m.toml"
