@@ -9,6 +9,7 @@ report for the person holding the file, not a log).
 from __future__ import annotations
 
 import itertools
+import re
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +19,14 @@ import orjson
 
 from streams.offline.mapping import KindMapping, Mapping, unmapped_columns
 from streams.offline.sources import Recoded, header, is_table, read_file
+
+
+# Quoted text in a row error other than a column's name: the raw values, which differ row by row.
+_QUOTED = re.compile(r"(column )?('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
+
+
+def _without_values(detail: str) -> str:
+    return _QUOTED.sub(lambda m: m[0] if m[1] else "…", detail)
 
 
 def _iso(ms: int) -> str:
@@ -77,9 +86,18 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"  event time: {s['time_range'][0]} .. {s['time_range'][1]} (UTC)")
         for doc in s["examples"]:
             lines.append(f"  -> {orjson.dumps(doc).decode()}")
+        # Rows failing the same way are one line (a guest-checkout export leaves a quarter of its
+        # rows without a customer): the first row's own words, and how many more.
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for p in s["problems"]:
             where = f"row {p['row']}" if p["row"] is not None else "file"
             detail = p["detail"].removeprefix(f"{where}: ")  # a row error names its row itself
-            lines.append(f"  ! {where}: {p['reason']}: {detail}")
+            groups.setdefault((p["reason"], _without_values(detail)), []).append({**p, "detail": detail})
+        for (reason, _), members in groups.items():
+            first = members[0]
+            where = f"row {first['row']}" if first["row"] is not None else "file"
+            if len(members) > 1:
+                where += f" and {len(members) - 1:,} more like it"
+            lines.append(f"  ! {where}: {reason}: {first['detail']}")
     lines.append(f"{report['problems']} problem(s)")
     return "\n".join(lines) + "\n"

@@ -349,6 +349,14 @@ def test_replay_check_prints_what_the_mapping_makes_and_produces_nothing(tmp_pat
     assert main(["replay", str(export), "--kind", "purchase", "--mapping", str(tmp_path / "m.toml"), "--check"]) == 1
     [problem] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  !")]
     assert problem.startswith("  ! row 2: invalid: ts: column 'date' value 'x9970") and problem.count("row 2") == 1
+    # Rows failing the same way are one line: the first row's own words and how many more.
+    export.write_text(export.read_text().replace(" 00001 19970", " 00001 y9970"))
+    assert main(["replay", str(export), "--kind", "purchase", "--mapping", str(tmp_path / "m.toml"), "--check"]) == 1
+    out = capsys.readouterr().out
+    [problem] = [line for line in out.splitlines() if line.startswith("  !")]
+    more = sum(" 00001 y9970" in line for line in export.read_text().splitlines())
+    assert problem.startswith(f"  ! row 2 and {more:,} more like it: invalid: ts: column 'date' value 'x9970")
+    assert f"{more + 1} problem(s)" in out
 
 
 def test_evaluate_takes_the_inputs_replay_takes(tmp_path, monkeypatch):
