@@ -407,7 +407,7 @@ class PartitionEngine:
                 self.counters.add(feedback.winback_counter(self.cfg.policy, user.user_id, level, "lost"))
             silence = observed_silence(boundary, user.last_active_day, DAY_MS)
             if not user.silence_in_table and silence > WEEKLY_WITHIN_HORIZONS * self.cfg.horizon_ms // DAY_MS:
-                # Visited every tenth of the silence from now on: the table counts this silence itself.
+                # Visited less often from some point on (schedule.py): the table counts this silence itself.
                 self._silence(user, boundary + DAY_MS, user.last_active_day, +1, unexposed=user.exposed_silence)
             if silence > user.exposed_silence:
                 self._rhythm(user, boundary + DAY_MS, silence, False)  # seen from the next boundary on

@@ -12,7 +12,8 @@ sensible probability, and a daily app and a yearly shop each get their own scale
 Bookkeeping (streams/core/engine.py): a return on day d closes the silence since the last active
 day a: exposure for silences 1..d-a, one return at d-a. An open silence is exposed as the engine
 visits the user, at least weekly while the silence is within two horizons; beyond, the engine
-visits only every tenth of the silence, so the table counts such a silence itself (per class, how
+may visit only every tenth of the silence (streams/core/schedule.py), so the table counts such a
+silence itself (per class, how
 many users are silent since each day: ``silence``), exposed up to each refresh. No open silence is
 missing from the table for more than a week (survivorship would otherwise make long silences look
 more hopeful than they are). Before, long silences were exposed only at those visits: on CDNOW cut

@@ -11,8 +11,8 @@ A user is due at the first day boundary at which any of these is due:
   the boundaries of days 2, 3, 4, 5, 7, 9, 12, 15, 19, 24, 30, 37, 44 (13 visits, not 44); with
   a gap of 7 days at days 7, 9, 12, 15, 19, 24, 30, 37, 44.
   However long the silence, a user stays on the ladder: every known customer keeps a current
-  score until erased (weekly at least while the silence is within two horizons, then at least
-  every tenth of the silence).
+  score until erased (weekly at least while the silence is within two horizons or three years,
+  whichever is longer, then at least every tenth of the silence).
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ from streams.core.events import DAY_MS
 RATIO_STEP = 1.25
 MAX_RESCORE_INTERVAL_DAYS = 7
 WEEKLY_WITHIN_HORIZONS = 2  # silent users are rescored weekly at least for this many horizons of silence
+# ... or this many days, if longer: a shop's log of two years with a horizon of five weeks left a
+# customer silent for 300 days rescored every 30, stale at any cut (a score is current when at most
+# a week old). Beyond, the risk hardly moves, and a clock jump of centuries must stay cheap.
+WEEKLY_WITHIN_DAYS = 3 * 365
 MIN_GAP_DAYS = 0.5  # the same floor the recency_ratio feature uses
 
 
@@ -41,9 +45,10 @@ def next_rescore_day(last_activity_ts: int, gap_days: float, today: int, horizon
     silence = (today * DAY_MS - last_activity_ts) / DAY_MS
     target = max(silence / gap * RATIO_STEP, 1.0)
     day = first_day_at_or_after(last_activity_ts + math.ceil(target * gap * DAY_MS))
-    # Weekly at least while the silence is within two horizons; beyond, every tenth of the silence
-    # (the risk hardly moves then, and a clock jump of decades must not cost thousands of rescores).
-    longest = (MAX_RESCORE_INTERVAL_DAYS if silence <= WEEKLY_WITHIN_HORIZONS * horizon_days
+    # Weekly at least while the silence is within two horizons or three years; beyond, every tenth
+    # of the silence (the risk hardly moves then, and a clock jump of centuries must not cost
+    # thousands of rescores).
+    longest = (MAX_RESCORE_INTERVAL_DAYS if silence <= max(WEEKLY_WITHIN_HORIZONS * horizon_days, WEEKLY_WITHIN_DAYS)
                else max(MAX_RESCORE_INTERVAL_DAYS, int(silence / 10)))
     return min(max(day, today + 1), today + longest)
 
