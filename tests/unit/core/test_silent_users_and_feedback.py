@@ -85,6 +85,17 @@ def test_a_silent_user_is_rescored_on_the_ratio_ladder_and_alerted_while_silent(
     assert u1.last_snapshot_day >= DAY0 + 119 - 7 and u1.next_due_day > DAY0 + 119 and "u1" in p.engine.due
 
 
+def test_a_customer_silent_for_a_year_is_still_rescored_weekly():
+    """Weekly within two horizons or three years of silence (a two-year shop log with a five-week
+    horizon left such customers' scores a month old at any cut), then every tenth of the silence."""
+    p = Partition()
+    p.run(range(0, 420), steady_then_silent(19))
+    u1 = p.users["u1"]
+    ladder = ladder_days(u1, DAY0 + 19, at(419))
+    assert all(b - a <= 7 for a, b in zip(ladder, ladder[1:]))
+    assert u1.last_snapshot_day >= DAY0 + 419 - 7 and u1.next_due_day <= DAY0 + 419 + 7
+
+
 def test_silent_snapshots_are_taken_on_the_ladder_not_daily():
     p = Partition()
     p.run(range(0, 60), steady_then_silent(19))
