@@ -11,17 +11,16 @@ sensible probability, and a daily app and a yearly shop each get their own scale
 
 Bookkeeping (streams/core/engine.py): a return on day d closes the silence since the last active
 day a: exposure for silences 1..d-a, one return at d-a. An open silence is exposed as the engine
-visits the user, at least weekly while the silence is within two horizons; beyond, the engine
-may visit only every tenth of the silence (streams/core/schedule.py), so the table counts such a
-silence itself (per class, how
-many users are silent since each day: ``silence``), exposed up to each refresh. No open silence is
-missing from the table for more than a week (survivorship would otherwise make long silences look
-more hopeful than they are). Before, long silences were exposed only at those visits: on CDNOW cut
-after 400 days (horizon 120 days), 60 % of the exposure at 365+ days of silence was missing, that
-hazard read 2.5 times too high, and the longest-silent customers looked likelier to return than
-those silent half as long. Counting every open silence up to the day, short ones too, was measured
-and not kept: docs/model.md. Hazards are recomputed at the start of each day boundary's work, so
-every score of a day uses one table.
+visits the user, at least weekly while the silence is within two horizons; beyond, the engine may
+visit only every tenth of the silence (streams/core/schedule.py), so the table counts such a
+silence itself (per class, how many users are silent since each day: ``silence``), exposed up to
+each refresh. No open silence is missing from the table for more than a week (survivorship would
+otherwise make long silences look more hopeful than they are). Before, long silences were exposed
+only at those visits: on CDNOW cut after 400 days (horizon 120 days), 60 % of the exposure at 365+
+days of silence was missing, that hazard read 2.5 times too high, and the longest-silent customers
+looked likelier to return than those silent half as long. Counting every open silence up to the
+day, short ones too, was measured and not kept: docs/model.md. Hazards are recomputed at the start
+of each day boundary's work, so every score of a day uses one table.
 
 Crash safety: the table lives in the partition state, the users' progress (active days, exposed
 silence) in the user states; contributions are journaled (streams/core/journal.py).
