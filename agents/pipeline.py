@@ -38,6 +38,8 @@ from streams.kafka.local_store import (LocalPartition, UserCache, index_due, ind
 from streams.kafka.partitioner import kafka_partition
 from streams.kafka.start_index import StartIndexes
 from streams.core.labels import SCORE
+from streams.core.peers import PeerRecord
+from streams.kafka.life_tables import encode as encode_peer_record, read_forever as read_life_tables
 from streams.kafka.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, registry_for
 from streams.kafka.status_page import render_page
 
@@ -83,6 +85,11 @@ class PipelineShell:
         self._lock = asyncio.Lock()
         self.last_tick = time.monotonic()  # the periodic timer's last run: liveness
         self.ticks: deque[tuple[float, int, int]] = deque(maxlen=RATE_TICKS)  # (time, received, alerts) per tick
+        # Life-table records (streams/core/peers.py): every one seen, for engines started later;
+        # this worker's engines' ones not yet published.
+        self.peer_records: list[PeerRecord] = []
+        self.peer_outbox: list[PeerRecord] = []
+        self.peer_inbox: list[PeerRecord] = []  # read from the topic, for the engines at the next chance
 
     def prepare(self) -> None:
         """What starting engines needs, read while the worker waits for its group (a first join
@@ -118,7 +125,10 @@ class PipelineShell:
                 state = self.w.partition_table.data.get(partition_key(partition)) or PartitionState(partition)
                 users = self.w.user_table.data
                 start, read_ahead, due = None, False, None
-            engine = self.engines[partition] = PartitionEngine(partition, self.cfg, state, users, start, due)
+            engine = self.engines[partition] = PartitionEngine(partition, self.cfg, state, users, start, due,
+                                                               partitions=self.w.settings.partitions)
+            for record in self.peer_records:  # what the other partitions published so far
+                engine.offer_peer(*record)
             log.info("partition_engine_started", partition=partition, released_until=state.released_until,
                      users=engine.users_known, model_labels=sum(engine.model.labels), users_ahead=len(engine.dedupe.ahead),
                      recovered=self._tables_ready(), index_read_ahead=read_ahead,
@@ -162,6 +172,33 @@ class PipelineShell:
             self.reject(event, "internal_error", f"{type(exc).__name__}: {exc}", rule=type(exc).__name__)
             log.error("engine_failed", error=type(exc).__name__, user_id=decoded.user_id, event_id=decoded.event_id,
                       topic=msg.topic, partition=msg.partition, offset=msg.offset)
+        self.exchange_peer_records()
+
+    def exchange_peer_records(self) -> None:
+        """Life-table records (streams/core/peers.py): those read from the topic, and this
+        worker's engines' own, to its engines (at once: a waiting boundary runs now); its own to
+        the other workers through the topic, at the next flush."""
+        inbox, self.peer_inbox = self.peer_inbox, []
+        for record in inbox:
+            self._deliver(record)
+        moved = True
+        while moved:
+            moved = False
+            for engine in list(self.engines.values()):
+                for record in engine.peers.take():
+                    moved = True
+                    self.peer_outbox.append(record)
+                    self._deliver(record)
+
+    def receive_peer_record(self, record: PeerRecord) -> None:
+        """A record read from the topic: delivered where the engines are otherwise advanced (an
+        event, the idle check), never in the middle of a rebalance's flush."""
+        self.peer_inbox.append(record)
+
+    def _deliver(self, record: PeerRecord) -> None:
+        self.peer_records.append(record)
+        for engine in list(self.engines.values()):
+            engine.offer_peer(*record)
 
     def on_outcome(self, event: faust.EventT) -> None:
         self.totals["outcomes_received"] += 1
@@ -272,6 +309,11 @@ class PipelineShell:
                 self._resumed(partition, engine)
             else:
                 engine.set_idle(verdict.idle)
+                # Caught up and quiet everywhere: the other partitions stop waiting for this one
+                # (streams/core/peers.py); its next record says it is active again.
+                if set(verdict.idle) >= set(self.kind_of_topic.values()):
+                    engine.peers.set_idle(True)
+        self.exchange_peer_records()
 
     async def flush(self) -> None:
         """Hand all effects to the producer in three acknowledged phases, then ack the events.
@@ -424,6 +466,10 @@ class PipelineShell:
             self.changelog_bytes["partitions"] += len(record)
             partition_states.append((partition_changelog, key.encode(), record, partition, None, None))
             to_ack.extend(out.settled)
+        for record in self.peer_outbox:
+            key, value = encode_peer_record(record)
+            effects.append((settings.topic_life_table, key, value, None, None, None))
+        self.peer_outbox = []
         self.unflushed = 0
         self.totals["flushes"] += 1
         return [effects, user_states, partition_states], dead, to_ack
@@ -560,6 +606,11 @@ def register(wiring: Wiring) -> PipelineShell:
             shell.on_event(event)
             if shell.unflushed >= settings.flush_every_events:
                 await shell.flush()
+
+    @app.task
+    async def life_tables() -> None:
+        if settings.peer_lag_days > 0 and settings.partitions > 1:
+            await read_life_tables(settings, shell.receive_peer_record)
 
     @app.timer(settings.flush_interval_s)
     async def periodic_flush() -> None:

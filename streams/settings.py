@@ -63,7 +63,9 @@ class Settings:
     topic_model_quality: str = setting("churnguard.model_quality.v1", "Model quality per partition and day boundary (schemas/model_quality.v1.json).")
     topic_erasure_requests: str = setting("churnguard.erasure_requests.v1", "Requests to erase a user (schemas/erasure_request.v1.json).")
     topic_erasure_audit: str = setting("churnguard.erasure_audit.v1", "One audit record per completed erasure (schemas/erasure_audit.v1.json).")
-    partitions: int = setting(4, "Partitions of the topics and tables; they bound how many workers share the work, and divide what is learned: each partition's life table and model learn from its own customers only (docs/operations.md, 'Scaling out').")
+    topic_life_table: str = setting("churnguard.life_table.v1", "Internal: each partition's life-table counts, read whole by every worker, so all partitions score with one table (streams/core/peers.py).")
+    partitions: int = setting(4, "Partitions of the topics and tables; they bound how many workers share the work, and divide what the models learn: each partition's model learns from its own customers only; the life table is shared (peer_lag_days; docs/operations.md, 'Scaling out').")
+    peer_lag_days: int = setting(1, "One life table for all partitions: every partition scores with all partitions' counts as of this many event-time days before, waiting for them (streams/core/peers.py); 0: each partition's own table, no waiting.")
     label_horizon_days: int = setting(30, "H: a snapshot at t is 'churned' if the user shows no activity in (t, t + H]; `churnguard horizon` proposes one from the data.")
     allowed_lateness_ms: int = setting(3_600_000, "How far behind its partition's event-time frontier an event may arrive and still count.")
     max_clock_skew_ms: int = setting(300_000, "An event dated more than this after its record's broker timestamp is dead-lettered as 'future' (a bad clock must not move event time); keep it below the allowed lateness.")
@@ -121,7 +123,8 @@ class Settings:
             self.alert_cap_period_days * DAY_MS, self.alert_base_value, self.holdout_share, self.holdout_salt,
             load_action_table(self.actions_file), self.alert_population_share, self.alert_daily_budget_share)
         return EngineConfig(self.label_horizon_ms, self.allowed_lateness_ms, self.model_min_labels,
-                            policy, self.model_kind, self.drain_when_idle, self.max_clock_skew_ms)
+                            policy, self.model_kind, self.drain_when_idle, self.max_clock_skew_ms,
+                            self.peer_lag_days)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> "Settings":

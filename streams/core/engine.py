@@ -37,6 +37,7 @@ from streams.core.features import UserState, apply_event, compact, is_activity
 from streams.core.learning import QUALITY_THRESHOLDS, Learner
 from streams.core.reorder import ReorderBuffer
 from streams.core.rhythm import covariates, observed_silence
+from streams.core.peers import Peers
 from streams.core.schedule import WEEKLY_WITHIN_HORIZONS, DueTimes, next_due_day, next_rescore_day
 from streams.core.scoring import ChurnModel
 from streams.core.snapshots import Snapshotter
@@ -54,6 +55,9 @@ class EngineConfig:
     drain_when_idle: bool = False
     # An event more than this ahead of its record's broker timestamp is dead-lettered as 'future'.
     max_skew_ms: int = 300_000
+    # One life table for all partitions (streams/core/peers.py): every partition scores with all
+    # partitions' counts as of this many event-time days before; 0: each its own table alone.
+    peer_lag_days: int = 0
 
 
 @dataclass
@@ -108,7 +112,7 @@ class Outputs:
 class PartitionEngine:
     def __init__(self, partition: int, cfg: EngineConfig, state: PartitionState,
                  users: MutableMapping[str, UserState], start: StartIndex | None = None,
-                 due: DueTimes | None = None) -> None:
+                 due: DueTimes | None = None, partitions: int = 1) -> None:
         """``start``: the partition's stored users as the start needs them (streams/core/start.py),
         if the shell keeps such an index (streams/kafka/local_store.py); else read from ``users``.
         It must have been built against this partition state's epoch. ``due``: the due-time index,
@@ -175,6 +179,9 @@ class PartitionEngine:
         # Called with (engine, boundary) at each day boundary before its work, when the state holds
         # exactly the events before it: how point-in-time evaluation (streams/offline/evaluation.py) looks.
         self.boundary_observers: list[Callable[[PartitionEngine, int], None]] = []
+        # Shared with the ``partitions`` - 1 others (their engines' records: offer_peer); an
+        # engine made alone (a test, a tool) has its own table.
+        self.peers = Peers(partition, partitions, cfg.peer_lag_days)
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -213,6 +220,8 @@ class PartitionEngine:
             return
         self.buffer.push(event, token)
         self.clock.observe(kind, event.ts)
+        if self.peers.idle_self:
+            self.peers.set_idle(False)
         self._advance()
 
     def offer_outcome(self, offset: int, outcome: dict[str, Any], token: Any) -> None:
@@ -306,36 +315,60 @@ class PartitionEngine:
 
     # -- event-time progress ------------------------------------------------------------------
 
+    def offer_peer(self, partition: int, day: int, through_day: int, counts: dict[str, Any] | None) -> None:
+        """Another partition's life table (streams/core/peers.py): its ``counts`` at the boundary
+        starting ``day`` if given, and that it has done every boundary through ``through_day``. A
+        boundary waiting for it runs now."""
+        if self.peers.offer(partition, day, through_day, counts):
+            self._advance()
+
     def _advance(self) -> None:
         wm = self.clock.current()
-        if wm <= self.state.released_until:
+        st = self.state
+        if wm <= st.released_until:
             return
-        for event, token in self.buffer.pop_through(wm):
-            self._run_boundaries_until(event.ts)
+        while (first := self.buffer.first_ts()) is not None and first <= wm:
+            if not self._run_boundaries_until(first):
+                st.released_until = max(st.released_until, st.next_boundary - 1)  # the events before the waiting boundary
+                return
+            event, token = self.buffer.pop()
             if self._budget_again:
                 self._budget_again_before(event.sort_key)
             self._apply(event)
             self.out.settled.append(token)
-        self._run_boundaries_until(wm)
-        self.state.released_until = wm
+        if self._run_boundaries_until(wm):
+            st.released_until = wm
+        else:
+            st.released_until = max(st.released_until, st.next_boundary - 1)
 
-    def _run_boundaries_until(self, ts: int) -> None:
+    def _run_boundaries_until(self, ts: int) -> bool:
+        """Every boundary through ``ts``; False if one must wait for the other partitions' tables."""
         st = self.state
         if st.next_boundary < 0:
             st.next_boundary = (ts // DAY_MS + 1) * DAY_MS
-        while st.next_boundary <= ts:
-            if not self.boundary_observers:
-                # Days on which nobody is due do nothing: skip them (one event from 1970 and the
-                # next from today must not cost 20,000 empty days).
-                first_due = self.due.first_day()
-                last = ts // DAY_MS * DAY_MS
-                st.next_boundary = max(st.next_boundary, min(last, first_due * DAY_MS if first_due is not None else last))
-            for observe in self.boundary_observers:
-                observe(self, st.next_boundary)
-            if self._budget_again:
-                self._budget_again_before((st.next_boundary,))
-            self._daily(st.next_boundary)
-            st.next_boundary += DAY_MS
+        try:
+            while st.next_boundary <= ts:
+                if not self.boundary_observers:
+                    # Days on which nobody is due do nothing: skip them (one event from 1970 and the
+                    # next from today must not cost 20,000 empty days).
+                    first_due = self.due.first_day()
+                    last = ts // DAY_MS * DAY_MS
+                    skip_to = max(st.next_boundary, min(last, first_due * DAY_MS if first_due is not None else last))
+                    if skip_to > st.next_boundary and self.peers.all:
+                        # The table as of each skipped day (nothing happens in them) for the others.
+                        self.peers.publish(st.next_boundary // DAY_MS, self.model.rhythm.counts())
+                    st.next_boundary = skip_to
+                if not self.peers.ready(st.next_boundary // DAY_MS):
+                    return False
+                for observe in self.boundary_observers:
+                    observe(self, st.next_boundary)
+                if self._budget_again:
+                    self._budget_again_before((st.next_boundary,))
+                self._daily(st.next_boundary)
+                st.next_boundary += DAY_MS
+            return True
+        finally:
+            self.peers.done_through(st.next_boundary // DAY_MS - 1)
 
     def _apply(self, event: Event) -> None:
         user = self.users.get(event.user_id)
@@ -388,7 +421,9 @@ class PartitionEngine:
                 self._journaled(self.users[uid], step)
             elif step[journal.BOUNDARY] == boundary:  # (an older day's budget is spent)
                 ranked_again.append((uid, step))
-        self.model.rhythm.refresh(day)
+        if self.peers.all:
+            self.peers.publish(day, self.model.rhythm.counts())
+        self.model.rhythm.refresh(day, self.peers.counts(day))
         self._place_tiers()
         customers = sum(self.population.counts)  # active within the horizon (snapshots.py)
         self.state.budget[:] = [day, 0, daily_budget(self.cfg.policy.daily_budget_share, customers, day)]

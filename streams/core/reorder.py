@@ -47,3 +47,13 @@ class ReorderBuffer:
             _, _, event, token = heapq.heappop(heap)
             self._ids.discard((event.user_id, event.event_id))
             yield event, token
+
+    def first_ts(self) -> int | None:
+        """The event time of the next event out, if any."""
+        return self._heap[0][0][0] if self._heap else None
+
+    def pop(self) -> tuple[Event, Any]:
+        """The next event out, with its token."""
+        _, _, event, token = heapq.heappop(self._heap)
+        self._ids.discard((event.user_id, event.event_id))
+        return event, token

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from typing import Any
 
 # Silence buckets: [1, 2), [2, 3), [3, 5) ... [270, 365), [365, inf) days.
 SILENCE_EDGES = (1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 120, 180, 270, 365)
@@ -175,18 +176,35 @@ class ReturnTable:
                 row[-1] += users * (day - long_silence) - days  # sum of (day - 1 - last) - (long_silence - 1)
         return out
 
-    def refresh(self, day: int | None = None) -> None:
+    def counts(self) -> dict[str, Any]:
+        """What this table has learned, for the other partitions' tables (plain ints and lists: the
+        same numbers in every process, and JSON for the topic between workers): returns and the
+        steps' exposure per class and silence bucket, the open silences (so the exposure can be
+        counted at any later day: ``exposure_at``), covariates' and everyone's [returns, expected
+        returns in millionths]."""
+        return {"returns": [list(row) for row in self.returns], "closed": [list(row) for row in self.exposure],
+                "open": [sorted([last, n] for last, n in row.items()) for row in self.open],
+                "open_long": [list(total) for total in self.open_long],
+                "covariates": {name: list(c) for name, c in self.covariates.items()}, "overall": list(self.overall)}
+
+    def refresh(self, day: int | None = None, shared: dict[str, Any] | None = None) -> None:
         """Recompute the hazards and covariate ratios from the counts (once per day boundary; the
-        boundary starting ``day``, up to which open silences are counted)."""
+        boundary starting ``day``, up to which open silences are counted), or from ``shared``:
+        every partition's ``counts`` summed (``add_counts``), which then replace this table's."""
         buckets = len(SILENCE_EDGES)
         exposures = self._exposure_at(day)
+        returns = self.returns
+        covariate_counts, overall = self.covariates, self.overall
+        if shared is not None:  # every partition's counts, as of a few days before (streams/core/peers.py)
+            exposures, returns = shared["exposure"], shared["returns"]
+            covariate_counts, overall = shared["covariates"], shared["overall"]
         pooled, prior = [], DEFAULT_HAZARD
         for i in range(buckets):
             if i:  # hazards fall with silence: a bucket's prior is its predecessor's, scaled by 1 / silence
                 prior = pooled[-1] * _MIDDLE[i - 1] / _MIDDLE[i]
             exposure = sum(row[i] for row in exposures)
-            pooled.append(_posterior(sum(row[i] for row in self.returns), exposure, prior))
-        for k, (returns, exposure) in enumerate(zip(self.returns, exposures)):
+            pooled.append(_posterior(sum(row[i] for row in returns), exposure, prior))
+        for k, (returns, exposure) in enumerate(zip(returns, exposures)):
             own: list[float] = []
             for i in range(buckets):  # the class's level in the previous bucket, along the pooled shape
                 own.append(_posterior(returns[i], exposure[i], own[-1] * pooled[i] / pooled[i - 1] if i else pooled[0]))
@@ -200,8 +218,8 @@ class ReturnTable:
         # Each ratio against everyone's: the table's own error (its hazards when the steps were
         # expected, early on from the prior) is not credited to the attributes.
         c = COVARIATE_PRIOR_RETURNS
-        everyone = (self.overall[0] + c) / (self.overall[1] / 1e6 + c)
-        self._ratio = {name: (o + c) / (e / 1e6 + c) / everyone for name, (o, e) in self.covariates.items()}
+        everyone = (overall[0] + c) / (overall[1] / 1e6 + c)
+        self._ratio = {name: (o + c) / (e / 1e6 + c) / everyone for name, (o, e) in covariate_counts.items()}
 
     # -- scoring --------------------------------------------------------------------------
 
@@ -258,6 +276,54 @@ def _bounded(p: float) -> float:
     if p > MAX_P:
         return (MAX_P + p) / 2
     return p
+
+
+def exposure_at(counts: dict[str, Any], day: int) -> list[list[int]]:
+    """The exposure of ``counts`` (ReturnTable.counts) with its open silences observed at the
+    boundary starting ``day``: what ReturnTable._exposure_at(day) gives, without changing anything."""
+    long_silence = SILENCE_EDGES[-1]
+    long_before = day - long_silence
+    out = [list(row) for row in counts["closed"]]
+    for row, open_row, (users, days) in zip(out, counts["open"], counts["open_long"]):
+        for last, n in open_row:
+            if last < long_before:
+                users += n
+                days += n * last
+            else:
+                _expose(row, 0, day - 1 - last, n)
+        if users:
+            _expose(row, 0, long_silence - 1, users)
+            row[-1] += users * (day - long_silence) - days
+    return out
+
+
+def add_counts(total: dict[str, Any] | None, counts: dict[str, Any], day: int) -> dict[str, Any]:
+    """``total`` plus one table's ``counts`` (ReturnTable.counts) as of the boundary starting
+    ``day`` (a table for ReturnTable.refresh's ``shared``); a new total if None."""
+    exposure = exposure_at(counts, day)
+    if total is None:
+        total = {"returns": [[0] * len(row) for row in counts["returns"]],
+                 "exposure": [[0] * len(row) for row in exposure], "covariates": {}, "overall": [0, 0]}
+    for key, rows in (("returns", counts["returns"]), ("exposure", exposure)):
+        for row, other in zip(total[key], rows):
+            for i, n in enumerate(other):
+                row[i] += n
+    add_covariates(total["covariates"], counts["covariates"])
+    total["overall"] = [a + b for a, b in zip(total["overall"], counts["overall"])]
+    return total
+
+
+def add_covariates(total: dict[str, list[int]], more: dict[str, list[int]]) -> None:
+    """Covariate counts added into ``total``, new names in sorted order while there is room (the
+    same bound as one table's)."""
+    for name in sorted(more):
+        counts = total.get(name)
+        if counts is None:
+            if len(total) >= MAX_COVARIATES:
+                continue
+            counts = total[name] = [0, 0]
+        counts[0] += more[name][0]
+        counts[1] += more[name][1]
 
 
 def _expose(row: list[int], from_silence: int, to_silence: int, users: int) -> None:

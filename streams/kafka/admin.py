@@ -43,7 +43,7 @@ def check_reachable(settings: Settings) -> None:
 
 
 def create_topics(settings: Settings) -> None:
-    """Create the input, outcome, erasure, alert, holdout, quality, dead-letter and audit topics. All
+    """Create the input, outcome, erasure, alert, holdout, quality, dead-letter, audit and life-table topics. All
     have the same partition count: inputs, outcomes and erasure requests are keyed by user and must
     be co-partitioned."""
     admin = KafkaAdminClient(bootstrap_servers=settings.broker, client_id=f"{settings.app_id}-admin",
@@ -51,10 +51,14 @@ def create_topics(settings: Settings) -> None:
     try:
         wanted = [*settings.input_topics, settings.topic_outcomes, settings.topic_erasure_requests, settings.topic_alerts,
                   settings.topic_model_quality, settings.topic_holdout, settings.topic_dead_letter,
-                  settings.topic_erasure_audit]
+                  settings.topic_erasure_audit, settings.topic_life_table]
         existing = set(admin.list_topics())
         config = {"min.insync.replicas": str(settings.min_insync_replicas)}
-        new = [NewTopic(name, settings.partitions, settings.replication_factor, topic_configs=config)
+        # The life tables' records are kept: an engine started again after any downtime needs the
+        # others' records of the days it works again (a few KB per partition and day).
+        kept = {**config, "retention.ms": "-1"}
+        new = [NewTopic(name, settings.partitions, settings.replication_factor,
+                        topic_configs=kept if name == settings.topic_life_table else config)
                for name in wanted if name not in existing]
         if new:
             try:

@@ -30,7 +30,7 @@ from streams.core.events import DAY_MS, INPUT_KINDS, Event
 from streams.core.features import UserState
 from streams.kafka.partitioner import kafka_partition
 from streams.offline.progress import Progress
-from streams.offline.runner import at_flush_point, with_next
+from streams.offline.runner import at_flush_point, exchange_peer_records, finish_peers, with_next
 from streams.offline.sources import SourceRecord
 from streams.settings import Settings
 
@@ -61,7 +61,8 @@ class InlineBackfill:
         self.settings = settings
         self.cfg = settings.engine_config()
         self.users: dict[str, UserState] = {}
-        self.engines = [PartitionEngine(p, self.cfg, PartitionState(p), self.users) for p in range(settings.partitions)]
+        self.engines = [PartitionEngine(p, self.cfg, PartitionState(p), self.users, partitions=settings.partitions)
+                        for p in range(settings.partitions)]
         self.topic_of_kind = {"click": settings.topic_clicks, "purchase": settings.topic_purchases,
                               "support_ticket": settings.topic_tickets}
         self.offsets: dict[tuple[str, int], int] = {}
@@ -88,6 +89,7 @@ class InlineBackfill:
                     progress.update(done)
             for p in range(partitions):
                 self._flush(p)
+            finish_peers(self.engines, lambda engine: self._flush(engine.partition))
             progress.update(done)
         self.result.counters = _summed(e.state.counters for e in self.engines)
         self.result.state_digest = state_digest(self.users.values(), [e.state for e in self.engines])
@@ -101,6 +103,7 @@ class InlineBackfill:
         event = Event(record.kind, record.event_id, record.user_id, record.ts, orjson.loads(record.value))
         # The token is what a dead letter of this record names (the worker's event.message).
         self.engines[p].offer(record.kind, offset, event, (topic, p, offset, record.value), record.ts)
+        exchange_peer_records(self.engines)
         self.unflushed[p] += 1
 
     def _rejected(self, record: SourceRecord) -> None:
@@ -116,6 +119,7 @@ class InlineBackfill:
         worker's flush does."""
         engine = self.engines[p]
         engine.set_idle(set(INPUT_KINDS))
+        exchange_peer_records(self.engines)
         out = engine.drain()
         now_ms = int(time.time() * 1000)  # emission time: metadata, never logic
         for doc in out.alerts:

@@ -8,7 +8,7 @@ partition's model learns from the same users as in production with the same part
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from streams.core.engine import EngineConfig, PartitionEngine, PartitionState
 from streams.core.events import DAY_MS, INPUT_KINDS, Event
@@ -43,6 +43,31 @@ def at_flush_point(unflushed: int, day: int, flushed_day: int, event: Any, follo
     return (unflushed >= every or day > flushed_day) and (following is None or following.ts > event.ts)
 
 
+def exchange_peer_records(engines: list[PartitionEngine]) -> None:
+    """Each engine's life-table records to the others (streams/core/peers.py), until none is
+    left: one that lets a waiting boundary run makes more."""
+    moved = True
+    while moved:
+        moved = False
+        for engine in engines:
+            for record in engine.peers.take():
+                moved = True
+                for other in engines:
+                    if other is not engine:
+                        other.offer_peer(*record)
+
+
+def finish_peers(engines: list[PartitionEngine], flush: Callable[[PartitionEngine], None]) -> None:
+    """The end of the input: each partition says it has nothing left to read once it no longer
+    waits for the others (streams/core/peers.py), which lets those waiting for it run; ``flush``
+    each engine meanwhile, as the run flushes (it exchanges the records)."""
+    while not all(engine.peers.idle_self or not engine.peers.all for engine in engines):
+        for engine in engines:
+            engine.peers.set_idle(True)
+        for engine in engines:
+            flush(engine)
+
+
 @dataclass
 class CutScores:
     cut: int
@@ -61,7 +86,8 @@ class OfflineRun:
     alerts: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.engines = [PartitionEngine(p, self.cfg, PartitionState(p), self.users) for p in range(self.partitions)]
+        self.engines = [PartitionEngine(p, self.cfg, PartitionState(p), self.users, partitions=self.partitions)
+                        for p in range(self.partitions)]
         for engine in self.engines:
             engine.boundary_observers.append(self._observe)
         self._offsets = [0] * self.partitions
@@ -90,18 +116,27 @@ class OfflineRun:
             offsets[p] += 1
             unflushed[p] += 1
             engines[p].offer(event.kind, offsets[p], event, None)
+            self._exchange()
             day = event.ts // DAY_MS
             if at_flush_point(unflushed[p], day, flushed_day[p], event, following):
                 unflushed[p], flushed_day[p] = 0, day
                 self._flush(engines[p])
         for engine in engines:
             self._flush(engine)
+        self._finish()
         return self
+
+    def _exchange(self) -> None:
+        exchange_peer_records(self.engines)
+
+    def _finish(self) -> None:
+        finish_peers(self.engines, self._flush)
 
     def _flush(self, engine: PartitionEngine) -> None:
         """As the worker does: release what every source has passed, take the outputs and stamp
         the flush, which lets the engine forget journals of completed flushes."""
         engine.set_idle(set(INPUT_KINDS))
+        self._exchange()
         out = engine.drain()
         self.alerts += out.alerts
         engine.begin_flush(out.dirty_users)

@@ -43,7 +43,7 @@ def test_the_reorder_buffer_is_released_at_each_flush_not_held_to_the_end():
     """A purchase-only export never shows clicks or tickets, which would hold the watermark back
     for the whole run; between event times every source has passed, so each flush releases."""
     records = [r for r in merged([(p, kind_of_file(p)) for p in INPUTS], {}) if r.error is None and r.kind == "click"]
-    run = InlineBackfill(replace(settings(), flush_every_events=100))
+    run = InlineBackfill(replace(settings(), flush_every_events=100, partitions=1))  # every record on it
     most = 0
     for record, following in zip(records, [*records[1:], None]):
         run._offer(0, record)  # one partition: the engine sees every record

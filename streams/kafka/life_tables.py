@@ -1,0 +1,63 @@
+"""The partitions' life-table records between workers (streams/core/peers.py).
+
+Each worker publishes its engines' records with the first phase of its flush, keyed by partition,
+to ``topic_life_table``, and reads that topic whole, from its beginning, outside the consumer
+group: every engine needs every other partition's records, and an engine started again (a
+restart, a takeover) needs the old ones again. A record read twice, or read back by the worker
+that wrote it, changes nothing (streams/core/peers.py ignores a day it already has).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable
+
+import orjson
+import structlog
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+
+from streams.core.peers import PeerRecord
+from streams.kafka import security
+from streams.settings import Settings
+
+log = structlog.get_logger()
+
+
+def encode(record: PeerRecord) -> tuple[bytes, bytes]:
+    """(key, value) of a record on the topic."""
+    return str(record[0]).encode(), orjson.dumps(list(record))
+
+
+def decode(value: bytes) -> PeerRecord:
+    partition, day, through, counts = orjson.loads(value)
+    return int(partition), int(day), int(through), counts
+
+
+async def read_forever(settings: Settings, deliver: Callable[[PeerRecord], None]) -> None:
+    """Every record of the topic, from its beginning, to ``deliver``; then each new one as it comes."""
+    topic = settings.topic_life_table
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False, group_id=None,
+                                client_id=f"{settings.app_id}-life-tables", **security.aiokafka(settings))
+    await consumer.start()
+    try:
+        partitions: Any = None
+        while not partitions:
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                await consumer._client.force_metadata_update()  # the topic may be created after us
+                await asyncio.sleep(0.5)
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        while True:
+            fetched = await consumer.getmany(*tps, timeout_ms=100)
+            for records in fetched.values():
+                for r in records:
+                    try:
+                        deliver(decode(r.value))
+                    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+                        log.warning("life_table_record_unreadable", partition=r.partition, offset=r.offset,
+                                    error=type(exc).__name__)
+    finally:
+        await consumer.stop()
