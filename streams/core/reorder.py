@@ -7,7 +7,7 @@ they arrived in; ties between identical keys keep their arrival order.
 from __future__ import annotations
 
 import heapq
-from typing import Any, Iterator
+from typing import Any
 
 from streams.core.events import Event
 
@@ -39,14 +39,6 @@ class ReorderBuffer:
             self._heap = kept
             self._ids = {(e.user_id, e.event_id) for _, _, e, _ in kept}
         return [token for _, _, _, token in tokens]
-
-    def pop_through(self, ts: int) -> Iterator[tuple[Event, Any]]:
-        """Events with event time at or before ``ts``, in order, each with its token."""
-        heap = self._heap
-        while heap and heap[0][0][0] <= ts:
-            _, _, event, token = heapq.heappop(heap)
-            self._ids.discard((event.user_id, event.event_id))
-            yield event, token
 
     def first_ts(self) -> int | None:
         """The event time of the next event out, if any."""
