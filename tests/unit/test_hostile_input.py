@@ -96,6 +96,49 @@ def test_every_record_is_applied_copied_or_dead_lettered_without_an_exception(ba
     assert PartitionStateCodec().loads(PartitionStateCodec().dumps(engine.state)).to_dict() == engine.state.to_dict()
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(records(), min_size=1, max_size=60))
+def test_four_partitions_sharing_one_life_table_take_any_records(batch):
+    """The same records in arrival order (not sorted), routed to four engines that score with one
+    life table (streams/core/peers.py): a year-3000 clock in one partition, 1970 in another, ids
+    that collide. No exception, no partition left waiting at the end, every record once."""
+    from streams.kafka.partitioner import kafka_partition
+    from streams.offline.runner import exchange_peer_records, finish_peers
+
+    cfg = replace(CFG, peer_lag_days=1)
+    users: dict = {}
+    engines = [PartitionEngine(p, cfg, PartitionState(p), users, partitions=4) for p in range(4)]
+    offsets, outcome = [dict.fromkeys(INPUT_KINDS, 0) for _ in range(4)], {"settled": [], "dead": []}
+
+    def drain(engine):
+        out = engine.drain()
+        outcome["settled"] += out.settled
+        outcome["dead"] += [t for t, _, _ in out.dead_letters]
+
+    def flush(engine):
+        engine.set_idle(set(INPUT_KINDS))
+        exchange_peer_records(engines)
+        drain(engine)
+
+    rejected = []
+    for token, (kind, raw, record_ts) in enumerate(batch):
+        try:
+            event = contracts.decode_event(kind, raw)
+        except contracts.ContractError:
+            rejected.append(token)
+            continue
+        p = kafka_partition(event.user_id, 4)
+        engines[p].offer(kind, offsets[p][kind], event, token, record_ts)
+        offsets[p][kind] += 1
+        exchange_peer_records(engines)
+        drain(engines[p])
+    for engine in engines:
+        flush(engine)
+    finish_peers(engines, flush)
+    assert not any(engine.peers.waiting for engine in engines)
+    assert sorted(rejected + outcome["settled"] + outcome["dead"]) == list(range(len(batch)))
+
+
 _LOCAL: list = []
 
 
