@@ -38,8 +38,8 @@ from streams.kafka.local_store import (LocalPartition, UserCache, index_due, ind
 from streams.kafka.partitioner import kafka_partition
 from streams.kafka.start_index import StartIndexes
 from streams.core.labels import SCORE
-from streams.core.peers import PeerRecord
-from streams.kafka.life_tables import encode as encode_peer_record, read_forever as read_life_tables
+from streams.core.peers import PeerLedger, PeerRecord
+from streams.kafka.life_tables import encode as encode_peer_record, read_forever as read_life_tables, read_history
 from streams.kafka.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, registry_for
 from streams.kafka.status_page import render_page
 
@@ -85,11 +85,13 @@ class PipelineShell:
         self._lock = asyncio.Lock()
         self.last_tick = time.monotonic()  # the periodic timer's last run: liveness
         self.ticks: deque[tuple[float, int, int]] = deque(maxlen=RATE_TICKS)  # (time, received, alerts) per tick
-        # Life-table records (streams/core/peers.py): every one seen, for engines started later;
-        # this worker's engines' ones not yet published.
-        self.peer_records: list[PeerRecord] = []
+        # Life-table records (streams/core/peers.py): the latest days of them, for engines started
+        # later; this worker's engines' ones not yet published.
+        self.peer_ledger = PeerLedger()
         self.peer_outbox: list[PeerRecord] = []
         self.peer_inbox: list[PeerRecord] = []  # read from the topic, for the engines at the next chance
+        self.history_readers: dict[int, PartitionEngine] = {}  # engines whose history is being read again
+        self.history_read: list[PartitionEngine] = []  # and those whose read is complete
 
     def prepare(self) -> None:
         """What starting engines needs, read while the worker waits for its group (a first join
@@ -127,8 +129,9 @@ class PipelineShell:
                 start, read_ahead, due = None, False, None
             engine = self.engines[partition] = PartitionEngine(partition, self.cfg, state, users, start, due,
                                                                partitions=self.w.settings.partitions)
-            for record in self.peer_records:  # what the other partitions published so far
+            for record in self.peer_ledger.records():  # what the partitions published, the latest days
                 engine.offer_peer(*record)
+            engine.peers.hold_from(self.peer_ledger.held_from)
             log.info("partition_engine_started", partition=partition, released_until=state.released_until,
                      users=engine.users_known, model_labels=sum(engine.model.labels), users_ahead=len(engine.dedupe.ahead),
                      recovered=self._tables_ready(), index_read_ahead=read_ahead,
@@ -181,6 +184,10 @@ class PipelineShell:
         inbox, self.peer_inbox = self.peer_inbox, []
         for record in inbox:
             self._deliver(record)
+        read, self.history_read = self.history_read, []
+        for engine in read:
+            if self.engines.get(engine.partition) is engine:
+                engine.peer_history_complete()
         moved = True
         while moved:
             moved = False
@@ -189,6 +196,32 @@ class PipelineShell:
                     moved = True
                     self.peer_outbox.append(record)
                     self._deliver(record)
+        wanting = [e for e in self.engines.values() if e.peers.missing_history and e.partition not in self.history_readers]
+        if wanting:
+            self.history_readers.update((e.partition, e) for e in wanting)
+            asyncio.ensure_future(self._read_history(wanting))
+
+    async def _read_history(self, engines: list[PartitionEngine]) -> None:
+        """The whole life-table topic again, for engines restored from further back than the
+        ledger keeps (streams/core/peers.py; rare: a crash far behind in a fast backfill). Only the
+        rows go to them, straight into their tables (the ledger gave them progress and idleness);
+        they run again at the next exchange."""
+        log.info("life_table_history_read", partitions=[e.partition for e in engines])
+
+        def deliver(record: PeerRecord) -> None:
+            if record[3] is not None:
+                for engine in engines:
+                    engine.peers.offer(*record)
+
+        try:
+            await read_history(self.w.settings, deliver)
+            self.history_read += engines
+        except Exception as exc:  # the broker away: asked again at the next exchange, a second on
+            log.warning("life_table_history_read_failed", error=type(exc).__name__)
+            await asyncio.sleep(1)
+        finally:
+            for engine in engines:
+                self.history_readers.pop(engine.partition, None)
 
     def receive_peer_record(self, record: PeerRecord) -> None:
         """A record read from the topic: delivered where the engines are otherwise advanced (an
@@ -196,7 +229,7 @@ class PipelineShell:
         self.peer_inbox.append(record)
 
     def _deliver(self, record: PeerRecord) -> None:
-        self.peer_records.append(record)
+        self.peer_ledger.add(record)
         for engine in list(self.engines.values()):
             engine.offer_peer(*record)
 

@@ -182,6 +182,8 @@ class PartitionEngine:
         # Shared with the ``partitions`` - 1 others (their engines' records: offer_peer); an
         # engine made alone (a test, a tool) has its own table.
         self.peers = Peers(partition, partitions, cfg.peer_lag_days)
+        if state.next_boundary >= 0:  # restored: no boundary before it runs again
+            self.peers.floor = state.next_boundary // DAY_MS - cfg.peer_lag_days
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -320,6 +322,11 @@ class PartitionEngine:
         starting ``day`` if given, and that it has done every boundary through ``through_day``. A
         boundary waiting for it runs now."""
         if self.peers.offer(partition, day, through_day, counts):
+            self._advance()
+
+    def peer_history_complete(self) -> None:
+        """Every life-table record there is was offered (after ``peers.missing_history``)."""
+        if self.peers.history_complete():
             self._advance()
 
     def _advance(self) -> None:

@@ -19,6 +19,7 @@ from aiokafka.structs import TopicPartition
 
 from streams.core.peers import PeerRecord
 from streams.kafka import security
+from streams.kafka.compat import true_end_offsets
 from streams.settings import Settings
 
 log = structlog.get_logger()
@@ -36,9 +37,19 @@ def decode(value: bytes) -> PeerRecord:
 
 async def read_forever(settings: Settings, deliver: Callable[[PeerRecord], None]) -> None:
     """Every record of the topic, from its beginning, to ``deliver``; then each new one as it comes."""
+    await _read(settings, deliver, "life-tables", until_end=False)
+
+
+async def read_history(settings: Settings, deliver: Callable[[PeerRecord], None]) -> None:
+    """Every record the topic has now, from its beginning, to ``deliver``; then return. For an
+    engine restored from further back than the worker's ledger keeps (streams/core/peers.py)."""
+    await _read(settings, deliver, "life-table-history", until_end=True)
+
+
+async def _read(settings: Settings, deliver: Callable[[PeerRecord], None], name: str, until_end: bool) -> None:
     topic = settings.topic_life_table
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False, group_id=None,
-                                client_id=f"{settings.app_id}-life-tables", **security.aiokafka(settings))
+                                client_id=f"{settings.app_id}-{name}", **security.aiokafka(settings))
     await consumer.start()
     try:
         partitions: Any = None
@@ -50,14 +61,24 @@ async def read_forever(settings: Settings, deliver: Callable[[PeerRecord], None]
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        while True:
-            fetched = await consumer.getmany(*tps, timeout_ms=100)
-            for records in fetched.values():
+        ends: dict[Any, int] = {}
+        if until_end:  # the ends as fetches see them (the embedded broker's ListOffsets can fall short)
+            ends = await true_end_offsets(settings.broker, await consumer.end_offsets(tps), security.aiokafka(settings))
+        left = {tp for tp in tps if ends.get(tp, 1) > 0}
+        while left:
+            fetched = await consumer.getmany(*left, timeout_ms=100)
+            for tp, records in fetched.items():
                 for r in records:
+                    if until_end and r.offset >= ends[tp]:
+                        break
                     try:
                         deliver(decode(r.value))
                     except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
                         log.warning("life_table_record_unreadable", partition=r.partition, offset=r.offset,
                                     error=type(exc).__name__)
+            if until_end:
+                for tp in list(left):
+                    if await consumer.position(tp) >= ends[tp]:
+                        left.discard(tp)
     finally:
         await consumer.stop()

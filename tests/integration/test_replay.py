@@ -127,3 +127,31 @@ def test_a_backfill_beside_live_topics_leaves_them_untouched_and_any_file_order_
     assert {t: topic_records(live, t) for t in before} == before
     assert set(admin.list_topics()) == topics_before
     admin.close()
+
+
+def test_a_partition_without_users_holds_no_other_back_through_a_worker(tmp_path):
+    """One life table for all partitions (streams/core/peers.py): a partition with nothing to read
+    says it is idle, so the three others do not wait for it; the worker then gives what the
+    in-process run gives."""
+    inputs = []
+    for path in INPUTS:
+        kept = []
+        for line in path.read_bytes().splitlines():
+            try:
+                user = orjson.loads(line)["user_id"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                continue
+            if kafka_partition(str(user), 4) != 3:
+                kept.append(line)
+        inputs.append(tmp_path / path.name)
+        inputs[-1].write_bytes(b"\n".join(kept) + b"\n")
+    runs = []
+    for i, workers in enumerate((1, 0)):
+        settings = replace(for_golden(Settings.from_env({})), broker="", data_dir=str(tmp_path / f"data-{i}"))
+        assert settings.partitions == 4 and settings.peer_lag_days > 0
+        runs.append((tmp_path / f"run-{i}", backfill(settings, inputs, tmp_path / f"run-{i}", workers=workers, timeout_s=300)))
+    (worker_dir, worker), (inline_dir, inline) = runs
+    assert worker["alerts"] > 0 and worker["counters"] == inline["counters"]
+    assert worker["state_digest"] == inline["state_digest"]
+    for name in ("alerts", "holdout", "model_quality"):
+        assert without_emitted_at(inline_dir / f"{name}.jsonl") == without_emitted_at(worker_dir / f"{name}.jsonl"), name
