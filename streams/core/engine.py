@@ -324,6 +324,11 @@ class PartitionEngine:
         if self.peers.offer(partition, day, through_day, counts):
             self._advance()
 
+    def _published(self) -> dict[str, Any]:
+        """What the other partitions get of this one at a boundary: its life table's counts and
+        its model (streams/core/peers.py)."""
+        return {**self.model.rhythm.counts(), "model": self.model.summary()}
+
     def peer_history_complete(self) -> None:
         """Every life-table record there is was offered (after ``peers.missing_history``)."""
         if self.peers.history_complete():
@@ -363,7 +368,7 @@ class PartitionEngine:
                     skip_to = max(st.next_boundary, min(last, first_due * DAY_MS if first_due is not None else last))
                     if skip_to > st.next_boundary and self.peers.all:
                         # The table as of each skipped day (nothing happens in them) for the others.
-                        self.peers.publish(st.next_boundary // DAY_MS, self.model.rhythm.counts())
+                        self.peers.publish(st.next_boundary // DAY_MS, self._published())
                     st.next_boundary = skip_to
                 if not self.peers.ready(st.next_boundary // DAY_MS):
                     return False
@@ -428,9 +433,12 @@ class PartitionEngine:
                 self._journaled(self.users[uid], step)
             elif step[journal.BOUNDARY] == boundary:  # (an older day's budget is spent)
                 ranked_again.append((uid, step))
-        if self.peers.all:
-            self.peers.publish(day, self.model.rhythm.counts())
+        # The others get the table as of this boundary and the model once it has learned its labels.
+        counts = self.model.rhythm.counts() if self.peers.all else None
         self.model.rhythm.refresh(day, self.peers.counts(day))
+        if self.peers.all:
+            self.model.pool(self.peers.models())
+            self.learner.dirty = True  # the pooled model is persisted with the model
         self._place_tiers()
         customers = sum(self.population.counts)  # active within the horizon (snapshots.py)
         self.state.budget[:] = [day, 0, daily_budget(self.cfg.policy.daily_budget_share, customers, day)]
@@ -465,6 +473,8 @@ class PartitionEngine:
             self.out.dirty_users.add(uid)
         self.snapshots.settle_ranked()
         self.learner.end_boundary(boundary)
+        if counts is not None:
+            self.peers.publish(day, {**counts, "model": self.model.summary()})
 
     def _place_tiers(self) -> None:
         """The tiers' risk thresholds from the population now (kept in the partition state)."""

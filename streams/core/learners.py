@@ -9,6 +9,7 @@ resolves the names on demand), so models stored before they moved here load unch
 from __future__ import annotations
 
 from itertools import islice
+from typing import Any
 
 from river import forest, linear_model, optim, preprocessing, tree
 from river.utils.math import sigmoid
@@ -81,6 +82,37 @@ class ResidualLogReg:
         offset = z[OFFSET]
         p = sigmoid(offset + RESIDUAL_WEIGHT * (self.regression._raw_dot_one(z) - offset))
         return {False: 1.0 - p, True: p}
+
+    def summary(self) -> dict[str, Any]:
+        """What pooling needs, as plain numbers (JSON on the life-table topic): the labels learned,
+        the scaler's count, mean and variance per input, the weights and the intercept."""
+        scaler, regression = self.scaler, self.regression
+        return {"labels": scaler.counts[INPUT_NAMES[0]],
+                "scaler": {name: [n, scaler.means[name], scaler.vars[name]] for name, n in scaler.counts.items()},
+                "weights": dict(regression._weights), "intercept": regression.intercept}
+
+    @classmethod
+    def pooled(cls, summaries: list[dict[str, Any]]) -> "ResidualLogReg":
+        """One regression from the partitions' (``summary``): the scalers' counts pooled exactly,
+        weights and intercept averaged by labels learned. The partitions hold random shares of
+        the customers, so their standardisations agree and the average is a model of everyone:
+        on a grocery log it ranked above each partition's own (docs/model.md)."""
+        out = cls()
+        scaler, regression = out.scaler, out.regression
+        for name in sorted({name for s in summaries for name in s["scaler"]}):
+            stats = [s["scaler"][name] for s in summaries if name in s["scaler"]]
+            n = sum(count for count, _, _ in stats)
+            if not n:
+                continue
+            mean = sum(count * m for count, m, _ in stats) / n
+            scaler.counts[name] = n
+            scaler.means[name] = mean
+            scaler.vars[name] = sum(count * (v + (m - mean) ** 2) for count, m, v in stats) / n
+        labels = sum(s["labels"] for s in summaries)
+        for name in sorted({name for s in summaries for name in s["weights"]}):
+            regression._weights[name] = sum(s["labels"] * s["weights"].get(name, 0.0) for s in summaries) / labels
+        regression.intercept = sum(s["labels"] * s["intercept"] for s in summaries) / labels
+        return out
 
 
 def new_learner(kind: str, seed: int) -> object:

@@ -61,6 +61,7 @@ class Peers:
         self._published_through = NEVER
         self._chosen: tuple[int, ...] = ()
         self._total: dict[str, Any] | None = None
+        self._models: list[Any] = []
 
     def ready(self, day: int) -> bool:
         """Whether the boundary starting ``day`` may run: every other partition is through day - lag."""
@@ -117,13 +118,18 @@ class Peers:
             chosen.append(rows[0][0] if rows and rows[0][0] <= need else -1)
         key = (need, *chosen)
         if key != self._chosen:
-            total = None
+            total, models = None, []
             for p in self.all:
                 rows = self.tables[p]
                 if rows and rows[0][0] <= need:
                     total = add_counts(total, rows[0][1], need)
-            self._chosen, self._total = key, total
+                    models.append(rows[0][1].get("model"))
+            self._chosen, self._total, self._models = key, total, models
         return self._total
+
+    def models(self) -> list[Any]:
+        """The partitions' models (their ``model`` entries) in the counts of the last ``counts``."""
+        return self._models
 
     def publish(self, day: int, counts: dict[str, Any]) -> None:
         """This partition's counts at the boundary starting ``day`` (not yet done)."""

@@ -221,3 +221,11 @@ def test_a_partition_restarted_from_further_back_reads_the_history_again(shop):
     restarted = RestartedPartition(cfg, crash_at=len(events) * 2 // 3, back=12).run(events)
     same_run(whole, restarted)
     assert restarted.history_reads == 1
+
+
+def test_every_partition_scores_with_the_same_pooled_model(shop):
+    _, _, whole = shop
+    pooled = [engine.model.pooled.summary() for engine in whole.engines]
+    assert pooled[0]["labels"] > 0 and all(p == pooled[0] for p in pooled)
+    own = [engine.model.learner.summary()["labels"] for engine in whole.engines]
+    assert len(set(own)) > 1  # each learns from its own customers

@@ -139,3 +139,54 @@ def test_a_model_pickled_before_the_bound_keeps_the_attribute_inputs_it_had():
     assert list(loaded.attribute_inputs) == [f"attribute:plan=plan{i}" for i in range(3)]
     x = inputs(0.4, 0.0, rng)
     assert loaded.score(x, {"plan": "plan1"}) == ChurnModel.from_bytes(loaded.to_bytes()).score(x, {"plan": "plan1"})
+
+
+def trained(seed: int, n: int, attributes: bool = False) -> tuple[ResidualLogReg, list[dict]]:
+    rng = random.Random(seed)
+    model, seen = ResidualLogReg(), []
+    for _ in range(n):
+        risk, signal = rng.uniform(0.1, 0.9), rng.choice((-1.0, 1.0))
+        x = model_input(inputs(risk, signal, rng), {"region": rng.choice("abc")} if attributes else None)
+        model.learn_one(x, int(rng.random() < 1 / (1 + math.exp(-logit(risk) - 1.5 * signal))))
+        seen.append(x)
+    return model, seen
+
+
+def test_one_partition_s_regression_pooled_alone_is_itself():
+    model, seen = trained(5, 800, attributes=True)
+    alone = ResidualLogReg.pooled([model.summary()])
+    for x in seen[:50]:
+        assert math.isclose(alone.predict_proba_one(x)[True], model.predict_proba_one(x)[True], rel_tol=1e-9)
+
+
+def test_pooled_regressions_standardise_as_one_scaler_of_all_their_labels():
+    (a, seen_a), (b, seen_b) = trained(6, 700, attributes=True), trained(7, 1300, attributes=True)
+    everyone = ResidualLogReg()
+    for x in seen_a + seen_b:
+        everyone.scaler.learn_one(x)
+    pooled = ResidualLogReg.pooled([a.summary(), b.summary()])
+    for name, n in everyone.scaler.counts.items():
+        assert pooled.scaler.counts[name] == n
+        assert math.isclose(pooled.scaler.means[name], everyone.scaler.means[name], rel_tol=1e-9, abs_tol=1e-12)
+        assert math.isclose(pooled.scaler.vars[name], everyone.scaler.vars[name], rel_tol=1e-9, abs_tol=1e-12)
+    # Weights: the average by labels learned.
+    name = INPUT_NAMES[0]
+    expected = (700 * a.regression._weights[name] + 1300 * b.regression._weights[name]) / 2000
+    assert math.isclose(pooled.regression._weights[name], expected, rel_tol=1e-9)
+
+
+def test_pooling_survives_json_and_a_model_scores_with_the_pool():
+    import orjson
+
+    (a, _), (b, seen) = trained(8, 900), trained(9, 900)
+    model = ChurnModel(0, min_labels=10)
+    model.learner = a
+    summaries = orjson.loads(orjson.dumps([a.summary(), b.summary(), None]))  # as between workers
+    model.pool(summaries)
+    pooled = ResidualLogReg.pooled([a.summary(), b.summary()])
+    x = seen[0]
+    assert model._risk(x) == pooled.predict_proba_one(x)[True] != a.predict_proba_one(x)[True]
+    again = ChurnModel.from_bytes(model.to_bytes())
+    assert again._risk(x) == model._risk(x)
+    model.pool([None])
+    assert model._risk(x) == a.predict_proba_one(x)[True]
