@@ -9,12 +9,12 @@ resolves the names on demand), so models stored before they moved here load unch
 from __future__ import annotations
 
 from itertools import islice
-from typing import Any
+from typing import Any, Iterable
 
 from river import forest, linear_model, optim, preprocessing, tree
 from river.utils.math import sigmoid
 
-from streams.core.scoring import INPUT_NAMES, MAX_Z, MODEL_KINDS, OFFSET, RESIDUAL_WEIGHT
+from streams.core.scoring import ATTRIBUTE_PREFIX, INPUT_NAMES, MAX_Z, MODEL_KINDS, OFFSET, RESIDUAL_WEIGHT
 
 # With 79 inputs a step of 0.02 overshoots (point-in-time AUC 0.907 / 0.908 / 0.946 against
 # 0.931 / 0.951 / 0.971 at 0.002): docs/model.md, "Choosing the model".
@@ -92,14 +92,18 @@ class ResidualLogReg:
                 "weights": dict(regression._weights), "intercept": regression.intercept}
 
     @classmethod
-    def pooled(cls, summaries: list[dict[str, Any]]) -> "ResidualLogReg":
+    def pooled(cls, summaries: list[dict[str, Any]], attributes: Iterable[str] = ()) -> "ResidualLogReg":
         """One regression from the partitions' (``summary``): the scalers' counts pooled exactly,
         weights and intercept averaged by labels learned. The partitions hold random shares of
         the customers, so their standardisations agree and the average is a model of everyone:
-        on a grocery log it ranked above each partition's own (docs/model.md)."""
+        on a grocery log it ranked above each partition's own (docs/model.md). Of the attribute
+        inputs only ``attributes`` (those the scoring partition reads: its own bound holds)."""
         out = cls()
         scaler, regression = out.scaler, out.regression
-        for name in sorted({name for s in summaries for name in s["scaler"]}):
+        kept = {*attributes}
+        wanted = [name for name in sorted({name for s in summaries for name in s["scaler"]})
+                  if not name.startswith(ATTRIBUTE_PREFIX) or name in kept]
+        for name in wanted:
             stats = [s["scaler"][name] for s in summaries if name in s["scaler"]]
             n = sum(count for count, _, _ in stats)
             if not n:
@@ -110,6 +114,8 @@ class ResidualLogReg:
             scaler.vars[name] = sum(count * (v + (m - mean) ** 2) for count, m, v in stats) / n
         labels = sum(s["labels"] for s in summaries)
         for name in sorted({name for s in summaries for name in s["weights"]}):
+            if name.startswith(ATTRIBUTE_PREFIX) and name not in kept:
+                continue
             regression._weights[name] = sum(s["labels"] * s["weights"].get(name, 0.0) for s in summaries) / labels
         regression.intercept = sum(s["labels"] * s["intercept"] for s in summaries) / labels
         return out

@@ -75,8 +75,11 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+ATTRIBUTE_PREFIX = "attribute:"
+
+
 def attribute_input(key: str, value: str) -> str:
-    return f"attribute:{key}={value}"
+    return f"{ATTRIBUTE_PREFIX}{key}={value}"
 
 
 def model_input(inputs: list[float], attributes: dict[str, str] | None = None) -> dict[str, float]:
@@ -256,7 +259,7 @@ class ChurnModel:
         if learned:
             from streams.core.learners import ResidualLogReg
 
-            self.pooled = ResidualLogReg.pooled(learned)
+            self.pooled = ResidualLogReg.pooled(learned, self.attribute_inputs)
         else:
             self.pooled = None
 

@@ -154,7 +154,7 @@ def trained(seed: int, n: int, attributes: bool = False) -> tuple[ResidualLogReg
 
 def test_one_partition_s_regression_pooled_alone_is_itself():
     model, seen = trained(5, 800, attributes=True)
-    alone = ResidualLogReg.pooled([model.summary()])
+    alone = ResidualLogReg.pooled([model.summary()], [n for n in model.scaler.counts if n.startswith("attribute:")])
     for x in seen[:50]:
         assert math.isclose(alone.predict_proba_one(x)[True], model.predict_proba_one(x)[True], rel_tol=1e-9)
 
@@ -164,7 +164,7 @@ def test_pooled_regressions_standardise_as_one_scaler_of_all_their_labels():
     everyone = ResidualLogReg()
     for x in seen_a + seen_b:
         everyone.scaler.learn_one(x)
-    pooled = ResidualLogReg.pooled([a.summary(), b.summary()])
+    pooled = ResidualLogReg.pooled([a.summary(), b.summary()], [n for n in everyone.scaler.counts if n.startswith("attribute:")])
     for name, n in everyone.scaler.counts.items():
         assert pooled.scaler.counts[name] == n
         assert math.isclose(pooled.scaler.means[name], everyone.scaler.means[name], rel_tol=1e-9, abs_tol=1e-12)
@@ -190,3 +190,19 @@ def test_pooling_survives_json_and_a_model_scores_with_the_pool():
     assert again._risk(x) == model._risk(x)
     model.pool([None])
     assert model._risk(x) == a.predict_proba_one(x)[True]
+
+
+def test_the_pool_holds_only_the_attribute_inputs_the_scoring_partition_reads():
+    """Each partition's model weighs at most MAX_ATTRIBUTE_INPUTS values; the pool of many
+    partitions must not hold all of theirs (an id-like attribute would grow it with partitions)."""
+    models = []
+    for seed in range(3):
+        model = ChurnModel(seed, min_labels=10)
+        rng = random.Random(seed)
+        for i in range(300):
+            model.learn(inputs(0.5, 1.0, rng), i % 2, {"store": f"s{seed}-{i % 40}"})
+        models.append(model)
+    models[0].pool([m.summary() for m in models])
+    names = set(models[0].pooled.scaler.counts) | set(models[0].pooled.regression._weights)
+    attributes = {n for n in names if n.startswith("attribute:")}
+    assert attributes == set(models[0].attribute_inputs) and len(attributes) == 40
