@@ -39,7 +39,7 @@ from streams.kafka.partitioner import kafka_partition
 from streams.kafka.start_index import StartIndexes
 from streams.core.labels import SCORE
 from streams.core.peers import PeerLedger, PeerRecord
-from streams.kafka.life_tables import encode as encode_peer_record, read_forever as read_life_tables, read_history
+from streams.kafka.life_tables import HistoryReads, encode as encode_peer_record, read_forever as read_life_tables
 from streams.kafka.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, registry_for
 from streams.kafka.status_page import render_page
 
@@ -90,8 +90,7 @@ class PipelineShell:
         self.peer_ledger = PeerLedger()
         self.peer_outbox: list[PeerRecord] = []
         self.peer_inbox: list[PeerRecord] = []  # read from the topic, for the engines at the next chance
-        self.history_readers: dict[int, PartitionEngine] = {}  # engines whose history is being read again
-        self.history_read: list[PartitionEngine] = []  # and those whose read is complete
+        self.history_reads = HistoryReads(s)  # for engines restored from further back than the ledger keeps
 
     def prepare(self) -> None:
         """What starting engines needs, read while the worker waits for its group (a first join
@@ -184,8 +183,7 @@ class PipelineShell:
         inbox, self.peer_inbox = self.peer_inbox, []
         for record in inbox:
             self._deliver(record)
-        read, self.history_read = self.history_read, []
-        for engine in read:
+        for engine in self.history_reads.completed():
             if self.engines.get(engine.partition) is engine:
                 engine.peer_history_complete()
         moved = True
@@ -196,32 +194,7 @@ class PipelineShell:
                     moved = True
                     self.peer_outbox.append(record)
                     self._deliver(record)
-        wanting = [e for e in self.engines.values() if e.peers.missing_history and e.partition not in self.history_readers]
-        if wanting:
-            self.history_readers.update((e.partition, e) for e in wanting)
-            asyncio.ensure_future(self._read_history(wanting))
-
-    async def _read_history(self, engines: list[PartitionEngine]) -> None:
-        """The whole life-table topic again, for engines restored from further back than the
-        ledger keeps (streams/core/peers.py; rare: a crash far behind in a fast backfill). Only the
-        rows go to them, straight into their tables (the ledger gave them progress and idleness);
-        they run again at the next exchange."""
-        log.info("life_table_history_read", partitions=[e.partition for e in engines])
-
-        def deliver(record: PeerRecord) -> None:
-            if record[3] is not None:
-                for engine in engines:
-                    engine.peers.offer(*record)
-
-        try:
-            await read_history(self.w.settings, deliver)
-            self.history_read += engines
-        except Exception as exc:  # the broker away: asked again at the next exchange, a second on
-            log.warning("life_table_history_read_failed", error=type(exc).__name__)
-            await asyncio.sleep(1)
-        finally:
-            for engine in engines:
-                self.history_readers.pop(engine.partition, None)
+        self.history_reads.want(self.engines.values())
 
     def receive_peer_record(self, record: PeerRecord) -> None:
         """A record read from the topic: delivered where the engines are otherwise advanced (an

@@ -10,7 +10,7 @@ that wrote it, changes nothing (streams/core/peers.py ignores a day it already h
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import orjson
 import structlog
@@ -82,3 +82,43 @@ async def _read(settings: Settings, deliver: Callable[[PeerRecord], None], name:
                         left.discard(tp)
     finally:
         await consumer.stop()
+
+
+class HistoryReads:
+    """The topic read again for engines restored from further back than the worker's ledger keeps
+    (``peers.missing_history``; rare: a crash far behind in a fast backfill). Only the rows go to
+    them, straight into their tables (the ledger gave them progress and idleness); ``completed``
+    hands them back once the read reached the topic's end, to run again."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.reading: dict[int, Any] = {}  # partition -> engine whose history is being read
+        self.done: list[Any] = []
+
+    def want(self, engines: Iterable[Any]) -> None:
+        wanting = [e for e in engines if e.peers.missing_history and e.partition not in self.reading]
+        if wanting:
+            self.reading.update((e.partition, e) for e in wanting)
+            asyncio.ensure_future(self._read(wanting))
+
+    def completed(self) -> list[Any]:
+        done, self.done = self.done, []
+        return done
+
+    async def _read(self, engines: list[Any]) -> None:
+        log.info("life_table_history_read", partitions=[e.partition for e in engines])
+
+        def deliver(record: PeerRecord) -> None:
+            if record[3] is not None:
+                for engine in engines:
+                    engine.peers.offer(*record)
+
+        try:
+            await read_history(self.settings, deliver)
+            self.done += engines
+        except Exception as exc:  # the broker away: asked again at the next exchange, a second on
+            log.warning("life_table_history_read_failed", error=type(exc).__name__)
+            await asyncio.sleep(1)
+        finally:
+            for engine in engines:
+                self.reading.pop(engine.partition, None)
