@@ -92,6 +92,17 @@ class ResidualLogReg:
                 "weights": dict(regression._weights), "intercept": regression.intercept}
 
     @classmethod
+    def from_summary(cls, summary: dict[str, Any]) -> "ResidualLogReg":
+        """The regression a ``summary`` describes, exactly (a pooled one's, restored)."""
+        out = cls()
+        for name, (n, mean, var) in summary["scaler"].items():
+            out.scaler.counts[name], out.scaler.means[name], out.scaler.vars[name] = n, mean, var
+        for name, weight in summary["weights"].items():
+            out.regression._weights[name] = weight
+        out.regression.intercept = summary["intercept"]
+        return out
+
+    @classmethod
     def pooled(cls, summaries: list[dict[str, Any]], attributes: Iterable[str] = ()) -> "ResidualLogReg":
         """One regression from the partitions' (``summary``): the scalers' counts pooled exactly,
         weights and intercept averaged by labels learned. The partitions hold random shares of

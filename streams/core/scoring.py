@@ -21,6 +21,7 @@ Seeds are fixed per partition, so a replay of the same labels gives the same mod
 
 from __future__ import annotations
 
+import json
 import math
 import pickle
 from dataclasses import dataclass, replace
@@ -162,8 +163,21 @@ class ChurnModel:
         # learning on; None: with its own.
         self.pooled: object | None = None
 
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        if self.pooled is not None:
+            # As JSON text: the pooled regression's names are the objects its summaries brought (read
+            # from the topic, or this process's own), and pickle writes shared objects once, so its
+            # bytes would depend on where the summaries came from; the state's digest must not.
+            state["pooled"] = json.dumps(self.pooled.summary())  # type: ignore[attr-defined]
+        return state
+
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update({"pooled": None, **state})
+        if isinstance(self.pooled, str):
+            from streams.core.learners import ResidualLogReg
+
+            self.pooled = ResidualLogReg.from_summary(json.loads(self.pooled))
         if "attribute_inputs" not in state:  # pickled before the bound: the inputs it already has
             scaler = getattr(self.learner, "scaler", None)  # the tree kinds keep no list of inputs
             known = [name for name in (scaler.counts if scaler else ()) if name.startswith("attribute:")]

@@ -206,3 +206,24 @@ def test_the_pool_holds_only_the_attribute_inputs_the_scoring_partition_reads():
     names = set(models[0].pooled.scaler.counts) | set(models[0].pooled.regression._weights)
     attributes = {n for n in names if n.startswith("attribute:")}
     assert attributes == set(models[0].attribute_inputs) and len(attributes) == 40
+
+
+def test_a_model_s_bytes_do_not_depend_on_where_the_pooled_summaries_came_from():
+    """In one worker the partitions' summaries are this process's objects, between workers they
+    are read from the topic: the states written (and their digest) must be the same bytes."""
+    import orjson
+
+    (a, seen), (b, _) = trained(10, 600, attributes=True), trained(11, 600, attributes=True)
+
+    def model(summaries):
+        m = ChurnModel(0, min_labels=10)
+        m.learner = a
+        m.attribute_inputs = dict.fromkeys(n for n in a.scaler.counts if n.startswith("attribute:"))
+        m.pool(summaries)
+        return m
+
+    here = model([a.summary(), b.summary()])
+    read = model(orjson.loads(orjson.dumps([a.summary(), b.summary()])))
+    assert here.to_bytes() == read.to_bytes()
+    again = ChurnModel.from_bytes(here.to_bytes())
+    assert all(again._risk(x) == here._risk(x) for x in seen[:50])
