@@ -75,17 +75,20 @@ class PartitionState:
     erased: dict[str, int] = field(default_factory=dict)  # erasure.user_key(user_id) -> requested_at
     thresholds: list[list[Any]] = field(default_factory=list)  # [tier, risk threshold] set at the last boundary
     budget: list[int] = field(default_factory=lambda: [0, 0, 1 << 30])  # [day, alerts sent that day, the day's limit]
+    # [day, counts] of the latest life-table record this partition published (streams/core/peers.py):
+    # restored, its engine has its own row at once, not only once the topic is read again.
+    peer_row: list[Any] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"p": self.partition, "smt": self.source_max_ts, "mso": self.max_seen_offset,
                 "ru": self.released_until, "nb": self.next_boundary,
                 "m": base64.b64encode(self.model).decode(), "c": self.counters, "ep": self.epoch, "er": self.erased,
-                "th": self.thresholds, "b": self.budget}
+                "th": self.thresholds, "b": self.budget, "pr": self.peer_row}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PartitionState":
         return cls(d["p"], d["smt"], d["mso"], d["ru"], d["nb"], base64.b64decode(d["m"]), d["c"], d["ep"],
-                   d.get("er", {}), d.get("th", []), d.get("b", [0, 0, 1 << 30]))
+                   d.get("er", {}), d.get("th", []), d.get("b", [0, 0, 1 << 30]), d.get("pr", []))
 
 
 @dataclass
@@ -184,6 +187,8 @@ class PartitionEngine:
         self.peers = Peers(partition, partitions, cfg.peer_lag_days)
         if state.next_boundary >= 0:  # restored: no boundary before it runs again
             self.peers.floor = state.next_boundary // DAY_MS - cfg.peer_lag_days
+        if state.peer_row:
+            self.peers.offer(partition, state.peer_row[0], state.peer_row[0] - 1, state.peer_row[1])
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -329,6 +334,10 @@ class PartitionEngine:
         its model (streams/core/peers.py)."""
         return {**self.model.rhythm.counts(), "model": self.model.summary()}
 
+    def _publish(self, day: int, row: dict[str, Any]) -> None:
+        self.peers.publish(day, row)
+        self.state.peer_row = [day, row]
+
     def peer_history_complete(self) -> None:
         """Every life-table record there is was offered (after ``peers.missing_history``)."""
         if self.peers.history_complete():
@@ -368,7 +377,7 @@ class PartitionEngine:
                     skip_to = max(st.next_boundary, min(last, first_due * DAY_MS if first_due is not None else last))
                     if skip_to > st.next_boundary and self.peers.all:
                         # The table as of each skipped day (nothing happens in them) for the others.
-                        self.peers.publish(st.next_boundary // DAY_MS, self._published())
+                        self._publish(st.next_boundary // DAY_MS, self._published())
                     st.next_boundary = skip_to
                 if not self.peers.ready(st.next_boundary // DAY_MS):
                     return False
@@ -474,7 +483,7 @@ class PartitionEngine:
         self.snapshots.settle_ranked()
         self.learner.end_boundary(boundary)
         if counts is not None:
-            self.peers.publish(day, {**counts, "model": self.model.summary()})
+            self._publish(day, {**counts, "model": self.model.summary()})
 
     def _place_tiers(self) -> None:
         """The tiers' risk thresholds from the population now (kept in the partition state)."""
