@@ -43,9 +43,10 @@ def at_flush_point(unflushed: int, day: int, flushed_day: int, event: Any, follo
     return (unflushed >= every or day > flushed_day) and (following is None or following.ts > event.ts)
 
 
-def exchange_peer_records(engines: list[PartitionEngine]) -> None:
+def exchange_peer_records(engines: list[PartitionEngine], carry: Callable[[Any], Any] = lambda record: record) -> None:
     """Each engine's life-table records to the others (streams/core/peers.py), until none is
-    left: one that lets a waiting boundary run makes more."""
+    left: one that lets a waiting boundary run makes more. ``carry``: what the way between them
+    does to a record (a test carries them through the topic's encoding)."""
     moved = True
     while moved:
         moved = False
@@ -54,7 +55,7 @@ def exchange_peer_records(engines: list[PartitionEngine]) -> None:
                 moved = True
                 for other in engines:
                     if other is not engine:
-                        other.offer_peer(*record)
+                        other.offer_peer(*carry(record))
 
 
 def finish_peers(engines: list[PartitionEngine], flush: Callable[[PartitionEngine], None]) -> None:

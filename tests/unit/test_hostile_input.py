@@ -101,9 +101,16 @@ def test_every_record_is_applied_copied_or_dead_lettered_without_an_exception(ba
 def test_four_partitions_sharing_one_life_table_take_any_records(batch):
     """The same records in arrival order (not sorted), routed to four engines that score with one
     life table (streams/core/peers.py): a year-3000 clock in one partition, 1970 in another, ids
-    that collide. No exception, no partition left waiting at the end, every record once."""
+    that collide. No exception, no partition left waiting at the end, every record once. The
+    life-table records (counts and regressions) go between the engines as the topic carries them
+    between workers: through its JSON."""
+    from streams.kafka.life_tables import decode, encode
     from streams.kafka.partitioner import kafka_partition
-    from streams.offline.runner import exchange_peer_records, finish_peers
+    from streams.offline import runner
+    from streams.offline.runner import finish_peers
+
+    def exchange_peer_records(engines):
+        runner.exchange_peer_records(engines, carry=lambda record: decode(encode(record)[1]))
 
     cfg = replace(CFG, peer_lag_days=1)
     users: dict = {}
