@@ -378,14 +378,18 @@ def _windowed_vector(state: UserState, t: int, days: list[int], lo: int, hi: int
     # is a union of ranges. Days are ascending, so each range is a slice (newest range first).
     cuts = [hi - lo, *(bisect_right(days, today - end, lo, hi) - lo for end in _RANGE_ENDS)]
     groups = [buckets[cuts[i + 1]:cuts[i]] for i in range(len(_RANGE_ENDS))]
-    sums = [list(map(sum, zip(*g))) if g else _ZERO for g in groups]
+    # Column sums in day order; a range of one day is that day's bucket (sum() adds it to 0: the
+    # same value, as no bucket holds -0.0), and adding an empty range's zeros changes nothing.
+    sums = [(g[0] if len(g) == 1 else list(map(sum, zip(*g)))) if g else None for g in groups]
     active = [sum(1 for b in g if b[CLICKS] or b[PURCHASES]) for g in groups]
-    w1 = sums[0]
-    w7 = _add(w1, sums[1])
-    w30 = _add(_add(w7, sums[2]), sums[3])
-    w90 = _add(_add(w30, sums[4]), sums[5])
+    w1 = sums[0] or _ZERO
+    w7 = _add(w1, sums[1]) if sums[1] else w1
+    w30 = _add(w7, sums[2]) if sums[2] else w7
+    w30 = _add(w30, sums[3]) if sums[3] else w30
+    w90 = _add(w30, sums[4]) if sums[4] else w30
+    w90 = _add(w90, sums[5]) if sums[5] else w90
     active_in = (active[0], active[0] + active[1], sum(active[:4]), sum(active))
-    prior_7, prior_30 = sums[2], sums[4]
+    prior_7, prior_30 = sums[2] or _ZERO, sums[4] or _ZERO
     seen_days = list(state.categories.values())
 
     s = _scalars(state, t)
