@@ -91,6 +91,11 @@ class PipelineShell:
         self.peer_outbox: list[PeerRecord] = []
         self.peer_inbox: list[PeerRecord] = []  # read from the topic, for the engines at the next chance
         self.history_reads = HistoryReads(s)  # for engines restored from further back than the ledger keeps
+        # Alerts go to the producer as soon as an engine makes them, not at the next flush: each
+        # batch's sends are awaited by the flush whose user states record them (phase 1), and
+        # batches enter the producer in the order they were made (one user's alerts stay in order).
+        self.alert_sends: list[asyncio.Future[Any]] = []
+        self._alerts_enqueued: asyncio.Future[None] | None = None
 
     def prepare(self) -> None:
         """What starting engines needs, read while the worker waits for its group (a first join
@@ -175,6 +180,7 @@ class PipelineShell:
             log.error("engine_failed", error=type(exc).__name__, user_id=decoded.user_id, event_id=decoded.event_id,
                       topic=msg.topic, partition=msg.partition, offset=msg.offset)
         self.exchange_peer_records()
+        self.publish_alerts()
 
     def exchange_peer_records(self) -> None:
         """Life-table records (streams/core/peers.py): those read from the topic, and this
@@ -320,6 +326,41 @@ class PipelineShell:
                 if set(verdict.idle) >= set(self.kind_of_topic.values()):
                     engine.peers.set_idle(True)
         self.exchange_peer_records()
+        self.publish_alerts()
+
+    def publish_alerts(self) -> None:
+        """Hand the alerts the engines made since the last call to the producer now (a flush comes
+        every ``flush_interval_s``: waiting for it was most of an alert's latency). Synchronous up
+        to the handover, so a flush collecting its cut meanwhile always finds these sends to await
+        before it writes the user states that record them."""
+        docs = [doc for engine in self.engines.values() for doc in engine.take_alerts()]
+        if not docs:
+            return
+        settings = self.w.settings
+        now_ms = int(time.time() * 1000)  # emission time: metadata, never logic
+        records = []
+        for doc in docs:
+            doc["emitted_at"] = now_ms
+            treated = doc["arm"] == "treatment"
+            topic = settings.topic_alerts if treated else settings.topic_holdout
+            records.append((topic, doc["user_id"].encode(), orjson.dumps(doc), None, doc["ts"] / 1000, None))
+            self.totals["alerts_sent" if treated else "holdout_recorded"] += 1
+            self.alerts_by_tier[doc["arm"], doc["tier"]] = self.alerts_by_tier.get((doc["arm"], doc["tier"]), 0) + 1
+            self.recent_alerts.appendleft({k: doc[k] for k in RECENT_ALERT_FIELDS})
+        previous, self._alerts_enqueued = self._alerts_enqueued, asyncio.get_running_loop().create_future()
+        self.alert_sends.append(asyncio.ensure_future(self._send_alerts(records, previous, self._alerts_enqueued)))
+
+    async def _send_alerts(self, records: list[Outgoing], previous: asyncio.Future[None] | None,
+                           enqueued: asyncio.Future[None]) -> list[Any]:
+        """Enqueue after the previous batch, then wait for the broker's acknowledgements."""
+        send = self.w.app.producer.send
+        try:
+            if previous is not None:
+                await previous
+            futures = [await send(*record) for record in records]
+        finally:
+            enqueued.set_result(None)
+        return await asyncio.gather(*futures)
 
     async def flush(self) -> None:
         """Hand all effects to the producer in three acknowledged phases, then ack the events.
@@ -338,12 +379,14 @@ class PipelineShell:
         """
         async with self._lock:
             phases, dead, to_ack = self._collect()
+            alert_sends, self.alert_sends = self.alert_sends, []  # every alert this cut's states record
             send = self.w.app.producer.send
             for i, phase in enumerate(phases):
                 futures = [await send(topic, key, value, partition, timestamp, headers)
                            for topic, key, value, partition, timestamp, headers in phase]
                 if i == 0:
                     await self._send_dead_letters(dead)
+                    await asyncio.gather(*alert_sends)
                 written = await asyncio.gather(*futures)
                 if self.on_disk and i > 0:
                     self._store_locally(phase, written)
@@ -430,16 +473,9 @@ class PipelineShell:
         self.rejected = []
         user_changelog = self.w.user_table.changelog_topic.get_topic_name()
         partition_changelog = self.w.partition_table.changelog_topic.get_topic_name()
+        self.publish_alerts()
         for partition, engine in self.engines.items():
             out = engine.drain()
-            for doc in out.alerts:
-                doc["emitted_at"] = now_ms
-                treated = doc["arm"] == "treatment"
-                topic = settings.topic_alerts if treated else settings.topic_holdout
-                effects.append((topic, doc["user_id"].encode(), orjson.dumps(doc), None, doc["ts"] / 1000, None))
-                self.totals["alerts_sent" if treated else "holdout_recorded"] += 1
-                self.alerts_by_tier[doc["arm"], doc["tier"]] = self.alerts_by_tier.get((doc["arm"], doc["tier"]), 0) + 1
-                self.recent_alerts.appendleft({k: doc[k] for k in RECENT_ALERT_FIELDS})
             for doc in out.quality:
                 doc["emitted_at"] = now_ms
                 # Explicit partition (same count as the inputs): one engine per quality partition keeps its order.
@@ -622,7 +658,7 @@ def register(wiring: Wiring) -> PipelineShell:
     async def periodic_flush() -> None:
         shell.tick()
         await shell.update_idle()
-        if shell.unflushed or any(e.out.settled or e.out.alerts for e in shell.engines.values()):
+        if shell.unflushed or shell.alert_sends or any(e.out.settled for e in shell.engines.values()):
             await shell.flush()
 
     @app.on_partitions_revoked.connect

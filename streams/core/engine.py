@@ -310,6 +310,14 @@ class PartitionEngine:
     def drain(self) -> Outputs:
         return self.out.take()
 
+    def take_alerts(self) -> list[dict[str, Any]]:
+        """The alerts made since the last take (the shell publishes them before the next flush)."""
+        if not self.out.alerts:
+            return []
+        taken = list(self.out.alerts)
+        self.out.alerts.clear()  # in place: the snapshotter holds this list
+        return taken
+
     def begin_flush(self, dirty_users: set[str]) -> None:
         """Stamp the partition state and the users about to be written with a new epoch, and
         serialise the model into the partition state."""
