@@ -38,20 +38,30 @@ def produce_records(settings: Settings, records: list[Record]) -> None:
     asyncio.run(send())
 
 
+def quiet(workers: list[Settings], expected_received: int) -> bool:
+    """Between them the workers received everything and run every partition, every source is
+    idle, nothing is buffered or unflushed (backfill mode releases all once idle)."""
+    return _quiet([worker_status(w) for w in workers], workers[0].partitions, expected_received)
+
+
+def _quiet(statuses: list[dict[str, Any] | None], partitions: int, expected_received: int) -> bool:
+    ready = [s for s in statuses if s and s["ready"]]
+    if len(ready) < len(statuses):
+        return False
+    parts = [p for s in ready for p in s["partitions"].values()]
+    return (sum(s["received"] for s in ready) >= expected_received and all(s["unflushed"] == 0 for s in ready)
+            and len(parts) == partitions and all(len(p["idle"]) == 3 and p["buffered"] == 0 for p in parts))
+
+
 def drained(settings: Settings, expected_received: int, timeout_s: float = 600) -> dict[str, Any]:
-    """Wait until the worker received everything, every source is idle, nothing is buffered or
-    unflushed (backfill mode releases all once idle); its status."""
+    """Wait until the worker is quiet with everything received; its status."""
     last: dict[str, Any] = {}
 
     def done() -> bool:
         nonlocal last
         status = worker_status(settings)
-        if not status or not status["ready"]:
-            return False
-        last = status
-        parts = status["partitions"].values()
-        return (status["received"] >= expected_received and status["unflushed"] == 0 and len(parts) == settings.partitions
-                and all(len(p["idle"]) == 3 and p["buffered"] == 0 for p in parts))
+        last = status or last
+        return _quiet([status], settings.partitions, expected_received)
 
     assert wait_until(done, timeout_s, interval_s=0.5), last
     time.sleep(3 * settings.flush_interval_s)

@@ -23,23 +23,12 @@ from streams.kafka.partitioner import kafka_partition
 from streams.offline.backfill import run_settings
 from streams.offline.simulator import SimConfig
 from streams.offline.workers import start_worker, stop_process, wait_until, worker_status
-from tests.faults.harness import drained, log_tail, outcome, produce_records, serving, simulated_records
+from tests.faults.harness import drained, log_tail, outcome, produce_records, quiet, serving, simulated_records
 
 pytestmark = pytest.mark.integration
 
 QUIET_PARTITION = 1
 QUIET_AFTER_DAYS = 10
-
-
-def quiet_and_drained(workers, expected_received: int) -> bool:
-    """Between them the workers received everything, run every partition, and each partition's
-    sources are idle with nothing buffered or unflushed."""
-    statuses = [worker_status(w) for w in workers]
-    if not all(s and s["ready"] for s in statuses):
-        return False
-    parts = [p for s in statuses for p in s["partitions"].values()]
-    return (sum(s["received"] for s in statuses) >= expected_received and len(parts) == workers[0].partitions
-            and all(s["unflushed"] == 0 for s in statuses) and all(len(p["idle"]) == 3 and not p["buffered"] for p in parts))
 
 
 def test_a_partition_taken_over_behind_the_ledger_reads_the_history_and_ends_as_an_uninterrupted_run(settings_for, tmp_path):
@@ -72,7 +61,7 @@ def test_a_partition_taken_over_behind_the_ledger_reads_the_history_and_ends_as_
     logs = {a: tmp_path / "a.log", b: tmp_path / "b.log"}
     workers = {a: start_worker(a, logs[a]), b: start_worker(b, logs[b])}
     try:
-        assert wait_until(lambda: quiet_and_drained([a, b], len(first)), 600, 0.5), log_tail(logs[b])
+        assert wait_until(lambda: quiet([a, b], len(first)), 600, 0.5), log_tail(logs[b])
         owner = next(s for s in (a, b) if str(QUIET_PARTITION) in worker_status(s)["partitions"])
         survivor = b if owner is a else a
         assert len(worker_status(survivor)["partitions"]) < a.partitions, "each worker runs some partitions"
