@@ -23,9 +23,9 @@ later than the allowed lateness.
 from __future__ import annotations
 
 import base64
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, MutableMapping
+from typing import Any, Callable, MutableMapping, NamedTuple
 
 from streams.core import feedback, journal, labels
 from streams.core.alerts import AlertPolicy, daily_budget
@@ -112,6 +112,13 @@ class Outputs:
         return taken
 
 
+class AppliedAhead(NamedTuple):
+    """The token of a redelivered event that a user state written ahead has applied (a marker in
+    the reorder buffer: it is released in order, not applied)."""
+
+    token: Any
+
+
 class PartitionEngine:
     def __init__(self, partition: int, cfg: EngineConfig, state: PartitionState,
                  users: MutableMapping[str, UserState], start: StartIndex | None = None,
@@ -166,8 +173,10 @@ class PartitionEngine:
         # The budget those users' event-fired alerts used, counted again where the event was in the
         # day's order (the events themselves come again as duplicates and decide nothing).
         self._budget_again = deque(sorted(budget_again, key=lambda item: item[0]))
+        # Users with steps still to do again, and how many: written with the epoch PENDING.
+        self._pending = Counter(uid for uid, _ in again) + Counter(uid for _, uid, _ in budget_again)
         self.dedupe = DuplicateFilter(state.max_seen_offset, users, ahead)
-        state.epoch = max([state.epoch, *(users[u].epoch for u in ahead)])
+        state.epoch = max([state.epoch, *(users[u].epoch for u in ahead if users[u].epoch < journal.PENDING)])
         self.clock = Watermark(state, cfg.lateness_ms, cfg.drain_when_idle)
         self.buffer = ReorderBuffer()
         self.learner = Learner(partition, self.model, cfg.horizon_ms, list(QUALITY_THRESHOLDS),
@@ -200,10 +209,21 @@ class PartitionEngine:
             self.counters.add("erased_user_events")  # dropped, not dead-lettered: that would keep it
             self.out.settled.append(token)
             return
-        copy = self.dedupe.classify(kind, offset, event, (event.user_id, event.event_id) in self.buffer)
+        buffered = (event.user_id, event.event_id) in self.buffer
+        copy = self.dedupe.classify(kind, offset, event, buffered)
         self.clock.heard_from(kind)
         if copy:
             self.counters.add("duplicates" if copy == "duplicate" else "redelivered")
+            if (self.dedupe.ahead and event.user_id in self.dedupe.ahead and not buffered
+                    and self._admissible(event, record_ts) and event.ts > self.state.released_until):
+                # Applied by a user state written ahead of the partition state: not applied again,
+                # but it still takes its place in the order, where the first run released it, so
+                # the same day boundaries run (a day with an event is never skipped) and the
+                # watermark moves as it did.
+                self.buffer.push(event, AppliedAhead(token))
+                self.clock.observe(kind, event.ts)
+                self._advance()
+                return
             self.out.settled.append(token)
             return
         if record_ts >= 0 and event.ts > record_ts + self.cfg.max_skew_ms:
@@ -230,6 +250,10 @@ class PartitionEngine:
         if self.peers.idle_self:
             self.peers.set_idle(False)
         self._advance()
+
+    def _admissible(self, event: Event, record_ts: int) -> bool:
+        """Not dead-lettered by its record's timestamp (the checks below, in ``offer``)."""
+        return record_ts < 0 or record_ts - self.cfg.lateness_ms <= event.ts <= record_ts + self.cfg.max_skew_ms
 
     def offer_outcome(self, offset: int, outcome: dict[str, Any], token: Any) -> None:
         """A downstream outcome (see streams/core/feedback.py): applied at once, counted once."""
@@ -268,6 +292,7 @@ class PartitionEngine:
                 for step in [step for _, waiting, step in self._budget_again if waiting == uid]:
                     self._partition_step(step)
                 self._budget_again = deque(item for item in self._budget_again if item[1] != uid)
+            self._pending.pop(uid, None)
             self.due.remove(user)
             self.population.move(user.risk_bin, -1)
             if user.silence_in_table:
@@ -275,7 +300,7 @@ class PartitionEngine:
                 self.learner.dirty = True
             self.users_known -= 1
             self.events_applied -= user.events_applied
-        discarded = self.buffer.purge(uid)
+        discarded = [t.token if type(t) is AppliedAhead else t for t in self.buffer.purge(uid)]
         self.dedupe.ahead.discard(uid)
         self.state.erased[user_key(uid)] = request["requested_at"]
         self.out.dirty_users.discard(uid)
@@ -324,6 +349,9 @@ class PartitionEngine:
         self.state.epoch += 1
         for uid in dirty_users:
             self.users[uid].epoch = self.state.epoch
+        for uid in self._pending:
+            if uid in dirty_users:
+                self.users[uid].epoch = journal.PENDING
         if self.learner.dirty:
             self.state.model = self.model.to_bytes()
             self.learner.dirty = False
@@ -363,6 +391,9 @@ class PartitionEngine:
             event, token = self.buffer.pop()
             if self._budget_again:
                 self._budget_again_before(event.sort_key)
+            if type(token) is AppliedAhead:
+                self.out.settled.append(token.token)
+                continue
             self._apply(event)
             self.out.settled.append(token)
         if self._run_boundaries_until(wm):
@@ -446,6 +477,7 @@ class PartitionEngine:
             uid, step = self._again.popleft()
             if uid not in self.users:  # erased meanwhile
                 continue
+            self._settle(uid, step)
             if step[journal.KIND] != journal.BUDGET:
                 self._journaled(self.users[uid], step)
             elif step[journal.BOUNDARY] == boundary:  # (an older day's budget is spent)
@@ -518,7 +550,7 @@ class PartitionEngine:
         elif step[journal.KIND] == journal.BUDGET:
             if self.state.budget[0] == step[3]:
                 self.state.budget[1] += 1
-        else:
+        elif step[journal.KIND] == journal.RISK:
             self.population.move(step[3], step[4])
 
     def _budget_again_before(self, position: tuple[Any, ...]) -> None:
@@ -527,7 +559,15 @@ class PartitionEngine:
         while self._budget_again and self._budget_again[0][0] < position:
             _, uid, step = self._budget_again.popleft()
             if uid in self.users:  # not erased meanwhile
+                self._settle(uid, step)
                 self._journaled(self.users[uid], step)
+
+    def _settle(self, uid: str, step: list[Any]) -> None:
+        """A step to do again is done (or spent) now: no longer pending in its user's state."""
+        journal.settle(self.users[uid].journal, step)
+        self._pending[uid] -= 1
+        if not self._pending[uid]:
+            del self._pending[uid]
 
     def _budget_used(self, user: UserState, t: int, priority: float | None) -> None:
         # Where in the day's work: the firing event (the user's last applied), or the boundary's ranking.

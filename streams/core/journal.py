@@ -8,7 +8,8 @@ their events are not applied again (they are redelivered copies). Each such step
 its user's state with the flush that will persist it and the day boundary whose work must see it;
 after a restart from an older partition state, the steps of the users written ahead of it are
 done again at those boundaries, so every boundary sees exactly what it saw the first time (the
-same idea as labels.unlearn for released labels).
+same idea as labels.unlearn for released labels). Until then they stay in the user's state, marked
+``PENDING``: a restart can complete flushes, or be killed, before their boundary comes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from typing import Any
 
 # Entry layout: [flush epoch, boundary (ms), kind, *arguments].
 EPOCH, BOUNDARY, KIND = 0, 1, 2
+# The epoch of a step a restart has yet to do again: later than any flush, so every restart from any
+# partition state takes it as lost until it is done; a user state holding one is written with this
+# epoch too (it stays "ahead" of every partition state until then).
+PENDING = 1 << 53
 RHYTHM = 0  # arguments: active days, from silence, to silence, returned (0/1), returns expected (millionths), *covariates
 RISK = 1    # arguments: old risk bin, new risk bin
 SILENCE = 2  # arguments: active days, last active day, +1 (counted from now on) or -1 (ended), silences to un-expose
@@ -46,7 +51,19 @@ def forget(journal: list[list[Any]], complete_epoch: int) -> None:
 
 
 def take_lost(journal: list[list[Any]], complete_epoch: int) -> list[list[Any]]:
-    """Remove and return the entries that the partition state of ``complete_epoch`` never saw."""
+    """The entries that the partition state of ``complete_epoch`` never saw, marked ``PENDING``
+    where they are (the same objects): they stay in the user's state until done again, so a
+    flush that completes before their boundary, or a second crash, cannot lose them."""
     lost = [e for e in journal if e[EPOCH] > complete_epoch]
-    journal[:] = [e for e in journal if e[EPOCH] <= complete_epoch]
+    for e in lost:
+        e[EPOCH] = PENDING
     return lost
+
+
+def settle(journal: list[list[Any]], step: list[Any]) -> None:
+    """A ``PENDING`` step is done again (or spent): no longer pending. Matched by value: the
+    user state may have been read back from the store since."""
+    for i, e in enumerate(journal):
+        if e[EPOCH] == PENDING and e[1:] == step[1:]:
+            del journal[i]
+            return
