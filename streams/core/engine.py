@@ -215,7 +215,8 @@ class PartitionEngine:
         if copy:
             self.counters.add("duplicates" if copy == "duplicate" else "redelivered")
             if (self.dedupe.ahead and event.user_id in self.dedupe.ahead and not buffered
-                    and self._admissible(event, record_ts) and event.ts > self.state.released_until):
+                    and not (record_ts >= 0 and self._out_of_record_bounds(event, record_ts))
+                    and event.ts > self.state.released_until):
                 # Applied by a user state written ahead of the partition state: not applied again,
                 # but it still takes its place in the order, where the first run released it, so
                 # the same day boundaries run (a day with an event is never skipped) and the
@@ -226,17 +227,9 @@ class PartitionEngine:
                 return
             self.out.settled.append(token)
             return
-        if record_ts >= 0 and event.ts > record_ts + self.cfg.max_skew_ms:
-            # A clock far ahead (a device, a bad default) must not move the watermark for good.
-            self.counters.add("future")
-            self.out.dead_letters.append((token, "future", f"ts {event.ts} > record timestamp {record_ts} + {self.cfg.max_skew_ms} ms"))
-            return
-        if record_ts >= 0 and event.ts < record_ts - self.cfg.lateness_ms:
-            # Sent longer after it happened than the allowed lateness: late by its own record,
-            # whatever the watermark (which depends on how far the other topics have been read, so
-            # it alone would decide differently from run to run on a backlog).
-            self.counters.add("late")
-            self.out.dead_letters.append((token, "late", f"ts {event.ts} < record timestamp {record_ts} - {self.cfg.lateness_ms} ms"))
+        if record_ts >= 0 and (rejected := self._out_of_record_bounds(event, record_ts)):
+            self.counters.add(rejected[0])
+            self.out.dead_letters.append((token, *rejected))
             return
         if event.ts <= self.state.released_until:
             # Not applied (an applied one would be a duplicate, above), so it is late, even when
@@ -251,9 +244,17 @@ class PartitionEngine:
             self.peers.set_idle(False)
         self._advance()
 
-    def _admissible(self, event: Event, record_ts: int) -> bool:
-        """Not dead-lettered by its record's timestamp (the checks below, in ``offer``)."""
-        return record_ts < 0 or record_ts - self.cfg.lateness_ms <= event.ts <= record_ts + self.cfg.max_skew_ms
+    def _out_of_record_bounds(self, event: Event, record_ts: int) -> tuple[str, str] | None:
+        """Why the event's record timestamp rules it out (reason, detail), if it does."""
+        if event.ts > record_ts + self.cfg.max_skew_ms:
+            # A clock far ahead (a device, a bad default) must not move the watermark for good.
+            return "future", f"ts {event.ts} > record timestamp {record_ts} + {self.cfg.max_skew_ms} ms"
+        if event.ts < record_ts - self.cfg.lateness_ms:
+            # Sent longer after it happened than the allowed lateness: late by its own record,
+            # whatever the watermark (which depends on how far the other topics have been read, so
+            # it alone would decide differently from run to run on a backlog).
+            return "late", f"ts {event.ts} < record timestamp {record_ts} - {self.cfg.lateness_ms} ms"
+        return None
 
     def offer_outcome(self, offset: int, outcome: dict[str, Any], token: Any) -> None:
         """A downstream outcome (see streams/core/feedback.py): applied at once, counted once."""
@@ -550,7 +551,7 @@ class PartitionEngine:
         elif step[journal.KIND] == journal.BUDGET:
             if self.state.budget[0] == step[3]:
                 self.state.budget[1] += 1
-        elif step[journal.KIND] == journal.RISK:
+        else:
             self.population.move(step[3], step[4])
 
     def _budget_again_before(self, position: tuple[Any, ...]) -> None:
