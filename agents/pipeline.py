@@ -38,7 +38,7 @@ from streams.kafka.local_store import (LocalPartition, UserCache, index_due, ind
 from streams.kafka.partitioner import kafka_partition
 from streams.kafka.start_index import StartIndexes
 from streams.core.labels import SCORE
-from streams.core.peers import PeerLedger, PeerRecord
+from streams.core.peers import PeerLedger, PeerRecord, exchange_own_records
 from streams.kafka.life_tables import HistoryReads, encode as encode_peer_record, read_forever as read_life_tables
 from streams.kafka.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, registry_for
 from streams.kafka.status_page import render_page
@@ -192,14 +192,7 @@ class PipelineShell:
         for engine in self.history_reads.completed():
             if self.engines.get(engine.partition) is engine:
                 engine.peer_history_complete()
-        moved = True
-        while moved:
-            moved = False
-            for engine in list(self.engines.values()):
-                for record in engine.peers.take():
-                    moved = True
-                    self.peer_outbox.append(record)
-                    self._deliver(record)
+        self.peer_outbox += exchange_own_records(self.engines.values(), self._deliver)
         self.history_reads.want(self.engines.values())
 
     def receive_peer_record(self, record: PeerRecord) -> None:

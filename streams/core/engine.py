@@ -212,10 +212,17 @@ class PartitionEngine:
         buffered = (event.user_id, event.event_id) in self.buffer
         copy = self.dedupe.classify(kind, offset, event, buffered)
         self.clock.heard_from(kind)
+        if record_ts >= 0 and (rejected := self._out_of_record_bounds(event, record_ts)):
+            # Decided by the record alone, before asking whether it is a copy: whether a copy is
+            # recognised depends on what its user has applied by then (ids are remembered for a
+            # day; a user written ahead takes everything before its latest event for redelivered),
+            # and a record that was never applied must be dead-lettered again when it comes again.
+            self.counters.add(rejected[0])
+            self.out.dead_letters.append((token, *rejected))
+            return
         if copy:
             self.counters.add("duplicates" if copy == "duplicate" else "redelivered")
             if (self.dedupe.ahead and event.user_id in self.dedupe.ahead and not buffered
-                    and not (record_ts >= 0 and self._out_of_record_bounds(event, record_ts))
                     and event.ts > self.state.released_until):
                 # Applied by a user state written ahead of the partition state: not applied again,
                 # but it still takes its place in the order, where the first run released it, so
@@ -226,10 +233,6 @@ class PartitionEngine:
                 self._advance()
                 return
             self.out.settled.append(token)
-            return
-        if record_ts >= 0 and (rejected := self._out_of_record_bounds(event, record_ts)):
-            self.counters.add(rejected[0])
-            self.out.dead_letters.append((token, *rejected))
             return
         if event.ts <= self.state.released_until:
             # Not applied (an applied one would be a duplicate, above), so it is late, even when

@@ -30,7 +30,7 @@ until its shell has read the topic again from the beginning (``history_complete`
 from __future__ import annotations
 
 import bisect
-from typing import Any
+from typing import Any, Callable, Iterable, Protocol
 
 from streams.core.rhythm import add_counts
 
@@ -212,3 +212,24 @@ class PeerLedger:
             if self.idle.get(partition):
                 out.append((partition, IDLE, through_day, None))
         return out
+
+
+class HasPeers(Protocol):
+    peers: Peers
+
+
+def exchange_own_records(engines: Iterable[HasPeers], deliver: Callable[[PeerRecord], None]) -> list[PeerRecord]:
+    """The engines' own new records, each delivered (to every engine, by ``deliver``) as it is
+    taken, until no engine has more: a delivery may let another engine's waiting boundary run and
+    publish. Returns them in the order taken, for the topic."""
+    taken: list[PeerRecord] = []
+    engines = list(engines)
+    moved = True
+    while moved:
+        moved = False
+        for engine in engines:
+            for record in engine.peers.take():
+                moved = True
+                taken.append(record)
+                deliver(record)
+    return taken

@@ -15,6 +15,7 @@ from streams.core.events import DAY_MS, INPUT_KINDS, Event
 from streams.core.features import UserState
 from streams.core.quality import ScoreHistogram
 from streams.core.scoring import heuristic_risk
+from streams.core.peers import exchange_own_records
 from streams.core.snapshots import scoring_inputs
 from streams.kafka.partitioner import kafka_partition
 
@@ -47,15 +48,11 @@ def exchange_peer_records(engines: list[PartitionEngine], carry: Callable[[Any],
     """Each engine's life-table records to the others (streams/core/peers.py), until none is
     left: one that lets a waiting boundary run makes more. ``carry``: what the way between them
     does to a record (a test carries them through the topic's encoding)."""
-    moved = True
-    while moved:
-        moved = False
-        for engine in engines:
-            for record in engine.peers.take():
-                moved = True
-                for other in engines:
-                    if other is not engine:
-                        other.offer_peer(*carry(record))
+    def deliver(record: Any) -> None:
+        for other in engines:
+            if other.partition != record[0]:
+                other.offer_peer(*carry(record))
+    exchange_own_records(engines, deliver)
 
 
 def finish_peers(engines: list[PartitionEngine], flush: Callable[[PartitionEngine], None]) -> None:

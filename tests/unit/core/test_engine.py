@@ -323,6 +323,27 @@ def test_an_event_sent_later_than_the_allowed_lateness_is_late_whatever_the_wate
         assert "u2" not in run.users and run.users["u3"].events_applied == 1
 
 
+def test_a_copy_sent_later_than_the_allowed_lateness_is_late_whatever_its_user_has_applied():
+    # A copy of an event sent again days later: whether it is recognised as a copy depends on
+    # what its user has applied when it arrives (the first copy waiting, applied and remembered,
+    # or forgotten after a day), which depends on how far the topics have been read. Its record
+    # timestamp decides alone: dead-lettered the same way every time (and again when redelivered).
+    first = click("u1", at(1))
+    resent_at = at(1) + LATENESS + 1
+    for applied_until in (None, at(1) + 2 * LATENESS, at(3)):
+        run = Run()
+        run.engine.offer("click", 0, first, ("click", 0), record_ts=at(1))
+        if applied_until is not None:  # u1's later click, and every source beyond it
+            after = applied_until + 2 * LATENESS
+            for offset, kind_event in enumerate((click("u1", applied_until, event_id="later"), purchase("u2", after),
+                                                 ticket("u3", after), click("u4", after)), start=1):
+                run.engine.offer(kind_event.kind, offset, kind_event, (kind_event.kind, offset), record_ts=kind_event.ts)
+            assert run.users["u1"].events_applied == 2
+        run.engine.offer("click", 5, first, ("click", 5), record_ts=resent_at)
+        run._drain()
+        assert [reason for reason, _ in run.dead] == ["late"], applied_until
+
+
 def test_snapshots_never_see_the_future(population):
     run = Run()
     for e in population:
