@@ -33,15 +33,16 @@ browser: $(CHROMIUM)
 run: $(STAMP)
 	$(VENV)/bin/churnguard demo
 
+# The slowest tests are listed at the end: the suite's budget is about 15 minutes.
 test: $(STAMP) $(CHROMIUM)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q tests/unit tests/integration
+	$(PY) -m pytest -q --durations=15 tests/unit tests/integration
 
 # Fault injection at scale against real worker processes (10,000 bad records; random kills; a takeover; a bulk
-# restore killed twice; golden backfills through one and two workers): heavy, so not in `make test`;
-# CI runs it too (.ci/run).
+# restore killed twice; golden backfills through one and two workers) and many seeds of the in-process
+# worker model (tests/worker_model.py): heavy, so not in `make test`; CI runs it too (.ci/run).
 faults: $(STAMP)
-	$(PY) -m pytest -q tests/faults
+	$(PY) -m pytest -q --durations=15 tests/faults
 
 # The product as others install it: the wheel built, installed into a fresh venv outside the
 # tree and run (about 1.5 min, mostly the install); CI runs it too.

@@ -6,13 +6,23 @@ records come again and read the life-table topic back in chunks between them, as
 Seeded kill points; the end must be an uninterrupted run's: every user's state, the labels learned,
 every copy of every partition's published table and model, every alert and every dead letter.
 
-Each partition reads four sources (its partition of each input topic and of the erasure
-requests), each with its own offsets and committed offset. Two inputs: the simulator's events in
-event-time order without record timestamps, with erasure requests for a few users, and the same events as three topics would hold them: each record sent up to most of
+Each partition reads three sources (its partition of each input topic), each with its own offsets
+and committed offset. Two inputs: the simulator's events in event-time order without record
+timestamps, and the same events as three topics would hold them: each record sent up to most of
 the allowed lateness after its event (so a topic is out of event-time order), stamped with that
 send time, a few sent far too late or by a clock far ahead (dead-lettered by their record
 timestamps), a few sent twice, soon or days later; the sources read in a random interleaving, a
 different one by every run and restart.
+
+Also two workers of two partitions each, reading in turns at random (so their partitions progress
+apart, held together by the life table's barrier) and exchanging life-table records only through
+the topic, as flushed: one killed, the other taking its partitions over with its own ledger, a new
+one taking them back; the end must be the single uninterrupted worker's.
+
+No erasure requests: one is applied when read, with the events of its user still waiting in the
+reorder buffer discarded and the partition's figures changed between two day boundaries, so what
+it removes depends on how far event time had got when it was read (docs/operations.md, "Erasure
+requests"), which a restart or another worker's pace changes.
 
 Used by tests/unit/core/test_worker_restarts.py (a few seeds, in `make test`) and
 tests/faults/test_worker_model.py (many more, in `make faults`).
@@ -20,6 +30,7 @@ tests/faults/test_worker_model.py (many more, in `make faults`).
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,6 +38,7 @@ from typing import Any
 import orjson
 
 from streams.core.engine import PartitionEngine, PartitionState
+from streams.core.features import UserState
 from streams.core.events import DAY_MS, INPUT_KINDS, Event
 from streams.core.peers import PeerLedger, PeerRecord, exchange_own_records
 from streams.kafka.codecs import PartitionStateCodec, UserStateCodec
@@ -37,9 +49,9 @@ from streams.settings import Settings
 PARTITIONS = 4
 STATES, USERS = PartitionStateCodec(), UserStateCodec()
 KILLS = ("before_flush", "after_flush", "between_writes", "partway_through_users")
-Source = tuple[int, str]  # (partition, input kind or "erasure"): one partition of one topic
-SOURCES = [(p, kind) for p in range(PARTITIONS) for kind in (*INPUT_KINDS, "erasure")]
-Record = tuple["Event | dict[str, Any]", int]  # an event or an erasure request, and its record timestamp
+Source = tuple[int, str]  # (partition, input kind): one partition of one input topic
+SOURCES = [(p, kind) for p in range(PARTITIONS) for kind in INPUT_KINDS]
+Record = tuple[Event, int]  # an event and its record timestamp (-1: none)
 
 
 @dataclass
@@ -53,23 +65,36 @@ class Disk:
     peer_topic: list[PeerRecord] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)  # published
     dead_letters: set[tuple[Source, int, str]] = field(default_factory=set)  # published: (source, offset, reason)
-    erasure_audits: set[str] = field(default_factory=set)  # request ids confirmed
 
 
 class Worker:
     """One worker process: its engines, life-table ledger and exchange as agents/pipeline.py's
     shell has them (``engine``, ``exchange_peer_records``), its flush in the same three phases."""
 
-    def __init__(self, cfg, disk: Disk, rng: random.Random) -> None:
+    def __init__(self, cfg, disk: Disk, rng: random.Random, partitions: frozenset[int] = frozenset(range(PARTITIONS))) -> None:
         self.cfg, self.disk, self.rng = cfg, disk, rng
-        self.users = {uid: USERS.loads(b) for stored in disk.users.values() for uid, b in stored.items()}
+        self.users: dict[str, UserState] = {}
         self.engines: dict[int, PartitionEngine] = {}
-        self.ledger = PeerLedger()
+        self.ledger = PeerLedger(keep_days=0)  # no memory to spare: engines it starts later often read the history again
         self.read = 0  # how far this worker has read the life-table topic
         self.unsent: list[PeerRecord] = []
-        self.settled: dict[Source, set[int]] = {source: set() for source in SOURCES}
+        self.partitions: set[int] = set()
+        self.assign(partitions)
+
+    def assign(self, partitions: frozenset[int] | set[int]) -> None:
+        """A rebalance, after the flush on revocation: every engine goes (the consumer revokes
+        every partition, as Faust's does), the users of partitions it no longer has too, and those
+        of partitions new to it are read from the changelog. Its ledger stays."""
+        self.engines.clear()
+        for uid in [uid for uid, user in self.users.items() if user.partition not in partitions]:
+            del self.users[uid]
+        for p in partitions - self.partitions:
+            self.users.update((uid, USERS.loads(b)) for uid, b in self.disk.users[p].items())
+        self.partitions = set(partitions)
+        self.settled: dict[Source, set[int]] = {source: set() for source in SOURCES if source[0] in partitions}
 
     def engine(self, p: int) -> PartitionEngine:
+        assert p in self.partitions
         if p not in self.engines:
             state = STATES.loads(self.disk.states[p]) if p in self.disk.states else PartitionState(p)
             engine = self.engines[p] = PartitionEngine(p, self.cfg, state, self.users, partitions=PARTITIONS)
@@ -79,11 +104,8 @@ class Worker:
         return self.engines[p]
 
     def offer(self, source: Source, offset: int) -> None:
-        item, record_ts = self.disk.inputs[source][offset]
-        if isinstance(item, Event):
-            self.engine(source[0]).offer(source[1], offset, item, (source, offset), record_ts)
-        else:
-            self.engine(source[0]).offer_erasure(offset, item, (source, offset))
+        event, record_ts = self.disk.inputs[source][offset]
+        self.engine(source[0]).offer(source[1], offset, event, (source, offset), record_ts)
         self.exchange()
 
     def read_peer_topic(self, records: int) -> None:
@@ -119,18 +141,14 @@ class Worker:
         self.disk.peer_topic += self.unsent
         self.unsent = []
         for p, out in outs.items():
-            written = sorted(out.dirty_users | out.erased_users)
+            written = sorted(out.dirty_users)
             if kill == "partway_through_users":
                 written = self.rng.sample(written, len(written) // 2)
             for uid in written:
-                if uid in out.erased_users:  # a tombstone
-                    self.disk.users[p].pop(uid, None)
-                else:
-                    self.disk.users[p][uid] = USERS.dumps(self.users[uid])
+                self.disk.users[p][uid] = USERS.dumps(self.users[uid])
         if kill is not None:
             return
         for p, out in outs.items():
-            self.disk.erasure_audits.update(doc["request_id"] for doc in out.erasures)
             for source, offset in [*out.settled, *(token for token, _, _ in out.dead_letters)]:
                 self.settled[source].add(offset)
             self.disk.states[p] = STATES.dumps(self.engines[p].state)
@@ -140,20 +158,29 @@ class Worker:
                 committed += 1
             self.disk.committed[source] = committed
 
-    def finish(self) -> None:
-        for p in range(PARTITIONS):  # a partition with nothing left to read has its engine too
-            self.engine(p)
-        self.read_peer_topic(len(self.disk.peer_topic))
-        while True:
-            for engine in self.engines.values():
+
+def finish(workers: list[Worker], disk: Disk) -> None:
+    """The end of the input: every source idle, then every partition, the workers' life-table
+    records passed through the topic, until no partition waits for another."""
+    for worker in workers:
+        for p in worker.partitions:  # a partition with nothing left to read has its engine too
+            worker.engine(p)
+    while True:
+        for worker in workers:
+            worker.flush()
+        for worker in workers:
+            worker.read_peer_topic(len(disk.peer_topic))
+            for engine in worker.engines.values():
                 engine.set_idle(set(INPUT_KINDS))
-            self.exchange()
-            if all(engine.peers.idle_self for engine in self.engines.values()):
-                break
-            for engine in self.engines.values():
+            worker.exchange()
+        if all(engine.peers.idle_self for worker in workers for engine in worker.engines.values()):
+            break
+        for worker in workers:
+            for engine in worker.engines.values():
                 engine.peers.set_idle(True)
-            self.exchange()
-        self.flush()
+            worker.exchange()
+    for worker in workers:
+        worker.flush()
 
 
 def interleaving(pending: dict[Source, list[int]], rng: random.Random) -> list[tuple[Source, int]]:
@@ -172,25 +199,36 @@ def interleaving(pending: dict[Source, list[int]], rng: random.Random) -> list[t
     return order
 
 
-def run(records: list[Record], cfg, seed: int, kills: int, interleave: bool) -> tuple[Worker, Disk]:
+def on_disk(records: list[Record]) -> tuple[Disk, dict[tuple[Source, int], int]]:
+    """The records in their sources, and each one's place in the order sent."""
+    disk = Disk({source: [] for source in SOURCES})
+    place = {}
+    for i, (event, record_ts) in enumerate(records):
+        source = (kafka_partition(event.user_id, PARTITIONS), event.kind)
+        place[(source, len(disk.inputs[source]))] = i
+        disk.inputs[source].append((event, record_ts))
+    return disk, place
+
+
+def to_read(disk: Disk, place: dict[tuple[Source, int], int], partitions: set[int], interleave: bool,
+            rng: random.Random) -> list[tuple[Source, int]]:
+    """What a worker reads of its partitions' sources from their committed offsets, in order."""
+    pending = {source: list(range(disk.committed[source], len(disk.inputs[source])))
+               for source in SOURCES if source[0] in partitions}
+    if interleave:
+        return interleaving(pending, rng)
+    return sorted(((source, o) for source, offsets in pending.items() for o in offsets), key=place.__getitem__)
+
+
+def run(records: list[Record], cfg, seed: int, kills: int, interleave: bool) -> tuple[list[Worker], Disk]:
     """``records`` (event, record timestamp) in the order they were sent, read in that order or,
     if ``interleave``, in a random interleaving of the sources, a new one at every restart. Killed
     ``kills`` times at a random point of what is left to read, then run to the end."""
     rng = random.Random(seed)
-    disk = Disk({source: [] for source in SOURCES})
-    place = {}
-    for i, (item, record_ts) in enumerate(records):
-        source = ((kafka_partition(item.user_id, PARTITIONS), item.kind) if isinstance(item, Event)
-                  else (kafka_partition(item["user_id"], PARTITIONS), "erasure"))
-        place[(source, len(disk.inputs[source]))] = i
-        disk.inputs[source].append((item, record_ts))
+    disk, place = on_disk(records)
     while True:
         worker = Worker(cfg, disk, rng)
-        pending = {source: list(range(disk.committed[source], len(disk.inputs[source]))) for source in SOURCES}
-        if interleave:
-            again = interleaving(pending, rng)
-        else:
-            again = sorted(((source, o) for source, offsets in pending.items() for o in offsets), key=place.__getitem__)
+        again = to_read(disk, place, worker.partitions, interleave, rng)
         # Soon after the start (a kill during a restart's catch-up) or anywhere.
         kill_at = rng.randrange(min(len(again), rng.choice((1000, len(again))))) if kills else None
         kills -= 1
@@ -207,8 +245,54 @@ def run(records: list[Record], cfg, seed: int, kills: int, interleave: bool) -> 
                     worker.flush(None if kill == "after_flush" else kill)
                 break
         else:
-            worker.finish()
-            return worker, disk
+            finish([worker], disk)
+            return [worker], disk
+
+
+def run_two_workers(records: list[Record], cfg, seed: int, interleave: bool) -> tuple[list[Worker], Disk]:
+    """Two workers, two partitions each, reading in turns at random and exchanging life-table
+    records only through the topic; the second is killed at a random point, the first takes over
+    its partitions (from their changelogs, with its own ledger), then a new second worker joins
+    and takes them back; run to the end."""
+    rng = random.Random(seed)
+    disk, place = on_disk(records)
+    halves = ({0, 1}, {2, 3})
+    workers = {0: Worker(cfg, disk, rng, halves[0]), 1: Worker(cfg, disk, rng, halves[1])}
+    plans = {i: to_read(disk, place, w.partitions, interleave, rng)[::-1] for i, w in workers.items()}
+    total = sum(map(len, plans.values()))
+    kill_at, kill = rng.randrange(total // 2), rng.choice(KILLS)
+    back_at = kill_at + rng.randrange(1, total // 2)
+    every = rng.randrange(200, 1500)
+    read = dict.fromkeys(workers, 0)
+
+    def rebalance(assignment: dict[int, set[int]]) -> None:
+        for i, worker in workers.items():
+            worker.flush()
+            worker.assign(assignment[i])
+            plans[i] = to_read(disk, place, worker.partitions, interleave, rng)[::-1]
+
+    for step in itertools.count():
+        busy = [i for i in workers if plans[i]]
+        if not busy:
+            break
+        i = rng.choice(busy)
+        worker = workers[i]
+        if rng.random() < 0.05:
+            worker.read_peer_topic(rng.randrange(1, 200))
+        worker.offer(*plans[i].pop())
+        read[i] += 1
+        if read[i] % every == 0:
+            worker.flush()
+        if step == kill_at:
+            if kill != "before_flush":
+                workers[1].flush(None if kill == "after_flush" else kill)
+            del workers[1], plans[1]
+            rebalance({0: halves[0] | halves[1]})
+        elif step == back_at and 1 not in workers:
+            workers[1], read[1] = Worker(cfg, disk, rng, set()), 0
+            rebalance({0: halves[0], 1: halves[1]})
+    finish(list(workers.values()), disk)
+    return list(workers.values()), disk
 
 
 def as_sent(events: list[Event], cfg, seed: int) -> list[tuple[Event, int]]:
@@ -240,10 +324,11 @@ def config():
                    alert_tiers=(("watch", 0.2), ("high", 0.35), ("critical", 0.5))).engine_config()
 
 
-def end_state(worker: Worker, disk: Disk) -> tuple[Any, ...]:
+def end_state(workers: list[Worker], disk: Disk) -> tuple[Any, ...]:
     # "ep", "rl" and "j" record write history: a restart's flushes differ.
-    users = {u: {**s.to_dict(), "ep": 0, "rl": [], "j": []} for u, s in sorted(worker.users.items())}
-    engines = [worker.engines[p] for p in range(PARTITIONS)]
+    users = {u: {**s.to_dict(), "ep": 0, "rl": [], "j": []}
+             for u, s in sorted((item for worker in workers for item in worker.users.items()))}
+    engines = [next(worker.engines[p] for worker in workers if p in worker.engines) for p in range(PARTITIONS)]
     # Every copy of each partition's life table and model as of each boundary, as the others got
     # them (a table's own counts at the end may still miss steps a restart does again at the next
     # boundary, which the input does not reach).
@@ -252,7 +337,7 @@ def end_state(worker: Worker, disk: Disk) -> tuple[Any, ...]:
         if counts is not None:
             rows.setdefault((p, day), set()).add(orjson.dumps(counts, option=orjson.OPT_SORT_KEYS))
     return (users, [e.model.labels for e in engines], rows, [e.state.next_boundary for e in engines],
-            disk.dead_letters, disk.erasure_audits)
+            disk.dead_letters)
 
 
 def population() -> tuple[list[Event], Any]:
@@ -264,34 +349,24 @@ def population() -> tuple[list[Event], Any]:
     return as_events(raw), config()
 
 
-def with_erasures(events: list[Event], seed: int) -> list[Record]:
-    """The events in order, with erasure requests for six users, each somewhere in the second half
-    of the log. (Not in the input as sent: an erasure is applied when read, so what it removes
-    depends on how far the other topics have been read.)"""
-    rng = random.Random(seed)
-    records: list[Record] = [(event, -1) for event in events]
-    for n, uid in enumerate(rng.sample(sorted({e.user_id for e in events}), 6)):
-        at = rng.randrange(len(records) // 2, len(records))
-        request = {"schema": "erasure_request.v1", "request_id": f"r{n}", "user_id": uid, "requested_at": 0}
-        records.insert(at, (request, -1))
-    return records
-
-
 def uninterrupted(events: list[Event], cfg, inputs: str) -> tuple[Any, ...]:
     """The records of ``inputs`` ('in_order' or 'as_sent') and an uninterrupted run's end state
     and alerts."""
     interleave = inputs == "as_sent"
-    records = as_sent(events, cfg, 1) if interleave else with_erasures(events, 1)
-    worker, disk = run(records, cfg, 0, kills=0, interleave=interleave)
-    return records, interleave, end_state(worker, disk), disk.alerts
+    records = as_sent(events, cfg, 1) if interleave else [(event, -1) for event in events]
+    workers, disk = run(records, cfg, 0, kills=0, interleave=interleave)
+    return records, interleave, end_state(workers, disk), disk.alerts
 
 
-def differences(events: list[Event], cfg, reference: tuple[Any, ...], seed: int) -> list[str]:
-    """What a run killed three times (at points chosen by ``seed``) ends with that the
-    uninterrupted one did not."""
+def differences(events: list[Event], cfg, reference: tuple[Any, ...], seed: int, two_workers: bool = False) -> list[str]:
+    """What a run killed three times (at points chosen by ``seed``), or two workers of which one is
+    killed and taken over, end with that the uninterrupted run did not."""
     records, interleave, expected, expected_alerts = reference
-    worker, disk = run(records, cfg, seed, kills=3, interleave=interleave)
-    got = end_state(worker, disk)
+    if two_workers:
+        workers, disk = run_two_workers(records, cfg, seed, interleave)
+    else:
+        workers, disk = run(records, cfg, seed, kills=3, interleave=interleave)
+    got = end_state(workers, disk)
     found = []
     differ = [u for u in expected[0] if expected[0][u] != got[0].get(u)]
     if differ:
@@ -305,8 +380,6 @@ def differences(events: list[Event], cfg, reference: tuple[Any, ...], seed: int)
         found.append(f"{len(rows)} life-table rows differ, from (partition, day) {rows[0]}")
     if got[4] != expected[4]:
         found.append(f"dead letters differ: {sorted(got[4] ^ expected[4])[:3]}")
-    if got[5] != expected[5]:
-        found.append(f"erasures confirmed {sorted(got[5])} != {sorted(expected[5])}")
     # Alerts published again after a restart are the same alerts: same id, same content.
     if {a["alert_id"]: a for a in disk.alerts} != {a["alert_id"]: a for a in expected_alerts}:
         found.append("alerts differ")
