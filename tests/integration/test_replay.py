@@ -13,7 +13,7 @@ from streams.kafka.partitioner import kafka_partition
 from streams.offline.replay import Replay, TopicRange
 from streams.settings import Settings
 from streams.offline.sources import kind_of_file, merged
-from tests.golden import INPUTS, canonical, expected_alerts, for_golden
+from tests.golden import INPUTS, for_golden
 
 pytestmark = pytest.mark.integration
 
@@ -98,35 +98,6 @@ def test_pacing_follows_event_time_at_the_requested_speed(settings_for, tmp_path
     speed = span_s / 3.0  # the whole fixture in three seconds
     stats = Replay(settings, INPUTS, checkpoint_dir=tmp_path, speed=speed).run()
     assert stats.seconds >= 3.0 * 0.95
-
-
-def test_a_backfill_beside_live_topics_leaves_them_untouched_and_any_file_order_gives_the_golden_alerts(
-        settings_for, tmp_path):
-    """Against a cluster that carries live topics (with a record in each): two backfills, one of the
-    golden files and one of the same records exported customer by customer. Both give the golden
-    alerts; neither reads or writes a live topic, and each run's own topics are gone afterwards."""
-    from kafka.admin import KafkaAdminClient
-
-    from tests.unit.offline.test_sources import shuffled_copies
-
-    live = settings_for("churnguard")
-    for topic in (live.topic_alerts, live.topic_clicks, live.topic_dead_letter):
-        Replay(replace(live, topic_clicks=topic), [INPUTS[0]], checkpoint_dir=tmp_path / topic).run(limit=3)
-    before = {t: topic_records(live, t) for t in (*live.input_topics, live.topic_alerts, live.topic_holdout,
-                                                   live.topic_dead_letter, live.topic_model_quality)}
-    admin = KafkaAdminClient(bootstrap_servers=live.broker)
-    topics_before = set(admin.list_topics())
-    shuffled = tmp_path / "shuffled"
-    shuffled.mkdir()
-    for i, files in enumerate((INPUTS, shuffled_copies(shuffled))):
-        out = tmp_path / f"run-{i}"
-        summary = backfill(for_golden(live), files, out, workers=1, timeout_s=300)
-        alerts = [orjson.loads(line) for name in ("alerts", "holdout") for line in (out / f"{name}.jsonl").read_bytes().splitlines()]
-        assert canonical(alerts) == expected_alerts(), i
-        assert summary["counters"].get("late", 0) == 0 and summary["replay"]["input_records"] == 5071
-    assert {t: topic_records(live, t) for t in before} == before
-    assert set(admin.list_topics()) == topics_before
-    admin.close()
 
 
 def test_a_partition_without_users_holds_no_other_back_through_a_worker(tmp_path):
