@@ -11,8 +11,8 @@ and committed offset. Two inputs: the simulator's events in event-time order wit
 timestamps, and the same events as three topics would hold them: each record sent up to most of
 the allowed lateness after its event (so a topic is out of event-time order), stamped with that
 send time, a few sent far too late or by a clock far ahead (dead-lettered by their record
-timestamps), a few sent twice, soon or days later; the sources read in a random interleaving, a
-different one by every run and restart.
+timestamps), a few sent twice, soon or days later, a few with amounts or ids at the contract's
+extremes; the sources read in a random interleaving, a different one by every run and restart.
 
 Also two workers of two partitions each, reading in turns at random (so their partitions progress
 apart, held together by the life table's barrier) and exchanging life-table records only through
@@ -295,14 +295,34 @@ def run_two_workers(records: list[Record], cfg, seed: int, interleave: bool) -> 
     return list(workers.values()), disk
 
 
+# The contract's bounds for an amount (schemas/purchase.v1.json), and a step just above zero.
+EXTREME_AMOUNTS = (0.0, 1e-9, 1_000_000_000_000.0)
+MAX_ID_CHARS = 128
+
+
+def at_the_extremes(event: Event, rng: random.Random) -> Event:
+    """5 % of purchases with an amount at the contract's extremes and 0.25 % of events with an id of
+    the longest length the contract allows; the others as they are."""
+    r = rng.random()
+    if r < 0.05 and event.kind == "purchase":
+        data = {**event.data, "amount": rng.choice(EXTREME_AMOUNTS)}
+    elif r > 0.9975:
+        data = {**event.data, "event_id": event.event_id.ljust(MAX_ID_CHARS, "~")}
+    else:
+        return event
+    return Event(event.kind, data["event_id"], event.user_id, event.ts, data)
+
+
 def as_sent(events: list[Event], cfg, seed: int) -> list[tuple[Event, int]]:
     """The events as producers send them: each up to 0.8 of the allowed lateness after it happened
     (stamped with that time, in that order), 0.3 % sent later than the lateness allows, 0.3 % by a
     clock far ahead (both dead-lettered by their record timestamps), 0.5 % sent twice (half of those
-    again days later: dead-lettered too, whether or not the first copy's id is still remembered)."""
+    again days later: dead-lettered too, whether or not the first copy's id is still remembered);
+    a few at the contract's extremes (``at_the_extremes``)."""
     rng = random.Random(seed)
     sent = []
     for event in events:
+        event = at_the_extremes(event, rng)
         r = rng.random()
         if r < 0.003:
             sent.append((event.ts + cfg.lateness_ms + rng.randrange(1, 3 * DAY_MS), event))
