@@ -28,10 +28,28 @@ class RestoringTable(faust.Table):
 
     def apply_changelog_batch(self, batch: Any) -> None:
         batch = list(batch)
+        if self.on_disk:
+            batch = self.newer_than_stored(batch)
         self.records_restored += len(batch)
         if self.on_disk:
             batch = to_local(batch, self.data._db_for_partition if self.indexed else None)
         super().apply_changelog_batch(batch)
+
+    def newer_than_stored(self, batch: list[Any]) -> list[Any]:
+        """The records past the offset a local database holds everything up to. Faust applies
+        buffered records when a buffer fills or at a rebalance, possibly after the pipeline has
+        written newer states with their offsets: applied, older records would put older states
+        back and move the database's offset back (streams/kafka/local_store.py)."""
+        stored: dict[Any, int | None] = {}
+        newer = []
+        for event in batch:
+            tp = event.message.tp
+            if tp not in stored:
+                stored[tp] = self.data.persisted_offset(tp)
+            held = stored[tp]
+            if held is None or event.message.offset > held:
+                newer.append(event)
+        return newer
 
 
 @dataclass

@@ -119,6 +119,14 @@ class LocalRecovery(Recovery):
                          seconds=round(loop.time() - started, 1))
         await super()._build_offsets(consumer, tps, destination, title)
 
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        # Changelog records Faust has taken in (counted as read: the offsets it resumes from) may
+        # still wait in its buffers, applied only when a buffer fills or when a recovery that had
+        # something to read ends: after a rebalance with nothing left to read, the engines would
+        # start on databases behind those offsets. Applied here, before any input is read.
+        self.flush_buffers()
+        await super().on_recovery_completed(generation_id)
+
 
 class LocalTables(TableManager):
     """Faust's table manager with ``LocalRecovery`` (``bootstrap``, ``client``: set by

@@ -113,3 +113,53 @@ def test_local_partition_keeps_records_summaries_and_offset_together(tmp_path):
     odd = UserState("__faust\x00offset__", 1, events_applied=2)
     assert local.write([(odd.user_id, CODEC.dumps(odd))], 46, [None])
     assert UserCache(local)[odd.user_id].events_applied == 2 and local.persisted_offset() == 46
+
+
+def test_records_a_local_table_already_holds_are_not_applied_again(tmp_path):
+    """Faust applies buffered changelog records late (when a buffer fills, at a rebalance), maybe
+    after the pipeline wrote newer states with their offsets: older records must not put older
+    states back, nor move the database's offset back."""
+    from streams.kafka.local_store import LocalPartition, summary
+
+    wiring = local_tables(tmp_path)
+    local = LocalPartition(wiring.user_table, 2)
+    local.db()
+    newer = UserState("a", 2, events_applied=9)
+    assert local.write([("a", CODEC.dumps(newer))], 50, [summary(newer)])
+    topic = wiring.user_table.changelog_topic.get_topic_name()
+    wiring.user_table.apply_changelog_batch([
+        changelog_event(topic, 2, 47, "a", CODEC.dumps(UserState("a", 2, events_applied=3))),
+        changelog_event(topic, 2, 50, "z", CODEC.dumps(UserState("z", 2))),
+        changelog_event(topic, 2, 51, "e", CODEC.dumps(UserState("e", 2, events_applied=1)))])
+    assert UserCache(local)["a"].events_applied == 9 and "z" not in UserCache(local)
+    assert UserCache(local)["e"].events_applied == 1
+    assert local.persisted_offset() == 51 and wiring.user_table.records_restored == 1
+
+
+def test_buffered_changelog_records_are_in_the_tables_before_recovery_completes(tmp_path, monkeypatch):
+    """Records a recovery has taken in wait in Faust's buffer with their offsets already counted as
+    read (a standby's last ones, say, before the rebalance that made its partition active); when
+    nothing is left to read, Faust completes recovery without applying them. They must be in the
+    database before the engine reads it."""
+    import asyncio
+
+    from faust.tables.recovery import Recovery
+
+    from streams.kafka.local_store import LocalPartition
+
+    wiring = local_tables(tmp_path)
+    local = LocalPartition(wiring.user_table, 3)
+    local.db()
+    topic = wiring.user_table.changelog_topic.get_topic_name()
+    seen = {}
+
+    async def completed(self, generation_id=0):  # Faust's own completion: streams resume after it
+        seen["users"] = sorted(uid for uid, *_ in local.stored_users())
+        seen["offset"] = local.persisted_offset()
+
+    monkeypatch.setattr(Recovery, "on_recovery_completed", completed)
+    recovery = wiring.app.tables.recovery
+    recovery.buffers[wiring.user_table].extend(
+        changelog_event(topic, 3, offset, uid, CODEC.dumps(UserState(uid, 3))) for offset, uid in ((7, "a"), (8, "b")))
+    asyncio.run(recovery.on_recovery_completed(0))
+    assert seen == {"users": ["a", "b"], "offset": 8}

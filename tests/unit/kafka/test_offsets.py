@@ -100,3 +100,32 @@ async def test_a_seek_runs_with_the_flow_stopped_and_covers_partitions_without_a
     await offsets._perform_seek_with_the_flow_stopped(consumer)
     assert calls == [("seek_to_committed", False), ("seek", fresh_tp, 0, False)]
     assert not consumer.flow_active
+
+
+async def test_a_seek_sends_standby_changelogs_back_to_the_first_record_not_taken_in(consumer, monkeypatch):
+    """The flow stop drops the rest of a batch being delivered, standby changelog records included,
+    while the fetch position has passed them, and Faust seeks a standby only at a rebalance: its
+    local table lost them, and took the next ones with their offsets (a takeover with local tables
+    then lost events: tests/faults/test_takeover.py). The seek sends each standby back to the
+    record after the last one its recovery took in."""
+    read, fresh = TP("app-user-state-changelog", 2), TP("app-user-state-changelog", 3)
+    calls = []
+
+    async def seek_to_committed(c):
+        pass
+
+    async def seek(tp, offset):
+        calls.append((tp, offset, consumer.flow_active))
+
+    monkeypatch.setattr(offsets, "_perform_seek", seek_to_committed)
+    monkeypatch.setattr(consumer, "assignment", lambda: {read, fresh})
+    monkeypatch.setattr(consumer, "_is_changelog_tp", lambda tp: True)
+    monkeypatch.setattr(consumer, "seek", seek)
+    recovery = consumer.app.tables.recovery
+    recovery.standby_tps.update({read, fresh})
+    recovery.standby_offsets[read] = 112  # took in up to 112 (its database, or buffered)
+    recovery.standby_offsets[fresh] = None  # nothing yet: from the beginning
+    consumer.resume_flow()
+    await offsets._perform_seek_with_the_flow_stopped(consumer)
+    assert sorted(calls, key=str) == sorted([(read, 113, False), (fresh, 0, False)], key=str)
+    assert consumer.flow_active
