@@ -9,9 +9,10 @@ silence, and one indicator per attribute value the user's events carried.
 
 Model kinds (``CHURNGUARD_MODEL_KIND``; the choice and its evidence: docs/model.md):
 - ``logreg``: StandardScaler | clip to +-3 (attribute indicators as 0/1 variables) |
-  LogisticRegression (SGD 0.002, L2 1e-4) around the cold start: its log-odds is the regression's
+  LogisticRegression (SGD 0.006, L2 1e-4) around the cold start: its log-odds is the regression's
   offset, so the model starts as the cold start and learns from the labels only what the features
-  add to it, of which it serves RESIDUAL_WEIGHT. Reasons: weight x scaled value.
+  add to it, of which it serves RESIDUAL_WEIGHT, with its weights averaged over its latest labels
+  (streams/core/learners.py). Reasons: served weight x scaled value.
 - ``logreg_balanced``: the same, each label weighted by n / (2 n_class) so both classes count equally.
 - ``hat``: Hoeffding adaptive tree; ``arf``: adaptive random forest (10 trees). Reasons for these:
   how much the risk drops when the feature is set to its running mean (one extra prediction per
@@ -306,7 +307,7 @@ class ChurnModel:
     def _linear_contributions(self, x: dict[str, float]) -> list[tuple[float, str]]:
         # Linear attribution: weight x standardised (and clipped) value, as the model serves it.
         scaler = self.scorer.scaler  # type: ignore[attr-defined]
-        weights = self.scorer.regression.weights  # type: ignore[attr-defined]
+        weights = self.scorer.average  # type: ignore[attr-defined]
         out = []
         for name, value in x.items():
             std = math.sqrt(scaler.vars.get(name, 0.0)) or 1.0

@@ -6,6 +6,7 @@ import random
 from streams.core.scoring import (
     INPUT_NAMES,
     MAX_ATTRIBUTE_INPUTS,
+    OFFSET,
     RESIDUAL_WEIGHT,
     ChurnModel,
     ResidualLogReg,
@@ -63,9 +64,9 @@ def test_it_serves_the_cold_start_plus_a_share_of_what_it_learned():
         model.learn_one(x, int(rng.random() < 1 / (1 + math.exp(-logit(risk) - 1.5 * signal))))
     for risk, signal in ((0.2, 1.0), (0.5, -1.0), (0.9, 1.0)):
         x = model_input(inputs(risk, signal, rng))
-        learned = model.regression.predict_proba_one(model._inputs(x))[True]
+        learned = model.served_logit(model._inputs(x))  # the averaged regression's logit
         served = model.predict_proba_one(x)[True]
-        assert math.isclose(logit(served), logit(risk) + RESIDUAL_WEIGHT * (logit(learned) - logit(risk)), abs_tol=1e-6)
+        assert math.isclose(logit(served), logit(risk) + RESIDUAL_WEIGHT * (learned - logit(risk)), abs_tol=1e-6)
         assert abs(logit(served) - logit(risk)) > 0.1  # it did learn something
 
 
@@ -118,7 +119,7 @@ def test_the_model_stays_bounded_however_many_attribute_values_it_meets():
     assert len(model.attribute_inputs) == MAX_ATTRIBUTE_INPUTS
     assert "attribute:plan=yearly" in model.attribute_inputs  # met among the first labels
     scaler, weights = model.learner.scaler, model.learner.regression.weights
-    learner_keys = set(scaler.counts) | set(scaler.vars) | set(weights)
+    learner_keys = set(scaler.counts) | set(scaler.vars) | set(weights) | set(model.learner.average)
     assert learner_keys <= set(INPUT_NAMES) | set(model.attribute_inputs) | {"offset"}  # River zeroes its weight
     assert sizes[2] - sizes[0] < 2000  # floats changing, no new keys
     x = inputs(0.4, 0.0, rng)
@@ -171,8 +172,8 @@ def test_pooled_regressions_standardise_as_one_scaler_of_all_their_labels():
         assert math.isclose(pooled.scaler.vars[name], everyone.scaler.vars[name], rel_tol=1e-9, abs_tol=1e-12)
     # Weights: the average by labels learned.
     name = INPUT_NAMES[0]
-    expected = (700 * a.regression._weights[name] + 1300 * b.regression._weights[name]) / 2000
-    assert math.isclose(pooled.regression._weights[name], expected, rel_tol=1e-9)
+    expected = (700 * a.average[name] + 1300 * b.average[name]) / 2000
+    assert math.isclose(pooled.average[name], expected, rel_tol=1e-9)
 
 
 def test_pooling_survives_json_and_a_model_scores_with_the_pool():
@@ -203,7 +204,7 @@ def test_the_pool_holds_only_the_attribute_inputs_the_scoring_partition_reads():
             model.learn(inputs(0.5, 1.0, rng), i % 2, {"store": f"s{seed}-{i % 40}"})
         models.append(model)
     models[0].pool([m.summary() for m in models])
-    names = set(models[0].pooled.scaler.counts) | set(models[0].pooled.regression._weights)
+    names = set(models[0].pooled.scaler.counts) | set(models[0].pooled.average)
     attributes = {n for n in names if n.startswith("attribute:")}
     assert attributes == set(models[0].attribute_inputs) and len(attributes) == 40
 
@@ -227,3 +228,45 @@ def test_a_model_s_bytes_do_not_depend_on_where_the_pooled_summaries_came_from()
     assert here.to_bytes() == read.to_bytes()
     again = ChurnModel.from_bytes(here.to_bytes())
     assert all(again._risk(x) == here._risk(x) for x in seen[:50])
+
+
+def test_it_serves_the_average_of_its_recent_weights():
+    """SGD's weights wander with every label; the regression serves their average (the running
+    mean over its first AVERAGE_MEMORY labels, an exponential moving average after), which holds
+    still where the weights do not."""
+    from streams.core.learners import AVERAGE_MEMORY
+
+    rng = random.Random(11)
+    model = ResidualLogReg()
+    name = INPUT_NAMES[0]
+    raw, served, running = [], [], 0.0
+    for step in range(1, 3 * AVERAGE_MEMORY + 1):
+        risk, signal = rng.uniform(0.1, 0.9), rng.choice((-1.0, 1.0))
+        x = model_input(inputs(risk, signal, rng))
+        model.learn_one(x, int(rng.random() < 1 / (1 + math.exp(-logit(risk) - 1.5 * signal))))
+        weight = model.regression._weights[name]
+        running += (weight - running) / min(step, AVERAGE_MEMORY)
+        raw.append(weight)
+        served.append(model.average[name])
+    assert math.isclose(served[-1], running, rel_tol=1e-9, abs_tol=1e-12)
+    assert math.isclose(served[AVERAGE_MEMORY - 1], sum(raw[:AVERAGE_MEMORY]) / AVERAGE_MEMORY, rel_tol=1e-9)
+
+    def wander(values: list[float]) -> float:  # mean absolute step over the last labels
+        tail = values[-AVERAGE_MEMORY:]
+        return sum(abs(b - a) for a, b in zip(tail, tail[1:])) / (len(tail) - 1)
+
+    assert wander(served) < wander(raw) / 10
+
+
+def test_a_regression_pickled_before_averaging_serves_its_own_weights():
+    import pickle
+
+    model, seen = trained(12, 600)
+    old = pickle.loads(pickle.dumps(model))
+    for attribute in ("average", "average_intercept", "steps"):
+        delattr(old, attribute)  # as pickled before the served weights were averaged
+    restored = pickle.loads(pickle.dumps(old))
+    for x in seen[:20]:
+        z = restored._inputs(x)
+        own = 1 / (1 + math.exp(-(z[OFFSET] + RESIDUAL_WEIGHT * restored.regression._raw_dot_one(z) - RESIDUAL_WEIGHT * z[OFFSET])))
+        assert math.isclose(restored.predict_proba_one(x)[True], own, rel_tol=1e-9)
