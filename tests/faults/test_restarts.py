@@ -16,7 +16,7 @@ from streams.kafka.admin import create_topics
 from streams.offline.backfill import run_settings
 from streams.offline.simulator import SimConfig
 from streams.offline.workers import start_worker, stop_process, wait_until, worker_status
-from tests.faults.harness import log_tail, produce_records, run_to_the_end, serving, simulated_records
+from tests.faults.harness import contended, log_tail, produce_records, run_to_the_end, serving, simulated_records
 
 pytestmark = pytest.mark.integration
 
@@ -25,8 +25,11 @@ KILLS = (signal.SIGKILL, signal.SIGTERM, signal.SIGKILL, signal.SIGTERM, signal.
 
 # Local tables with a small cache: users go to disk and come back between flushes, and each
 # restart reads its local state plus the changelog tail the killed worker left.
-@pytest.mark.parametrize("store", [{}, {"table_store": "rocksdb", "state_cache_users": 60}], ids=["memory", "rocksdb"])
-def test_random_kills_and_restarts_end_exactly_as_an_uninterrupted_run(settings_for, tmp_path, store):
+LOCAL = {"table_store": "rocksdb", "state_cache_users": 60}
+
+
+@pytest.mark.parametrize("store, busy", [({}, 0), (LOCAL, 0), (LOCAL, 2)], ids=["memory", "rocksdb", "rocksdb-busy"])
+def test_random_kills_and_restarts_end_exactly_as_an_uninterrupted_run(settings_for, tmp_path, store, busy):
     base = serving(settings_for("churnguard-restarts"))
     cfg = SimConfig(users=200, days=60, seed=29, bad_rate=0.0)
     records = simulated_records(cfg)
@@ -43,16 +46,17 @@ def test_random_kills_and_restarts_end_exactly_as_an_uninterrupted_run(settings_
     create_topics(crashing)
     produce_records(crashing, records)
     rng = random.Random(5)
-    for i, sig in enumerate(KILLS):
-        log_path = tmp_path / f"victim-{i}.log"
-        victim = start_worker(crashing, log_path)
-        pause = rng.uniform(0.0, 6.0)  # seconds of processing before the kill
-        # Started: its tables recovered and an engine per partition (it may have nothing left to read).
-        reached = wait_until(lambda: len((worker_status(crashing) or {}).get("partitions", {})) == crashing.partitions,
-                             300, 0.1)
-        time.sleep(pause)
-        stop_process(victim, sig=sig)
-        assert reached, log_tail(log_path)
+    with contended(busy):  # (the reference run above and the survivor below are never contended)
+        for i, sig in enumerate(KILLS):
+            log_path = tmp_path / f"victim-{i}.log"
+            victim = start_worker(crashing, log_path)
+            pause = rng.uniform(0.0, 6.0)  # seconds of processing before the kill
+            # Started: its tables recovered and an engine per partition (it may have nothing left to read).
+            reached = wait_until(lambda: len((worker_status(crashing) or {}).get("partitions", {})) == crashing.partitions,
+                                 300, 0.1)
+            time.sleep(pause)
+            stop_process(victim, sig=sig)
+            assert reached, log_tail(log_path)
     got = run_to_the_end(crashing, tmp_path / "survivor.log")
     if store:
         # Restarts after a stop that left nothing unwritten start their engines from the index read
