@@ -37,6 +37,7 @@ from streams.offline.workers import start_worker, stop_process, wait_until, work
 from streams.settings import Settings
 
 OURS = ("(streams/", "(agents/")  # py-spy names a frame's file by its import path: churnguard's own modules
+FAUSTS = ("(streams/kafka/drain.py",)  # ours, but Faust's delivery loop (under every record's path): not counted as ours
 # The entry frames every sample of a thread shares: left out of the tables.
 ENTRY = re.compile(r"^(<module>|main|_run_module_as_main|_run_code|cmd_worker|engine_child|\S*execute_from_commandline"
                    r"|BaseEventLoop\.(run_until_complete|run_forever|_run_once)) ")
@@ -78,7 +79,7 @@ def summarise(raw: Path, events: int, seconds: float, top: int) -> dict:
         n, frames = int(count), stack.split(";")
         kept = [f for f in frames if not ENTRY.match(f)]
         total += n
-        ours += n if any(path in f for f in kept for path in OURS) else 0
+        ours += n if any(path in f and not any(fw in f for fw in FAUSTS) for f in kept for path in OURS) else 0
         for name in {frame_name(f) for f in kept}:
             inclusive[name] += n
         own[frame_name(frames[-1])] += n

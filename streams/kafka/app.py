@@ -8,7 +8,7 @@ from typing import Any
 
 import faust
 
-from streams.kafka import codecs, compat, offsets, security
+from streams.kafka import codecs, compat, drain, offsets, security
 from streams.kafka.bulk_restore import local_tables
 from streams.kafka.local_store import rocksdb_options, to_local
 from streams.settings import Settings
@@ -96,6 +96,7 @@ def group_settings(settings: Settings) -> dict[str, Any]:
 def create_app(settings: Settings) -> Wiring:
     codecs.register()
     offsets.install()
+    drain.install()
     extra = group_settings(settings)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     app = faust.App(

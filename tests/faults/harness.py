@@ -116,6 +116,11 @@ def simulated_records(cfg: SimConfig) -> list[Record]:
     return [(*r, None, None) for r in serialise(events, cfg)]
 
 
+# Local tables with a small cache: users go to disk and come back between flushes; a restarted
+# worker reads its local state plus the changelog tail, a survivor a dead worker's changelogs.
+LOCAL = {"table_store": "rocksdb", "state_cache_users": 60}
+
+
 def log_tail(path: Path) -> str:
     return path.read_text()[-3000:] if path.exists() else ""
 

@@ -16,16 +16,11 @@ from streams.kafka.admin import create_topics
 from streams.offline.backfill import run_settings
 from streams.offline.simulator import SimConfig
 from streams.offline.workers import start_worker, stop_process, wait_until, worker_status
-from tests.faults.harness import contended, log_tail, produce_records, run_to_the_end, serving, simulated_records
+from tests.faults.harness import LOCAL, contended, log_tail, produce_records, run_to_the_end, serving, simulated_records
 
 pytestmark = pytest.mark.integration
 
 KILLS = (signal.SIGKILL, signal.SIGTERM, signal.SIGKILL, signal.SIGTERM, signal.SIGKILL)
-
-
-# Local tables with a small cache: users go to disk and come back between flushes, and each
-# restart reads its local state plus the changelog tail the killed worker left.
-LOCAL = {"table_store": "rocksdb", "state_cache_users": 60}
 
 
 @pytest.mark.parametrize("store, busy", [({}, 0), (LOCAL, 0), (LOCAL, 2)], ids=["memory", "rocksdb", "rocksdb-busy"])

@@ -18,8 +18,8 @@ from streams.kafka.broker import free_port
 from streams.offline.backfill import run_settings
 from streams.offline.simulator import SimConfig
 from streams.offline.workers import start_worker, stop_process, wait_until, worker_status
-from tests.faults.harness import (contended, drained, log_tail, outcome, produce_records, run_to_the_end, serving,
-                                  simulated_records)
+from tests.faults.harness import (LOCAL, contended, drained, log_tail, outcome, produce_records, run_to_the_end,
+                                  serving, simulated_records)
 
 pytestmark = pytest.mark.integration
 
@@ -27,11 +27,6 @@ pytestmark = pytest.mark.integration
 def owned(settings) -> int:
     """How many partitions the worker of ``settings`` runs an engine for."""
     return len((worker_status(settings) or {}).get("partitions", {}))
-
-
-# With local tables a survivor catches up on a dead worker's partitions from their changelogs, and
-# the returning worker from its own local state plus the changelog tail.
-LOCAL = {"table_store": "rocksdb", "state_cache_users": 60}
 
 
 @pytest.mark.parametrize("store, busy", [({}, 0), (LOCAL, 0), (LOCAL, 2)], ids=["memory", "rocksdb", "rocksdb-busy"])
