@@ -64,10 +64,6 @@ class _Resumed:
                     return done.value
 
 
-async def _resume(coro: Coroutine[Any, Any, Any], pending: Any) -> Any:
-    return await _Resumed(coro, pending)
-
-
 async def deliver(consumer: Any, callback: Any, message: Any) -> None:
     """Run the delivery of ``message``; only if it blocks, under upstream's ``wait_first``."""
     coro = callback(message)
@@ -81,7 +77,7 @@ async def deliver(consumer: Any, callback: Any, message: Any) -> None:
     except BaseException:
         coro.close()
         raise
-    await consumer.wait_first(_resume(coro, pending), consumer.suspend_flow.wait())
+    await consumer.wait_first(_Resumed(coro, pending), consumer.suspend_flow.wait())
 
 
 async def _drain_messages(self: Consumer, fetcher: ServiceT) -> None:  # pragma: no cover - a worker's loop
@@ -159,8 +155,5 @@ def install() -> None:
     if upstream_digest() != UPSTREAM_SHA256:
         log.warning("faust_delivery_loop_kept", reason="not the loop streams/kafka/drain.py copies")
         return
-    for name in ("_drain_messages", "wait_first", "suspend_flow", "_read_offset", "_add_gap", "_commit_every"):
-        if not (hasattr(Consumer, name) or name in Consumer.__annotations__):
-            raise RuntimeError(f"faust Consumer has no {name}: the delivery loop does not fit this faust version")
     Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
     _installed = True
