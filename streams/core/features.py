@@ -106,6 +106,8 @@ class UserState:
     risk_bin: int = -1  # the user's current risk in the partition's population histogram (streams/core/alerts.py)
 
     def to_dict(self) -> dict[str, Any]:
+        # Day buckets go whole: the record is compressed (streams/kafka/codecs.py), which takes their
+        # zeros for almost nothing, while trimming them in Python cost 2 us per day at every flush.
         return {
             "u": self.user_id, "pt": self.partition, "f": self.first_ts,
             "la": self.last_activity_ts, "lad": self.last_active_day, "g": self.gap_ewma_days,
@@ -113,7 +115,7 @@ class UserState:
             "sg": self.session_gap_ewma_days, "lp": self.last_purchase_ts, "od": self.orders_day, "do": self.day_orders, "pg": self.purchase_gap_ewma_days,
             "np": self.lifetime_purchases, "sp": self.lifetime_spend, "nr": self.lifetime_refunds,
             "cs": self.last_csat, "css": self.csat_sum, "csn": self.csat_count,
-            "d": [_pack(day, b) for day, b in self.days.items()], "c": self.categories, "ot": self.open_tickets,
+            "d": [[day, *b] for day, b in self.days.items()], "c": self.categories, "ot": self.open_tickets,
             "lk": list(self.last_key), "si": self.seen_ids, "n": self.events_applied, "p": self.pending,
             "rl": self.released,
             "lsd": self.last_snapshot_day, "nd": self.next_due_day, "rd": self.rescore_day, "t": self.tier,
@@ -156,7 +158,8 @@ def compact(state: UserState, t: int) -> None:
 
 
 def feature_state_bytes(state: UserState) -> int:
-    """Changelog bytes of the feature store's part of a user's state (without labels and alerts)."""
+    """Bytes of the feature store's part of a user's document (without labels and alerts), before
+    the changelog's compression."""
     return len(orjson.dumps({k: v for k, v in state.to_dict().items() if k not in LABEL_AND_ALERT_KEYS}))
 
 
@@ -166,16 +169,8 @@ def compact_numbers(values: list[float]) -> list[float]:
     return [int(v) if v.is_integer() and abs(v) < 2**53 else v for v in values]
 
 
-def _pack(day: int, bucket: list[float]) -> list[float]:
-    """[day, *bucket] for the changelog, without trailing zeros and with whole numbers as ints:
-    most days hold a few clicks, so this keeps a bucket to ~15 bytes of JSON instead of ~80."""
-    width = len(bucket)
-    while width and not bucket[width - 1]:
-        width -= 1
-    return [day, *compact_numbers(bucket[:width])]
-
-
 def _unpack(row: list[float]) -> list[float]:
+    # A row is [day, *bucket]; rows written before 2026-12-06 dropped trailing zeros.
     return [float(v) for v in row[1:]] + [0.0] * (BUCKET_WIDTH - len(row) + 1)
 
 

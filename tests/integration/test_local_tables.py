@@ -2,6 +2,7 @@
 of live users, a restart that reads only the changelog tail written after the local state, and a
 start on a new volume that catches up from the changelogs in bulk."""
 
+from collections import Counter
 from dataclasses import replace
 
 import pytest
@@ -9,6 +10,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from streams.kafka.admin import create_topics, topic_records
 from streams.kafka.app import changelog_topics
+from streams.kafka.bulk_restore import MIN_BEHIND
 from streams.kafka.local_store import INDEX_HEADER, summary_of_record
 from streams.offline.simulator import SimConfig, serialise, simulate
 from streams.offline.workers import (feature_digest, run_worker_on, start_worker, stop_process, wait_processed, wait_until,
@@ -17,12 +19,12 @@ from streams.offline.workers import (feature_digest, run_worker_on, start_worker
 pytestmark = pytest.mark.integration
 
 
-def records_with_headers(settings, topic: str) -> list[tuple[bytes | None, list[tuple[str, bytes]]]]:
+def records_with_headers(settings, topic: str) -> list[tuple[int, bytes | None, list[tuple[str, bytes]]]]:
     consumer = KafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False, consumer_timeout_ms=3000)
     try:
         consumer.assign([TopicPartition(topic, p) for p in range(settings.partitions)])
         consumer.seek_to_beginning()
-        return [(r.value, r.headers) for r in consumer]
+        return [(r.partition, r.value, r.headers) for r in consumer]
     finally:
         consumer.close()
 
@@ -34,10 +36,11 @@ def test_local_tables_match_memory_tables_and_restart_from_disk(settings_for, tm
     events, _ = simulate(cfg)
     records = serialise(events, cfg)
     # No daily budget: 150 users make about a fifth of an alert a day per partition, and the
-    # comparison needs alerts.
-    in_memory = run_worker_on(settings_for("cg-memory-tables", alert_daily_budget_share=1.0), records,
-                              tmp_path / "memory.log", timeout_s=300)
-    settings = settings_for("cg-local-tables", table_store="rocksdb", state_cache_users=CACHE, alert_daily_budget_share=1.0)
+    # comparison needs alerts. Frequent flushes: the new volume below must be far enough behind
+    # the changelogs for the bulk catch-up (MIN_BEHIND records per partition).
+    common = {"alert_daily_budget_share": 1.0, "flush_every_events": 250}
+    in_memory = run_worker_on(settings_for("cg-memory-tables", **common), records, tmp_path / "memory.log", timeout_s=300)
+    settings = settings_for("cg-local-tables", table_store="rocksdb", state_cache_users=CACHE, **common)
     worker = start_worker(settings, tmp_path / "disk.log")  # another group: reads the same topics from the start
     try:
         on_disk = wait_processed(settings, len(records), timeout_s=300)
@@ -64,8 +67,9 @@ def test_local_tables_match_memory_tables_and_restart_from_disk(settings_for, tm
     user_changelog, partition_changelog = changelog_topics(settings)
     user_records = records_with_headers(settings, user_changelog)
     written = len(user_records) + len(topic_records(settings, partition_changelog))
+    assert min(Counter(p for p, _, _ in user_records).values()) >= MIN_BEHIND
     # Each user record carries its index entry, so that a restore need not decompress it to index it.
-    assert all(dict(headers)[INDEX_HEADER] == summary_of_record(value) for value, headers in user_records if value)
+    assert all(dict(headers)[INDEX_HEADER] == summary_of_record(value) for _, value, headers in user_records if value)
     quiet = replace(settings, topic_clicks="local.clicks", topic_purchases="local.purchases",
                     topic_tickets="local.tickets", topic_outcomes="local.outcomes")
     create_topics(quiet)

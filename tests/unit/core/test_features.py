@@ -10,7 +10,7 @@ import pytest
 from streams.core.catalog import CATALOG, DRIVERS, FEATURE_NAMES, markdown_table
 from streams.core.dedupe import MAX_IDS
 from streams.core.features import (
-    KEEP_DAYS, MAX_CATEGORIES, MAX_OPEN_TICKETS, SPEND, UserState, apply_event, feature_state_bytes, feature_values,
+    BUCKET_WIDTH, KEEP_DAYS, MAX_CATEGORIES, MAX_OPEN_TICKETS, SPEND, UserState, apply_event, feature_state_bytes, feature_values,
     feature_vector, lifecycle_stage,
 )
 from streams.core.events import DAY_MS, id_hash
@@ -206,14 +206,18 @@ def test_tracked_tickets_and_categories_are_capped():
     assert len(state.categories) == MAX_CATEGORIES and "c0" not in state.categories
 
 
-def test_state_round_trips_through_its_compact_changelog_form():
+def test_state_round_trips_through_its_changelog_form():
     state = build([click("u1", at(0), action="like"), purchase("u1", at(1), amount=12.34, discount=1.0),
                    ticket("u1", at(2), csat=2), ticket("u1", at(2, 13), "responded"),
                    purchase("u1", at(3), status="refunded")])
     doc = orjson.loads(orjson.dumps(state.to_dict()))
     assert UserState.from_dict(doc) == state
     assert all(isinstance(v, float) for b in UserState.from_dict(doc).days.values() for v in b)
-    assert doc["d"][0][1:] == [1, 1, 1, 0, 1]  # 1 click, 1 session, 1 interaction, 0 errors, 1 bounce; zeros trimmed
+    assert doc["d"][0][1:6] == [1, 1, 1, 0, 1]  # 1 click, 1 session, 1 interaction, 0 errors, 1 bounce
+    assert len(doc["d"][0]) == 1 + BUCKET_WIDTH  # whole: the codec compresses the zeros
+    # Rows written before 2026-12-06 dropped trailing zeros: still read the same.
+    trimmed = doc | {"d": [row[:1 + max((i for i, v in enumerate(row[1:], 1) if v), default=0)] for row in doc["d"]]}
+    assert len(trimmed["d"][0]) == 6 and UserState.from_dict(trimmed) == state
     assert feature_vector(UserState.from_dict(doc), at(4)) == feature_vector(state, at(4))
     # Sums of many large amounts: a whole-numbered spend past 64-bit integers stays a float.
     huge = build([purchase("u1", at(0), amount=1e12)])

@@ -1,10 +1,13 @@
-"""User records: compact (zlib over the JSON document), and plain JSON ones still read."""
+"""User records: compact (zstd over the JSON document), and the plain and zlib ones of earlier
+releases still read."""
+
+import zlib
 
 import orjson
 from hypothesis import given, settings, strategies as st
 
 from streams.core.features import UserState
-from streams.kafka.codecs import UserStateCodec, user_document, user_from_record, user_record
+from streams.kafka.codecs import ZSTD_MAGIC, UserStateCodec, user_document, user_from_record, user_record
 from streams.kafka.local_store import summary, summary_of_record
 from streams.offline.runner import OfflineRun
 from streams.offline.simulator import SimConfig, as_events, simulate
@@ -22,16 +25,19 @@ def test_a_record_gives_back_the_same_state_and_is_smaller_than_its_json():
     records = [user_record(u) for u in users]
     documents = [orjson.dumps(u.to_dict()) for u in users]
     assert [user_from_record(r).to_dict() for r in records] == [u.to_dict() for u in users]
-    assert sum(map(len, records)) < 0.6 * sum(map(len, documents))
+    assert all(r.startswith(ZSTD_MAGIC) for r in records)
+    assert sum(map(len, records)) < 0.4 * sum(map(len, documents))
     # The index entry the local store keeps beside it is read from the record as stored.
     assert [summary_of_record(r) for r in records] == [summary(u) for u in users]
 
 
-def test_plain_json_records_written_before_compression_are_still_read():
+def test_records_of_earlier_releases_are_still_read():
     user = simulated_users(users=5)[0]
-    plain = orjson.dumps(user.to_dict())
-    assert user_from_record(plain).to_dict() == user.to_dict() == user_document(user_record(user))
-    assert UserStateCodec().loads(plain).to_dict() == user.to_dict()
+    plain = orjson.dumps(user.to_dict())  # before 2026-12-03
+    deflated = zlib.compress(plain, 1)  # 2026-12-03 to 2026-12-06
+    for earlier in (plain, deflated):
+        assert user_from_record(earlier).to_dict() == user.to_dict() == user_document(user_record(user))
+        assert UserStateCodec().loads(earlier).to_dict() == user.to_dict()
 
 
 @settings(max_examples=50, deadline=None)
