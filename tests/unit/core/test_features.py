@@ -14,7 +14,7 @@ from streams.core.features import (
     feature_vector, lifecycle_stage,
 )
 from streams.core.events import DAY_MS, id_hash
-from tests.factories import at, click, purchase, ticket
+from tests.factories import at, click, document_before_2026_12_06, purchase, ticket
 
 MINUTE = 60_000
 WORST_CASE_FEATURE_STATE_BYTES = 57_000  # quoted in docs/features.md
@@ -216,8 +216,8 @@ def test_state_round_trips_through_its_changelog_form():
     assert doc["d"][0][1:6] == [1, 1, 1, 0, 1]  # 1 click, 1 session, 1 interaction, 0 errors, 1 bounce
     assert len(doc["d"][0]) == 1 + BUCKET_WIDTH  # whole: the codec compresses the zeros
     # Rows written before 2026-12-06 dropped trailing zeros: still read the same.
-    trimmed = doc | {"d": [row[:1 + max((i for i, v in enumerate(row[1:], 1) if v), default=0)] for row in doc["d"]]}
-    assert len(trimmed["d"][0]) == 6 and UserState.from_dict(trimmed) == state
+    trimmed = document_before_2026_12_06(doc)
+    assert trimmed["d"][0][1:] == [1, 1, 1, 0, 1] and UserState.from_dict(trimmed) == state
     assert feature_vector(UserState.from_dict(doc), at(4)) == feature_vector(state, at(4))
     # Sums of many large amounts: a whole-numbered spend past 64-bit integers stays a float.
     huge = build([purchase("u1", at(0), amount=1e12)])

@@ -12,6 +12,7 @@ from streams.kafka.local_store import summary, summary_of_record
 from streams.offline.runner import OfflineRun
 from streams.offline.simulator import SimConfig, as_events, simulate
 from streams.settings import Settings
+from tests.factories import document_before_2026_12_06
 
 
 def simulated_users(users: int = 60, days: int = 60) -> list[UserState]:
@@ -33,7 +34,7 @@ def test_a_record_gives_back_the_same_state_and_is_smaller_than_its_json():
 
 def test_records_of_earlier_releases_are_still_read():
     user = simulated_users(users=5)[0]
-    plain = orjson.dumps(user.to_dict())  # before 2026-12-03
+    plain = orjson.dumps(document_before_2026_12_06(user.to_dict()))  # before 2026-12-03
     deflated = zlib.compress(plain, 1)  # 2026-12-03 to 2026-12-06
     for earlier in (plain, deflated):
         assert user_from_record(earlier).to_dict() == user.to_dict() == user_document(user_record(user))
