@@ -70,3 +70,13 @@ def start_bare_agent(settings: Settings, workdir: Path) -> tuple[subprocess.Pope
             return 0
 
     return bare, read
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used so far (Linux /proc; children excluded)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / os.sysconf("SC_CLK_TCK")

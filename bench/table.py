@@ -28,13 +28,19 @@ def _runs(values: list[Any], unit: str = "") -> str:
     return " / ".join(f"{v:,}{unit}" for v in values)
 
 
+def _cores(workers: list[float], broker: list[float]) -> str:
+    return " / ".join(f"{w} + {b}" for w, b in zip(workers, broker))
+
+
 # (script, full arguments, quick arguments, rows read from its JSON)
 BENCHMARKS: list[tuple[str, list[str], list[str], list[Row]]] = [
     ("worker_throughput.py", ["--users", "600", "--runs", "3"], ["--users", "100", "--days", "30", "--runs", "1"], [
         ("bare-Faust floor, same topics and runs", lambda r: f"{r['median_floor_events_per_s']:,} events/s ({_runs(r['floor_runs'])})"),
         ("worker, all features, scoring and alerting", lambda r: f"{r['median_events_per_s']:,} events/s ({_runs(r['worker_runs'])})"),
         ("worker / floor", lambda r: f"{r['median_ratio']} (target 0.8)"),
-        ("two workers / one worker", lambda r: f"{r['median_two_worker_ratio']} ({_runs(r['two_worker_runs'])} events/s; target 1.6)"),
+        ("two workers / one worker", lambda r: f"{r['median_two_worker_ratio']} ({_runs(r['two_worker_runs'])} events/s; target 1.6; "
+         f"cores busy, workers + broker: one worker {_cores(r['one_worker_cores'], r['one_worker_broker_cores'])}, "
+         f"two {_cores(r['two_worker_cores'], r['two_worker_broker_cores'])} of 2)"),
     ]),
     ("engine_throughput.py", ["--runs", "3"], ["--users", "200", "--days", "30", "--runs", "1"], [
         ("engine alone, one core", lambda r: f"{r['median_events_per_s']:,} events/s ({_runs(r['runs'])}; target 100,000)"),

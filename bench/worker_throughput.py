@@ -8,7 +8,9 @@ process does, then two worker processes sharing the partitions (a consumer group
 Each is timed from its first record read to the moment everything is read (the workers: and
 flushed); startup is excluded, the two workers' group join and rebalance are not. Reports the
 medians and the medians of the per-run ratios worker / floor and two workers / one (measured in
-the same run, so machine noise hits both; the embedded broker shares the machine's two cores).
+the same run, so machine noise hits both; the embedded broker shares the machine's two cores),
+and the cores the workers and the broker kept busy meanwhile (CPU seconds over the timed seconds):
+two workers near the machine's cores can go no faster whatever their code does.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import orjson
 
-from common import population_args, start_bare_agent  # bench/common.py (run as a script: its directory is on the path)
+from common import cpu_seconds, population_args, start_bare_agent  # bench/common.py (run as a script: its directory is on the path)
 from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.admin import create_topics
 from streams.offline.workers import start_worker, stop_process, wait_until, worker_status
@@ -58,11 +60,13 @@ def applied(statuses: list) -> int:
     return sum(p["counters"].get("applied", 0) for s in statuses for p in s["partitions"].values())
 
 
-def workers_once(settings: Settings, count: int, total: int, workdir: Path, expected: int = 0) -> tuple[float, int]:
+def workers_once(settings: Settings, count: int, total: int, workdir: Path, broker_pid: int,
+                 expected: int = 0) -> tuple[float, int, float, float]:
     """Events/s of ``count`` worker processes sharing the partitions (one consumer group, its own
-    app id), from the first record read by any of them until all are read and flushed; and how
-    many events they applied. With ``expected``: done once that many are applied (after a
-    rebalance, records read twice make "received" overshoot)."""
+    app id), from the first record read by any of them until all are read and flushed; how many
+    events they applied; the cores the workers and the broker kept busy meanwhile. With
+    ``expected``: done once that many are applied (after a rebalance, records read twice make
+    "received" overshoot)."""
     group = [replace(settings, app_id=f"churnguard-bench-{count}", web_port=free_port(),
                      data_dir=str(workdir / f"data-{count}-{i}")) for i in range(count)]
     procs = [start_worker(s, workdir / f"worker-{count}-{i}.log") for i, s in enumerate(group)]
@@ -72,9 +76,13 @@ def workers_once(settings: Settings, count: int, total: int, workdir: Path, expe
         def statuses() -> list:
             return [worker_status(s) for s in group]
 
+        pids = [proc.pid for proc in procs]
+        cpu_at_first: list[tuple[float, float]] = []
+
         def started() -> bool:
             if any(s and s["received"] > 0 for s in statuses()):
                 first.append(time.monotonic())
+                cpu_at_first.append((cpu_seconds(pids), cpu_seconds([broker_pid])))
                 return True
             return False
 
@@ -88,23 +96,29 @@ def workers_once(settings: Settings, count: int, total: int, workdir: Path, expe
             return applied(now) >= expected if expected else sum(s["received"] for s in now) >= total
 
         wait_until(done, 1800, 0.1)
-        return total / (time.monotonic() - first[0]), applied(statuses())
+        elapsed = time.monotonic() - first[0]
+        (workers_cpu, broker_cpu) = cpu_at_first[0]
+        return (total / elapsed, applied(statuses()), (cpu_seconds(pids) - workers_cpu) / elapsed,
+                (cpu_seconds([broker_pid]) - broker_cpu) / elapsed)
     finally:
         for proc in procs:
             stop_process(proc)
 
 
-def run_once(records: list, workdir: Path) -> tuple[float, float, float]:
-    """(floor, one worker, two workers) events/s on one pre-loaded broker."""
+def run_once(records: list, workdir: Path) -> dict[str, float]:
+    """Floor, one worker and two workers (events/s, cores busy) on one pre-loaded broker."""
     with EmbeddedBroker() as broker:
         settings = replace(Settings.from_env({}), broker=broker.bootstrap, broker_flavor="tansu",
                            app_id="churnguard-bench", web_port=free_port(), data_dir=str(workdir / "data"))
         create_topics(settings)
         asyncio.run(produce(settings, records))
         floor = floor_once(settings, len(records), workdir)
-        one, events_applied = workers_once(settings, 1, len(records), workdir)
-        two, _ = workers_once(settings, 2, len(records), workdir, expected=events_applied)
-        return floor, one, two
+        pid = broker.process.pid
+        one, events_applied, one_cores, one_broker_cores = workers_once(settings, 1, len(records), workdir, pid)
+        two, _, two_cores, two_broker_cores = workers_once(settings, 2, len(records), workdir, pid,
+                                                           expected=events_applied)
+        return {"floor": floor, "one": one, "two": two, "one_cores": one_cores, "one_broker_cores": one_broker_cores,
+                "two_cores": two_cores, "two_broker_cores": two_broker_cores}
 
 
 def main() -> None:
@@ -116,13 +130,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
             runs.append(run_once(records, Path(tmp) / f"run{i}"))
-    floors, rates, pairs = [f for f, _, _ in runs], [r for _, r, _ in runs], [t for _, _, t in runs]
-    print(orjson.dumps({"events": len(records), "floor_runs": [round(f) for f in floors],
-                        "worker_runs": [round(r) for r in rates], "two_worker_runs": [round(t) for t in pairs],
-                        "median_floor_events_per_s": round(statistics.median(floors)),
-                        "median_events_per_s": round(statistics.median(rates)),
-                        "median_ratio": round(statistics.median(r / f for f, r, _ in runs), 3),
-                        "median_two_worker_ratio": round(statistics.median(t / r for _, r, t in runs), 3)}).decode())
+
+    def median(key: str) -> int:
+        return round(statistics.median(run[key] for run in runs))
+
+    print(orjson.dumps({"events": len(records), "floor_runs": [round(r["floor"]) for r in runs],
+                        "worker_runs": [round(r["one"]) for r in runs], "two_worker_runs": [round(r["two"]) for r in runs],
+                        "median_floor_events_per_s": median("floor"),
+                        "median_events_per_s": median("one"),
+                        "median_ratio": round(statistics.median(r["one"] / r["floor"] for r in runs), 3),
+                        "median_two_worker_ratio": round(statistics.median(r["two"] / r["one"] for r in runs), 3),
+                        # cores busy while timed: the worker(s), the broker (the machine has two)
+                        "one_worker_cores": [round(r["one_cores"], 2) for r in runs],
+                        "one_worker_broker_cores": [round(r["one_broker_cores"], 2) for r in runs],
+                        "two_worker_cores": [round(r["two_cores"], 2) for r in runs],
+                        "two_worker_broker_cores": [round(r["two_broker_cores"], 2) for r in runs]}).decode())
 
 
 if __name__ == "__main__":

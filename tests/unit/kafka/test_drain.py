@@ -1,22 +1,69 @@
 """The delivery of one fetched record (streams/kafka/drain.py): run in the loop's own task when it
 does not block, otherwise continued under upstream's wait_first, which abandons it when the flow is
-suspended. The consumer here is a real mode Service (its wait_first is upstream's)."""
+suspended; after one that filled a stream's buffer, the next waits until the stream has drained it.
+The consumer here is a real mode Service (its wait_first is upstream's) on a real Faust app, whose
+conductor indexes each partition's channels and whose channels have Faust's buffers."""
 
 import asyncio
 import inspect
+from typing import NamedTuple
 
+import faust
 import pytest
 from faust.transport.consumer import Consumer as FaustConsumer
+from faust.types import TP
 from mode import Service
 
 from streams.kafka import drain
 from streams.kafka.drain import deliver
 
 
+CLICKS_0 = TP("churnguard.clicks.v1", 0)
+
+
+class Message(NamedTuple):
+    tp: TP
+    offset: int
+
+
 class Consumer(Service):
     def __init__(self) -> None:
         super().__init__()
         self.suspend_flow = asyncio.Event()
+        self.app = faust.App("drain-test", broker="kafka://127.0.0.1:1", store="memory://")
+        self.app.flow_control.resume()  # as after a rebalance
+
+    def stream_buffer(self, maxsize: int):
+        """The buffer of a channel subscribed to CLICKS_0 (an agent's stream reads it)."""
+        channel = self.app.channel(maxsize=maxsize)
+        self.app.topics._tp_index[CLICKS_0].add(channel)
+        return channel.queue
+
+
+def conductor_callback(queue, blocked: list[int]):
+    """Faust's delivery of a decoded record to one channel (Conductor._build_conductor's on_message):
+    into the buffer, or, if it is full, waiting for a free slot. ``blocked`` lists the offsets that
+    found the buffer full."""
+
+    def on_pressure_high() -> None: ...  # Faust pauses the partition's fetching here
+
+    def on_pressure_drop() -> None: ...  # and resumes it here
+
+    async def on_message(message: Message) -> None:
+        if queue.full():
+            blocked.append(message.offset)
+            await queue.put(message)
+        else:
+            queue.put_nowait_enhanced(message, on_pressure_high=on_pressure_high, on_pressure_drop=on_pressure_drop)
+
+    return on_message
+
+
+async def read_slowly(queue, taken: list[int]) -> None:
+    """An agent's stream that takes one record per turn of the loop, slower than deliveries."""
+    while True:
+        taken.append((await queue.get()).offset)
+        await asyncio.sleep(0)
 
 
 async def test_a_delivery_that_does_not_block_runs_in_the_loops_own_task():
@@ -29,8 +76,8 @@ async def test_a_delivery_that_does_not_block_runs_in_the_loops_own_task():
         ran_in.append((await decode(message), asyncio.current_task()))  # awaits, never blocks
 
     tasks_before = len(asyncio.all_tasks())
-    await deliver(consumer, callback, "m1")
-    assert ran_in == [("m1", asyncio.current_task())]
+    await deliver(consumer, callback, Message(CLICKS_0, 1))
+    assert ran_in == [(Message(CLICKS_0, 1), asyncio.current_task())]
     assert len(asyncio.all_tasks()) == tasks_before  # no task made, none left behind
 
 
@@ -44,7 +91,7 @@ async def test_a_delivery_that_blocks_goes_on_from_where_it_stopped_until_it_is_
         steps.append("buffered")
         return "done"
 
-    delivery = asyncio.ensure_future(deliver(consumer, callback, "m1"))
+    delivery = asyncio.ensure_future(deliver(consumer, callback, Message(CLICKS_0, 1)))
     await asyncio.sleep(0.01)
     assert steps == ["decoded"] and not delivery.done()
     room.set_result(None)
@@ -62,7 +109,7 @@ async def test_a_blocked_delivery_is_abandoned_when_the_flow_is_suspended():
             steps.append("cancelled")
             raise
 
-    delivery = asyncio.ensure_future(deliver(consumer, callback, "m1"))
+    delivery = asyncio.ensure_future(deliver(consumer, callback, Message(CLICKS_0, 1)))
     await asyncio.sleep(0.01)
     consumer.suspend_flow.set()  # a rebalance stops the flow
     await asyncio.wait_for(delivery, 1)
@@ -77,7 +124,7 @@ async def test_with_the_flow_suspended_a_delivery_takes_upstreams_path():
     async def callback(message):
         ran_in.append(asyncio.current_task())
 
-    await deliver(consumer, callback, "m1")
+    await deliver(consumer, callback, Message(CLICKS_0, 1))
     await asyncio.sleep(0.01)
     assert len(ran_in) <= 1 and asyncio.current_task() not in ran_in
 
@@ -95,7 +142,58 @@ async def test_a_delivery_error_reaches_the_loop(blocks):
         raise ValueError("undecodable")
 
     with pytest.raises(ValueError, match="undecodable"):
-        await deliver(consumer, callback, "m1")
+        await deliver(consumer, callback, Message(CLICKS_0, 1))
+
+
+async def test_a_stream_that_falls_behind_blocks_a_delivery_once_per_overrun_not_once_per_record():
+    consumer, blocked, taken = Consumer(), [], []
+    queue = consumer.stream_buffer(maxsize=10)
+    callback = conductor_callback(queue, blocked)
+    reader = asyncio.ensure_future(read_slowly(queue, taken))
+    for offset in range(300):
+        await deliver(consumer, callback, Message(CLICKS_0, offset))
+    while len(taken) < 300:
+        await asyncio.sleep(0)
+    reader.cancel()
+    assert taken == list(range(300))  # each record once, in order
+    # Each overrun is followed by a wait until the buffer is down to 4 of 10: the next 6 records go
+    # straight in. Without the wait the buffer stays full and nearly every record blocks.
+    assert 300 // 10 <= len(blocked) <= 300 // 6
+    assert all(b - a >= 6 for a, b in zip(blocked, blocked[1:]))
+
+
+async def test_a_delivery_that_blocked_without_filling_the_buffer_does_not_wait():
+    consumer = Consumer()
+    queue = consumer.stream_buffer(maxsize=10)
+    flow = asyncio.get_running_loop().create_future()
+
+    async def callback(message):
+        await flow  # Faust's flow control or a full producer buffer, not the stream's buffer
+        queue.put_nowait(message)
+
+    delivery = asyncio.ensure_future(deliver(consumer, callback, Message(CLICKS_0, 1)))
+    await asyncio.sleep(0.01)
+    flow.set_result(None)
+    await asyncio.wait_for(delivery, 1)  # nobody reads the buffer, and no wait for it
+    assert queue.qsize() == 1
+
+
+async def test_the_wait_for_a_drained_buffer_is_abandoned_when_the_flow_is_suspended():
+    consumer, blocked, taken = Consumer(), [], []
+    queue = consumer.stream_buffer(maxsize=10)
+    callback = conductor_callback(queue, blocked)
+    for offset in range(10):
+        await deliver(consumer, callback, Message(CLICKS_0, offset))
+    delivery = asyncio.ensure_future(deliver(consumer, callback, Message(CLICKS_0, 10)))
+    await asyncio.sleep(0.01)
+    taken.append(queue.get_nowait().offset)  # a slot frees: record 10 goes in, the buffer is full again
+    await asyncio.sleep(0.01)
+    assert blocked == [10] and queue.qsize() == 10 and not delivery.done()  # waiting for the drain
+    consumer.suspend_flow.set()  # a rebalance stops the flow
+    await asyncio.wait_for(delivery, 1)
+    while not queue.empty():  # the abandoned wait's callback fires on a drained buffer, harmlessly
+        taken.append(queue.get_nowait().offset)
+    assert taken == list(range(11))
 
 
 def test_the_copied_loop_is_faust_0_15_3s_and_is_installed():
@@ -106,6 +204,12 @@ def test_the_copied_loop_is_faust_0_15_3s_and_is_installed():
     assert "await self.wait_first(\n                                callback(message), self.suspend_flow.wait()" in source
     drain.install()
     assert FaustConsumer._drain_messages is drain._drain_messages
+    # What the wait after an overrun reads: the conductor's channels per partition, each with a buffer
+    # that calls back when it drains.
+    app = faust.App("drain-test", broker="kafka://127.0.0.1:1", store="memory://")
+    assert app.topics._tp_index[CLICKS_0] == set()
+    queue = app.channel(maxsize=10).queue
+    assert queue.pressure_drop_size == 4 and queue._pending_pressure_drop_callbacks == set()
 
 
 def test_another_faust_loop_is_kept(monkeypatch):
