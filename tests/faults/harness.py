@@ -95,6 +95,18 @@ def run_to_the_end(settings: Settings, log_path: Path) -> dict[str, Any]:
         stop_process(worker)
 
 
+def assert_ends_as(got: dict[str, Any], expected: dict[str, Any]) -> None:
+    """What a run made (``outcome``) equals an uninterrupted run's: every user's applied events (0
+    lost, 0 counted twice), the features, the labels learned per partition, and every alert by id
+    and content, each copy of one published again after a restart the same."""
+    assert got["users"] == expected["users"]
+    assert got["digest"] == expected["digest"]
+    assert got["labels"] == expected["labels"]
+    assert all(len(set(copies)) == 1 for copies in got["alerts"].values()), \
+        [a for a, copies in got["alerts"].items() if len(set(copies)) > 1][:3]
+    assert {a: c[0] for a, c in got["alerts"].items()} == {a: c[0] for a, c in expected["alerts"].items()}
+
+
 def serving(settings: Settings) -> Settings:
     """A week's horizon, a small label minimum and low tiers: within a 60-day simulation most
     partitions' models serve (so alerts carry what the model learned across the faults), and
