@@ -97,7 +97,7 @@ def workers_once(settings: Settings, count: int, total: int, workdir: Path, brok
 
         wait_until(done, 1800, 0.1)
         elapsed = time.monotonic() - first[0]
-        (workers_cpu, broker_cpu) = cpu_at_first[0]
+        workers_cpu, broker_cpu = cpu_at_first[0]
         return (total / elapsed, applied(statuses()), (cpu_seconds(pids) - workers_cpu) / elapsed,
                 (cpu_seconds([broker_pid]) - broker_cpu) / elapsed)
     finally:

@@ -2,16 +2,16 @@
 does not block, otherwise continued under upstream's wait_first, which abandons it when the flow is
 suspended; after one that filled a stream's buffer, the next waits until the stream has drained it.
 The consumer here is a real mode Service (its wait_first is upstream's) on a real Faust app, whose
-conductor indexes each partition's channels and whose channels have Faust's buffers."""
+conductor indexes each partition's channels and compiles the delivery into their buffers."""
 
 import asyncio
 import inspect
-from typing import NamedTuple
 
 import faust
 import pytest
 from faust.transport.consumer import Consumer as FaustConsumer
-from faust.types import TP
+from faust.transport.conductor import ConductorCompiler
+from faust.types import TP, Message
 from mode import Service
 
 from streams.kafka import drain
@@ -21,48 +21,38 @@ from streams.kafka.drain import deliver
 CLICKS_0 = TP("churnguard.clicks.v1", 0)
 
 
-class Message(NamedTuple):
-    tp: TP
-    offset: int
+def record(offset: int) -> Message:
+    return Message(CLICKS_0.topic, CLICKS_0.partition, offset, 0, 0, [], b"user-1", b"{}", None)
 
 
 class Consumer(Service):
     def __init__(self) -> None:
         super().__init__()
         self.suspend_flow = asyncio.Event()
-        self.app = faust.App("drain-test", broker="kafka://127.0.0.1:1", store="memory://")
+        self.app = faust.App("drain-test", broker="kafka://127.0.0.1:1", store="memory://", stream_buffer_maxsize=10)
         self.app.flow_control.resume()  # as after a rebalance
 
-    def stream_buffer(self, maxsize: int):
-        """The buffer of a channel subscribed to CLICKS_0 (an agent's stream reads it)."""
-        channel = self.app.channel(maxsize=maxsize)
+    def stream(self, blocked: list[int]):
+        """An agent's stream on CLICKS_0: its buffer (10 records) and the delivery into it that
+        Faust's conductor compiles (into the buffer, or, if it is full, waiting for a free slot).
+        ``blocked`` lists the offsets that found the buffer full."""
+        channel = self.app.topic(CLICKS_0.topic, key_serializer="raw", value_serializer="raw").clone(is_iterator=True)
         self.app.topics._tp_index[CLICKS_0].add(channel)
-        return channel.queue
+        conductor = ConductorCompiler().build(self.app.topics, CLICKS_0, {channel})
+        queue = channel.queue
 
+        async def on_message(message: Message) -> None:
+            if queue.full():
+                blocked.append(message.offset)
+            await conductor(message)
 
-def conductor_callback(queue, blocked: list[int]):
-    """Faust's delivery of a decoded record to one channel (Conductor._build_conductor's on_message):
-    into the buffer, or, if it is full, waiting for a free slot. ``blocked`` lists the offsets that
-    found the buffer full."""
-
-    def on_pressure_high() -> None: ...  # Faust pauses the partition's fetching here
-
-    def on_pressure_drop() -> None: ...  # and resumes it here
-
-    async def on_message(message: Message) -> None:
-        if queue.full():
-            blocked.append(message.offset)
-            await queue.put(message)
-        else:
-            queue.put_nowait_enhanced(message, on_pressure_high=on_pressure_high, on_pressure_drop=on_pressure_drop)
-
-    return on_message
+        return queue, on_message
 
 
 async def read_slowly(queue, taken: list[int]) -> None:
     """An agent's stream that takes one record per turn of the loop, slower than deliveries."""
     while True:
-        taken.append((await queue.get()).offset)
+        taken.append((await queue.get()).message.offset)
         await asyncio.sleep(0)
 
 
@@ -75,9 +65,9 @@ async def test_a_delivery_that_does_not_block_runs_in_the_loops_own_task():
     async def callback(message):
         ran_in.append((await decode(message), asyncio.current_task()))  # awaits, never blocks
 
-    tasks_before = len(asyncio.all_tasks())
-    await deliver(consumer, callback, Message(CLICKS_0, 1))
-    assert ran_in == [(Message(CLICKS_0, 1), asyncio.current_task())]
+    tasks_before, message = len(asyncio.all_tasks()), record(1)
+    await deliver(consumer, callback, message)
+    assert ran_in == [(message, asyncio.current_task())]
     assert len(asyncio.all_tasks()) == tasks_before  # no task made, none left behind
 
 
@@ -91,7 +81,7 @@ async def test_a_delivery_that_blocks_goes_on_from_where_it_stopped_until_it_is_
         steps.append("buffered")
         return "done"
 
-    delivery = asyncio.ensure_future(deliver(consumer, callback, Message(CLICKS_0, 1)))
+    delivery = asyncio.ensure_future(deliver(consumer, callback, record(1)))
     await asyncio.sleep(0.01)
     assert steps == ["decoded"] and not delivery.done()
     room.set_result(None)
@@ -109,7 +99,7 @@ async def test_a_blocked_delivery_is_abandoned_when_the_flow_is_suspended():
             steps.append("cancelled")
             raise
 
-    delivery = asyncio.ensure_future(deliver(consumer, callback, Message(CLICKS_0, 1)))
+    delivery = asyncio.ensure_future(deliver(consumer, callback, record(1)))
     await asyncio.sleep(0.01)
     consumer.suspend_flow.set()  # a rebalance stops the flow
     await asyncio.wait_for(delivery, 1)
@@ -124,7 +114,7 @@ async def test_with_the_flow_suspended_a_delivery_takes_upstreams_path():
     async def callback(message):
         ran_in.append(asyncio.current_task())
 
-    await deliver(consumer, callback, Message(CLICKS_0, 1))
+    await deliver(consumer, callback, record(1))
     await asyncio.sleep(0.01)
     assert len(ran_in) <= 1 and asyncio.current_task() not in ran_in
 
@@ -142,16 +132,15 @@ async def test_a_delivery_error_reaches_the_loop(blocks):
         raise ValueError("undecodable")
 
     with pytest.raises(ValueError, match="undecodable"):
-        await deliver(consumer, callback, Message(CLICKS_0, 1))
+        await deliver(consumer, callback, record(1))
 
 
 async def test_a_stream_that_falls_behind_blocks_a_delivery_once_per_overrun_not_once_per_record():
     consumer, blocked, taken = Consumer(), [], []
-    queue = consumer.stream_buffer(maxsize=10)
-    callback = conductor_callback(queue, blocked)
+    queue, callback = consumer.stream(blocked)
     reader = asyncio.ensure_future(read_slowly(queue, taken))
     for offset in range(300):
-        await deliver(consumer, callback, Message(CLICKS_0, offset))
+        await deliver(consumer, callback, record(offset))
     while len(taken) < 300:
         await asyncio.sleep(0)
     reader.cancel()
@@ -164,14 +153,14 @@ async def test_a_stream_that_falls_behind_blocks_a_delivery_once_per_overrun_not
 
 async def test_a_delivery_that_blocked_without_filling_the_buffer_does_not_wait():
     consumer = Consumer()
-    queue = consumer.stream_buffer(maxsize=10)
+    queue, _ = consumer.stream([])
     flow = asyncio.get_running_loop().create_future()
 
     async def callback(message):
         await flow  # Faust's flow control or a full producer buffer, not the stream's buffer
         queue.put_nowait(message)
 
-    delivery = asyncio.ensure_future(deliver(consumer, callback, Message(CLICKS_0, 1)))
+    delivery = asyncio.ensure_future(deliver(consumer, callback, record(1)))
     await asyncio.sleep(0.01)
     flow.set_result(None)
     await asyncio.wait_for(delivery, 1)  # nobody reads the buffer, and no wait for it
@@ -180,19 +169,18 @@ async def test_a_delivery_that_blocked_without_filling_the_buffer_does_not_wait(
 
 async def test_the_wait_for_a_drained_buffer_is_abandoned_when_the_flow_is_suspended():
     consumer, blocked, taken = Consumer(), [], []
-    queue = consumer.stream_buffer(maxsize=10)
-    callback = conductor_callback(queue, blocked)
+    queue, callback = consumer.stream(blocked)
     for offset in range(10):
-        await deliver(consumer, callback, Message(CLICKS_0, offset))
-    delivery = asyncio.ensure_future(deliver(consumer, callback, Message(CLICKS_0, 10)))
+        await deliver(consumer, callback, record(offset))
+    delivery = asyncio.ensure_future(deliver(consumer, callback, record(10)))
     await asyncio.sleep(0.01)
-    taken.append(queue.get_nowait().offset)  # a slot frees: record 10 goes in, the buffer is full again
+    taken.append(queue.get_nowait().message.offset)  # a slot frees: record 10 goes in, the buffer is full again
     await asyncio.sleep(0.01)
     assert blocked == [10] and queue.qsize() == 10 and not delivery.done()  # waiting for the drain
     consumer.suspend_flow.set()  # a rebalance stops the flow
     await asyncio.wait_for(delivery, 1)
     while not queue.empty():  # the abandoned wait's callback fires on a drained buffer, harmlessly
-        taken.append(queue.get_nowait().offset)
+        taken.append(queue.get_nowait().message.offset)
     assert taken == list(range(11))
 
 
