@@ -27,6 +27,7 @@ import structlog
 
 from streams.kafka.app import Wiring
 from streams.kafka.codecs import user_record
+from streams import gc_policy
 from streams.contracts import ContractError, dead_letter, decode, decode_event
 from streams.core.engine import PartitionEngine, PartitionState
 from streams.core.features import feature_values
@@ -613,6 +614,7 @@ class PipelineShell:
                       "users_in_memory": sum(len(e.users.live) if isinstance(e.users, UserCache) else e.users_known for e in engines),
                       "users_evicted": self.users_evicted,
                       "changelog_records_read": self.w.user_table.records_restored + self.w.partition_table.records_restored},
+            "gc": gc_policy.describe(),
         }
 
 

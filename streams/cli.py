@@ -87,6 +87,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from agents.pipeline import register
+    from streams.gc_policy import settle_after_startup
     from streams.kafka.app import Worker, create_app
     from streams.kafka.membership import rejoin_as_predecessor
 
@@ -114,6 +115,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     predecessor = rejoin_as_predecessor(settings.data_dir, settings.app_id)
     log.info("worker_starting", broker=settings.broker, app_id=settings.app_id, flavor=settings.broker_flavor,
              web=f"http://{settings.web_host}:{settings.web_port}/status/", rejoins_as=predecessor)
+    settle_after_startup()
     Worker(wiring.app, loglevel="WARNING", quiet=True).execute_from_commandline()
     return 0
 

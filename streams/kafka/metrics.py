@@ -7,6 +7,7 @@ consumer lag per input partition (records) and event-time lag (the newest event 
 the watermark), buffers, model quality (AUC, log loss, calibration error), win-back shares by arm
 and tier. State size: users in the table, bytes written to the changelogs, and the distribution
 of the size of the user records written (their mean times the users estimates the state's size).
+Beside them, prometheus_client's standard process_* and python_gc_* families.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Callable, Iterator
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, GCCollector, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
@@ -140,6 +141,10 @@ class StatusCollector:
 def registry_for(status: Callable[[], dict[str, Any]]) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatusCollector(status))
+    # The process's CPU seconds and resident memory, and the garbage collector's work per generation
+    # (streams/gc_policy.py): prometheus_client's standard families, as most exporters have them.
+    ProcessCollector(registry=registry)
+    GCCollector(registry=registry)
     return registry
 
 

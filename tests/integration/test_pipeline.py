@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from streams import contracts
+from streams.gc_policy import YOUNG_THRESHOLD
 from tests.browser import chromium_page
 from streams.offline.workers import run_worker_on
 from streams.kafka.admin import topic_messages
@@ -56,6 +57,9 @@ def test_alerts_arrive_validate_and_mostly_name_real_churners(settings_for, tmp_
             counters[name] = counters.get(name, 0) + value
     assert counters["outcome_unsubscribed"] == len(unsubscribed) and counters["suppressed_unsubscribed"] > 0
     assert 'reason="unsubscribed"' in status["metrics"]
+    # The worker froze its start-up heap and collects young objects less often (streams/gc_policy.py).
+    assert status["gc"]["frozen_objects"] > 10_000 and status["gc"]["thresholds"][0] == YOUNG_THRESHOLD
+    assert "python_gc_collections_total{" in status["metrics"] and "process_resident_memory_bytes " in status["metrics"]
     assert "churnguard_winback_share{" in status["metrics"]
     # /metrics is valid Prometheus text; every input partition reports its lag (0: all received),
     # under its topic name and partition number, as /status/ does.

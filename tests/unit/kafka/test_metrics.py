@@ -64,3 +64,6 @@ def test_prometheus_exposition():
     assert value("churnguard_user_record_bytes_bucket", le="2048.0") == 3
     assert value("churnguard_user_record_bytes_bucket", le="+Inf") == 3
     assert value("churnguard_user_record_bytes_count") == 3 and value("churnguard_user_record_bytes_sum") == 3000
+    # prometheus_client's standard families for the process and its garbage collector
+    assert value("process_resident_memory_bytes") > 0 and value("process_cpu_seconds_total") > 0
+    assert value("python_gc_collections_total", generation="2") is not None
