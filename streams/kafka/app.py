@@ -9,6 +9,7 @@ from typing import Any
 import faust
 
 from streams.kafka import codecs, compat, drain, offsets, security
+from streams.kafka.input_path import InboundMonitor, RawRecords
 from streams.kafka.bulk_restore import local_tables
 from streams.kafka.local_store import rocksdb_options, to_local
 from streams.settings import Settings
@@ -120,9 +121,9 @@ def create_app(settings: Settings) -> Wiring:
         datadir=settings.data_dir,
         broker_credentials=security.faust_credentials(settings),
         topic_replication_factor=settings.replication_factor,
+        Monitor=InboundMonitor,
         **extra,
     )
-    raw = {"key_serializer": "raw", "value_serializer": "raw"}
     user_name, partition_name = table_names()
     def table(name: str) -> RestoringTable:
         # The store consumes its options: one dict per table.
@@ -146,7 +147,8 @@ def create_app(settings: Settings) -> Wiring:
         settings=settings,
         # Outcomes and erasure requests share the agent with the inputs: same partitions, same
         # worker, same user state.
-        source=app.topic(*settings.input_topics, settings.topic_outcomes, settings.topic_erasure_requests, **raw),
+        source=app.topic(*settings.input_topics, settings.topic_outcomes, settings.topic_erasure_requests,
+                         schema=RawRecords()),
         user_table=user_table,
         partition_table=partition_table,
     )
