@@ -5,7 +5,6 @@ once, in its last version, erased users gone, whatever the kills."""
 
 import random
 import signal
-import time
 from pathlib import Path
 
 import orjson
@@ -68,6 +67,12 @@ def fill_changelogs(settings, rng: random.Random) -> dict[str, UserState]:
     return final
 
 
+def batches_written(settings) -> int:
+    """Changelog records the worker has read into its local tables so far (the bulk catch-up
+    counts them a whole batch at a time, once the batch is in the database)."""
+    return int(((worker_status(settings) or {}).get("table") or {}).get("changelog_records_read", 0))
+
+
 def catching_up(log: Path) -> int | None:
     """The offsets the worker logging to ``log`` set out to read in bulk, once it has started to."""
     for line in log.read_text().splitlines() if log.exists() else ():
@@ -87,7 +92,9 @@ def test_a_catch_up_killed_again_and_again_ends_with_the_changelogs_state(settin
         worker = start_worker(settings, log)
         try:
             assert wait_until(lambda: catching_up(log) is not None, 120, 0.05), log.read_text()[-3000:]
-            time.sleep(rng.uniform(0.2, 1.0))
+            # Killed once a batch of this start is in (so the next start has less to read),
+            # however fast the machine reads: a fixed sleep let a fast one finish first.
+            assert wait_until(lambda: batches_written(settings) > 0, 120, 0.02), log.read_text()[-3000:]
         finally:
             stop_process(worker, sig=signal.SIGKILL)
         assert "local_tables_caught_up" not in log.read_text(), "the catch-up ended before the kill"
