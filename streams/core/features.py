@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from operator import add
 from typing import Any
 
 import orjson
 
-from streams.core.catalog import ACTIVITY_WINDOWS, FEATURE_NAMES, LIFECYCLE_STAGES
+from streams.core.catalog import ACTIVITY_WINDOWS, CATALOG, FEATURE_NAMES, LIFECYCLE_STAGES
 from streams.core.events import Event, id_hash
 from streams.core.events import DAY_MS
 
@@ -44,7 +45,7 @@ TICKET_CATEGORY_SLOTS = {"complaint": COMPLAINT, "billing": BILLING, "technical"
 
 # Bucket ages (today - day) fall into disjoint ranges; every window is a union of ranges.
 _RANGE_ENDS = (1, 7, 14, 30, 60, 90)  # ranges [0,1) [1,7) [7,14) [14,30) [30,60) [60,90)
-_ZERO = [0.0] * BUCKET_WIDTH
+_NO_DAYS: list[tuple[float, ...]] = [()] * BUCKET_WIDTH  # the columns of a window without days
 
 
 @dataclass(slots=True)
@@ -332,8 +333,19 @@ def lifecycle_stage(tenure_days: float, recency_days: float, active_days_30: flo
     return "active"
 
 
-def _add(a: list[float], b: list[float]) -> list[float]:
-    return [x + y for x, y in zip(a, b)]
+def _range_sums(column: tuple[float, ...], start: list[int], n: int) -> list[float]:
+    """A column's sum over each age range, newest range first, each summed in day order (0.0 if
+    the range has no day)."""
+    ends = [n, *start[:5]]
+    return [sum(column[a:b], 0.0) for a, b in zip(start, ends)]
+
+
+def _chained_total(range_sums: list[float]) -> float:
+    """The 90-day total as the ranges add up, newest first."""
+    total = range_sums[0]
+    for part in range_sums[1:]:
+        total += part
+    return total
 
 
 def _ratio(a: float, b: float) -> float:
@@ -368,46 +380,63 @@ def _windowed_values(state: UserState, t: int) -> dict[str, float]:
 
 def _windowed_vector(state: UserState, t: int, days: list[int], lo: int, hi: int) -> list[float]:
     today = t // DAY_MS
-    buckets = list(map(state.days.__getitem__, days[lo:hi]))
-    # Bucket ages fall into disjoint ranges [0,1) [1,7) [7,14) [14,30) [30,60) [60,90); each window
-    # is a union of ranges. Days are ascending, so each range is a slice (newest range first).
-    cuts = [hi - lo, *(bisect_right(days, today - end, lo, hi) - lo for end in _RANGE_ENDS)]
-    groups = [buckets[cuts[i + 1]:cuts[i]] for i in range(len(_RANGE_ENDS))]
-    # Column sums in day order; a range of one day is that day's bucket (sum() adds it to 0: the
-    # same value, as no bucket holds -0.0), and adding an empty range's zeros changes nothing.
-    sums = [(g[0] if len(g) == 1 else list(map(sum, zip(*g)))) if g else None for g in groups]
-    active = [sum(1 for b in g if b[CLICKS] or b[PURCHASES]) for g in groups]
-    w1 = sums[0] or _ZERO
-    w7 = _add(w1, sums[1]) if sums[1] else w1
-    w30 = _add(w7, sums[2]) if sums[2] else w7
-    w30 = _add(w30, sums[3]) if sums[3] else w30
-    w90 = _add(w30, sums[4]) if sums[4] else w30
-    w90 = _add(w90, sums[5]) if sums[5] else w90
-    active_in = (active[0], active[0] + active[1], sum(active[:4]), sum(active))
-    prior_7, prior_30 = sums[2] or _ZERO, sums[4] or _ZERO
-    seen_days = list(state.categories.values())
+    n = hi - lo
+    # One tuple per bucket column over the window's days, oldest first.
+    columns = list(zip(*map(state.days.__getitem__, days[lo:hi]))) if n else _NO_DAYS
+    # Bucket ages fall into disjoint ranges [0,1) [1,7) [7,14) [14,30) [30,60) [60,90); range i
+    # is columns[start[i]:start[i - 1]] (start[-1]: the window's end), and each window a suffix.
+    start = [bisect_right(days, today - end, lo, hi) - lo for end in _RANGE_ENDS]
+    d1, d7, d14, d30, d60 = start[:5]
+    # Counts are whole, so their sums are exact in any order: a window's is the sum of its suffix
+    # (from 0.0: a float even over no day).
+    clicks, sessions, bounces, interactions, errors = (columns[CLICKS], columns[SESSIONS], columns[BOUNCES],
+                                                       columns[INTERACTIONS], columns[ERRORS])
+    # A day is active with clicks or purchases (counts, never negative: their sum is 0 only if both are).
+    activity = list(map(add, clicks, columns[PURCHASES]))
+    engagement = [(n - d - activity[d:].count(0.0), sum(clicks[d:], 0.0), sum(sessions[d:], 0.0), sum(bounces[d:], 0.0),
+                   sum(interactions[d:], 0.0), sum(errors[d:], 0.0)) for d in (d1, d7, d30, 0)]
+    purchases, discounted, refunds, tickets = (columns[PURCHASES], columns[DISCOUNTED], columns[REFUNDS],
+                                               columns[TICKETS_OPENED])
+    # Amounts and durations are not whole: summed as always, each range in day order, the ranges
+    # added newest first (the same float, whatever else changes here).
+    spend = _range_sums(columns[SPEND], start, n)
+    spend_1 = spend[0]
+    spend_7 = spend_1 + spend[1]
+    spend_30 = spend_7 + spend[2] + spend[3]
+    spend_90 = spend_30 + spend[4] + spend[5]
+    responses, resolutions = sum(columns[RESPONSES], 0.0), sum(columns[RESOLUTIONS], 0.0)
+    response_ms = _chained_total(_range_sums(columns[RESPONSE_MS], start, n)) if responses else 0.0
+    resolution_ms = _chained_total(_range_sums(columns[RESOLUTION_MS], start, n)) if resolutions else 0.0
+    purchases_30, purchases_90 = sum(purchases[d30:], 0.0), sum(purchases, 0.0)
+    seen_days = sorted(state.categories.values())
+    categories = len(seen_days)
 
     s = _scalars(state, t)
     v = s[:9]
-    for days_in, w, active_days in zip(ACTIVITY_WINDOWS, (w1, w7, w30, w90), active_in):
-        clicks, sessions = w[CLICKS], w[SESSIONS]
-        v += (float(active_days), math.log1p(clicks), sessions, _ratio(clicks, sessions), _ratio(w[BOUNCES], sessions),
-              w[INTERACTIONS], float(sum(1 for seen in seen_days if seen > today - days_in)), w[ERRORS])
-    v += (w30[PURCHASES], w90[PURCHASES], math.log1p(w30[SPEND]), math.log1p(w90[SPEND]),
-          _ratio(w30[SPEND], w30[PURCHASES]), _ratio(w90[SPEND], w90[PURCHASES]),
-          _ratio(w30[DISCOUNTED], w30[PURCHASES]), _ratio(w90[DISCOUNTED], w90[PURCHASES]),
-          w30[REFUNDS], w90[REFUNDS], *s[9:12],
-          w7[TICKETS_OPENED], w30[TICKETS_OPENED], w90[TICKETS_OPENED], s[12], s[13],
-          _ratio(w90[RESPONSE_MS], w90[RESPONSES]) / 3_600_000, _ratio(w90[RESOLUTION_MS], w90[RESOLUTIONS]) / 3_600_000,
-          w90[REOPENED], w90[COMPLAINT], w90[BILLING], w90[TECHNICAL], w90[CANCELLATION], *s[14:17],
-          math.log((w7[CLICKS] + 1.0) / (prior_7[CLICKS] + 1.0)), math.log((w30[CLICKS] + 1.0) / (prior_30[CLICKS] + 1.0)),
-          math.log((w7[SPEND] + 1.0) / (prior_7[SPEND] + 1.0)), math.log((w30[SPEND] + 1.0) / (prior_30[SPEND] + 1.0)),
+    for days_in, (active_days, n_clicks, n_sessions, n_bounces, n_interactions, n_errors) in zip(ACTIVITY_WINDOWS, engagement):
+        v += (float(active_days), math.log1p(n_clicks), n_sessions, _ratio(n_clicks, n_sessions), _ratio(n_bounces, n_sessions),
+              n_interactions, float(categories - bisect_right(seen_days, today - days_in)), n_errors)
+    discounted_30, discounted_90 = sum(discounted[d30:], 0.0), sum(discounted, 0.0)
+    clicks_7, clicks_30 = engagement[1][1], engagement[2][1]
+    v += (purchases_30, purchases_90, math.log1p(spend_30), math.log1p(spend_90),
+          _ratio(spend_30, purchases_30), _ratio(spend_90, purchases_90),
+          _ratio(discounted_30, purchases_30), _ratio(discounted_90, purchases_90),
+          sum(refunds[d30:], 0.0), sum(refunds, 0.0), *s[9:12],
+          sum(tickets[d7:], 0.0), sum(tickets[d30:], 0.0), sum(tickets, 0.0), s[12], s[13],
+          _ratio(response_ms, responses) / 3_600_000, _ratio(resolution_ms, resolutions) / 3_600_000,
+          sum(columns[REOPENED], 0.0), sum(columns[COMPLAINT], 0.0), sum(columns[BILLING], 0.0), sum(columns[TECHNICAL], 0.0),
+          sum(columns[CANCELLATION], 0.0), *s[14:17],
+          math.log((clicks_7 + 1.0) / (sum(clicks[d14:d7], 0.0) + 1.0)), math.log((clicks_30 + 1.0) / (sum(clicks[d60:d30], 0.0) + 1.0)),
+          math.log((spend_7 + 1.0) / (spend[2] + 1.0)), math.log((spend_30 + 1.0) / (spend[4] + 1.0)),
           s[17])
     tenure = max(t - state.first_ts, 0) / DAY_MS if state.first_ts >= 0 else 0.0
-    stage = lifecycle_stage(tenure, s[0], active_in[2], active[4])
+    active_30, active_prior_30 = engagement[2][0], d30 - d60 - activity[d60:d30].count(0.0)
+    stage = lifecycle_stage(tenure, s[0], active_30, active_prior_30)
     v += _STAGE_FLAGS[stage]
-    # Whole values (most counts, every zero) need no rounding: round() is the costliest step here.
-    return [round(value, FEATURE_DECIMALS) if value % 1 else value for value in v]
+    for i in _FRACTIONAL:
+        if v[i] % 1:
+            v[i] = round_feature(v[i])
+    return v
 
 
 # The scalars' order (recency first, then lifetime totals, tickets, satisfaction and tenure).
@@ -419,6 +448,29 @@ _SCALAR_FEATURES = ("recency_days", "typical_gap_days", "recency_ratio", "days_s
 _SCALAR_INDEX = tuple(FEATURE_NAMES.index(name) for name in _SCALAR_FEATURES)
 _STAGE_FLAGS = {stage: tuple(1.0 if other == stage else 0.0 for other in LIFECYCLE_STAGES) for stage in LIFECYCLE_STAGES}
 _DORMANT: list[float] = []
+# Counts and flags are whole by construction (sums of whole increments): only the others may need
+# rounding, and round() is the costliest step of a vector.
+_FRACTIONAL = tuple(i for i, f in enumerate(CATALOG)
+                    if f.unit not in ("count", "flag") and not f.name.startswith("active_days_"))
+_ROUNDING = 10.0 ** FEATURE_DECIMALS
+
+
+def round_feature(value: float) -> float:
+    """``round(value, FEATURE_DECIMALS)``, the same float, about three times faster where it can be.
+
+    round() rounds the exact binary value correctly to 4 decimals and returns the double nearest
+    that decimal. For |value| < 1e5, value * 1e4 is within 1e-7 of the exact product, so when it is
+    not within 1e-4 of a half, its nearest integer n is the decimal's digits, and n / 1e4 (a
+    correctly rounded division of two exact doubles) is that nearest double. Near a half, beyond
+    1e5, for NaN and infinities, and where n is 0 (the sign of a zero), round() decides."""
+    if not value % 1:
+        return value  # whole (and every zero): nothing to round
+    if -1e5 < value < 1e5:
+        scaled = value * _ROUNDING
+        digits = round(scaled)
+        if digits and -0.4999 < scaled - digits < 0.4999:
+            return digits / _ROUNDING
+    return round(value, FEATURE_DECIMALS)
 
 
 def _scalars(state: UserState, t: int) -> list[float]:
@@ -447,5 +499,5 @@ def _dormant_vector(state: UserState, t: int) -> list[float]:
         _DORMANT.extend(_windowed_vector(UserState("-"), 0, [], 0, 0))  # an empty state: no window has anything
     out = list(_DORMANT)
     for i, value in zip(_SCALAR_INDEX, _scalars(state, t)):
-        out[i] = round(value, FEATURE_DECIMALS) if value % 1 else value
+        out[i] = round_feature(value)
     return out

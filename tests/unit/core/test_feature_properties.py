@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from streams.core.events import INPUT_KINDS
 from streams.core.engine import PartitionEngine, PartitionState
-from streams.core.features import feature_vector
+from streams.core.features import _FRACTIONAL, feature_vector
 from streams.settings import Settings
 from streams.core.events import DAY_MS
 from tests.factories import T0, click, purchase, ticket
@@ -84,5 +84,11 @@ def test_incremental_features_equal_a_brute_force_recomputation(case):
             expected = reference_features(events, t, trigger.sort_key)
         assert len(features) == len(expected) + 3  # then the rhythm's inputs (streams/core/snapshots.py)
         assert close(features[:len(expected)], expected), t
+        # Counts and flags are whole by construction: the vector rounds only the other features.
+        assert all(x % 1 == 0 for i, x in enumerate(features[:len(expected)]) if i not in _FRACTIONAL), t
     end = max(e.ts for e in events) + 3 * HOUR
     assert close(feature_vector(user, end), reference_features(events, end))
+    # Floats throughout, at every time (a window without days included): the model's inputs and
+    # the pending labels' JSON do not depend on which path computed a value.
+    for t in (end, end + 40 * DAY_MS, end + 100 * DAY_MS):
+        assert all(type(x) is float for x in feature_vector(user, t)), t

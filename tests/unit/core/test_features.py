@@ -2,16 +2,18 @@
 size. (Random histories against a brute-force recomputation: test_feature_properties.py.)"""
 
 import math
+import struct
 from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from streams.core.catalog import CATALOG, DRIVERS, FEATURE_NAMES, markdown_table
 from streams.core.dedupe import MAX_IDS
 from streams.core.features import (
-    BUCKET_WIDTH, KEEP_DAYS, MAX_CATEGORIES, MAX_OPEN_TICKETS, SPEND, UserState, apply_event, feature_state_bytes, feature_values,
-    feature_vector, lifecycle_stage,
+    BUCKET_WIDTH, FEATURE_DECIMALS, KEEP_DAYS, MAX_CATEGORIES, MAX_OPEN_TICKETS, SPEND, UserState, apply_event,
+    feature_state_bytes, feature_values, feature_vector, lifecycle_stage, round_feature,
 )
 from streams.core.events import DAY_MS, id_hash
 from tests.factories import at, click, document_before_2026_12_06, purchase, ticket
@@ -262,3 +264,17 @@ def test_a_long_silent_user_takes_the_short_path_to_the_same_features():
         compact(state, t)
         assert state.days == {}  # nothing a window can use is kept
         assert feature_values(state, t) == _windowed_values(state, t)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(st.floats(), st.floats(-1e6, 1e6), st.integers(-10**9, 10**9).map(lambda n: n / 20_000),
+                 st.integers(-10**9, 10**9).map(lambda n: (n + 0.5) / 10_000)))
+def test_round_feature_is_round_to_four_decimals_to_the_bit(value):
+    # Halves, near-halves, tiny values of either sign, NaN and infinities included.
+    assert struct.pack("<d", round_feature(value)) == struct.pack("<d", round(value, FEATURE_DECIMALS))
+
+
+def test_round_feature_at_the_edges_of_its_short_path():
+    for value in (0.00005, -0.00005, 0.000049, -0.000049, 1.00005, 2.67345, 99999.99995, -99999.99995, 1e5, 1e5 + 0.12345,
+                  -0.0, 0.0, 5e-324, math.inf, -math.inf, math.nan, 12345.6789499999, 0.1 + 0.2):
+        assert struct.pack("<d", round_feature(value)) == struct.pack("<d", round(value, FEATURE_DECIMALS)), value
