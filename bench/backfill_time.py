@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 
 from common import population_args, simulated_files  # bench/common.py (run as a script: its directory is on the path)
+from streams.gc_policy import settle_after_startup
 from streams.offline.backfill import backfill
 from streams.settings import Settings
 
@@ -26,6 +27,7 @@ def main() -> None:
     args = population_args(users=3000, days=120, runs=1, workers=0)
     with tempfile.TemporaryDirectory() as tmp:
         files = simulated_files(args.users, args.days, Path(tmp))
+        settle_after_startup()  # as `churnguard replay --backfill` does before its engines run
         seconds, summary, digests = [], {}, set()
         for run in range(args.runs):
             settings = replace(Settings.from_env({}), broker="", data_dir=f"{tmp}/data-{run}")

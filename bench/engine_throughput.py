@@ -4,7 +4,8 @@
 
 Feeds a simulated population through one PartitionEngine per partition (4; users routed as
 Kafka would) in event-time order, exactly as the agent would after decoding
-(streams/offline/runner.py), and reports the median events/s of several runs and the mean/max
+(streams/offline/runner.py), under the collector policy the worker and the backfill command set
+(streams/gc_policy.py), and reports the median events/s of several runs and the mean/max
 serialised (changelog) size of a user's state at the end.
 """
 
@@ -17,6 +18,7 @@ import orjson
 
 from common import population_args  # bench/common.py (run as a script: its directory is on the path)
 from streams.core.events import Event
+from streams.gc_policy import settle_after_startup
 from streams.kafka.codecs import user_record
 from streams.offline.runner import OfflineRun
 from streams.settings import Settings
@@ -34,6 +36,7 @@ def main() -> None:
     args = population_args(users=1500)
     raw, _ = simulate(SimConfig(users=args.users, days=args.days, bad_rate=0.0))
     events = as_events(raw)
+    settle_after_startup()  # the collector policy the worker and the backfill command run the engine under
     rates = []
     for _ in range(args.runs):
         rate, users = run_once(events, 4)

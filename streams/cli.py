@@ -189,11 +189,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
             log.error("replay_input", problem="--check reads files; a topic range is checked by evaluate or a backfill")
             return 2
         return _check(args, files)
+    from streams.gc_policy import settle_after_startup
     from streams.offline.backfill import BackfillRejected, backfill
     from streams.offline.replay import Replay, ReplayRefused
 
     try:
         if args.backfill:
+            # Its engines run in this process (or in worker processes, which set their own): the
+            # worker's collector policy, for the same reasons (streams/gc_policy.py).
+            settle_after_startup()
             backfill(settings, files, Path(args.out), workers=args.workers, kind=args.kind, mapping=args.mapping,
                      topic_range=topic_range, topic_prefix=args.topic_prefix)
             return 0

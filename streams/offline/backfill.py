@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 import structlog
 
+from streams import gc_policy
 from streams.core.engine import PartitionState
 from streams.core.events import INPUT_KINDS
 from streams.core.features import UserState
@@ -78,6 +79,7 @@ def backfill(settings: Settings, files: list[Path], out: Path, workers: int = 0,
     else:
         summary = _with_workers(settings, files, out, workers, kind, mapping, timeout_s, topic_range, topic_prefix)
     summary["seconds"] = round(time.monotonic() - started, 1)
+    summary["gc"] = gc_policy.describe()  # what the seconds were measured under
     summary["rejected_share"] = round(summary["dead_letters"] / max(summary["replay"]["input_records"], 1), 6)
     (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     log.info("backfill_done", out=str(out), alerts=summary["alerts"], holdout=summary["holdout"],

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -81,3 +82,18 @@ def test_a_taken_web_port_is_one_line_naming_the_setting():
         port = taken.getsockname()[1]
         line, _ = _one_line_failure(["worker", "--broker", "127.0.0.1:1"], {"CHURNGUARD_WEB_PORT": str(port)}, 60)
     assert "web_port_taken" in line and f"CHURNGUARD_WEB_PORT={port}" in line
+
+
+def test_the_backfill_command_runs_its_engines_under_the_workers_collector_policy(tmp_path):
+    from streams.gc_policy import YOUNG_THRESHOLD
+    from tests.golden import INPUTS
+
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "streams.cli", "replay", *map(str, INPUTS), "--backfill", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={"PATH": os.environ["PATH"], "CHURNGUARD_LOG_FORMAT": "json",
+                               "CHURNGUARD_DATA_DIR": str(tmp_path / "data")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    assert summary["replay"]["input_records"] == 5071
+    assert summary["gc"]["thresholds"][0] == YOUNG_THRESHOLD and summary["gc"]["frozen_objects"] > 0
