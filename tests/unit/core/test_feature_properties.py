@@ -88,7 +88,7 @@ def test_incremental_features_equal_a_brute_force_recomputation(case):
         assert all(x % 1 == 0 for i, x in enumerate(features[:len(expected)]) if i not in _FRACTIONAL), t
     end = max(e.ts for e in events) + 3 * HOUR
     assert close(feature_vector(user, end), reference_features(events, end))
-    # Floats throughout, at every time (a window without days included): the model's inputs and
-    # the pending labels' JSON do not depend on which path computed a value.
+    # Floats throughout, at every time (a window without days included): the model's inputs do not
+    # depend on which path computed a value, and a pending label's compaction (compact_numbers) takes floats.
     for t in (end, end + 40 * DAY_MS, end + 100 * DAY_MS):
         assert all(type(x) is float for x in feature_vector(user, t)), t
