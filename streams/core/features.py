@@ -340,12 +340,12 @@ def _range_sums(column: tuple[float, ...], start: list[int], n: int) -> list[flo
     return [sum(column[a:b], 0.0) for a, b in zip(start, ends)]
 
 
-def _chained_total(range_sums: list[float]) -> float:
-    """The 90-day total as the ranges add up, newest first."""
-    total = range_sums[0]
-    for part in range_sums[1:]:
-        total += part
-    return total
+def _window_totals(ranges: list[float]) -> tuple[float, float, float, float]:
+    """The 1, 7, 30 and 90-day totals of a column from its ranges' sums, added newest first."""
+    w1 = ranges[0]
+    w7 = w1 + ranges[1]
+    w30 = w7 + ranges[2] + ranges[3]
+    return w1, w7, w30, w30 + ranges[4] + ranges[5]
 
 
 def _ratio(a: float, b: float) -> float:
@@ -400,13 +400,10 @@ def _windowed_vector(state: UserState, t: int, days: list[int], lo: int, hi: int
     # Amounts and durations are not whole: summed as always, each range in day order, the ranges
     # added newest first (the same float, whatever else changes here).
     spend = _range_sums(columns[SPEND], start, n)
-    spend_1 = spend[0]
-    spend_7 = spend_1 + spend[1]
-    spend_30 = spend_7 + spend[2] + spend[3]
-    spend_90 = spend_30 + spend[4] + spend[5]
+    _, spend_7, spend_30, spend_90 = _window_totals(spend)
     responses, resolutions = sum(columns[RESPONSES], 0.0), sum(columns[RESOLUTIONS], 0.0)
-    response_ms = _chained_total(_range_sums(columns[RESPONSE_MS], start, n)) if responses else 0.0
-    resolution_ms = _chained_total(_range_sums(columns[RESOLUTION_MS], start, n)) if resolutions else 0.0
+    response_ms = _window_totals(_range_sums(columns[RESPONSE_MS], start, n))[3] if responses else 0.0
+    resolution_ms = _window_totals(_range_sums(columns[RESOLUTION_MS], start, n))[3] if resolutions else 0.0
     purchases_30, purchases_90 = sum(purchases[d30:], 0.0), sum(purchases, 0.0)
     seen_days = sorted(state.categories.values())
     categories = len(seen_days)
@@ -462,9 +459,8 @@ def round_feature(value: float) -> float:
     that decimal. For |value| < 1e5, value * 1e4 is within 1e-7 of the exact product, so when it is
     not within 1e-4 of a half, its nearest integer n is the decimal's digits, and n / 1e4 (a
     correctly rounded division of two exact doubles) is that nearest double. Near a half, beyond
-    1e5, for NaN and infinities, and where n is 0 (the sign of a zero), round() decides."""
-    if not value % 1:
-        return value  # whole (and every zero): nothing to round
+    1e5, for NaN and infinities, and where n is 0 (the sign of a zero), round() decides. Callers
+    skip whole values (``value % 1`` is 0: counts, every zero), which need no rounding."""
     if -1e5 < value < 1e5:
         scaled = value * _ROUNDING
         digits = round(scaled)
@@ -499,5 +495,5 @@ def _dormant_vector(state: UserState, t: int) -> list[float]:
         _DORMANT.extend(_windowed_vector(UserState("-"), 0, [], 0, 0))  # an empty state: no window has anything
     out = list(_DORMANT)
     for i, value in zip(_SCALAR_INDEX, _scalars(state, t)):
-        out[i] = round_feature(value)
+        out[i] = round_feature(value) if value % 1 else value
     return out
