@@ -17,6 +17,7 @@ from tests.feature_reference import reference_features
 
 CFG = replace(Settings().engine_config(), drain_when_idle=True)
 HOUR = 3_600_000
+EXTREME_AMOUNTS = [1e12, 999_999_999_999.99, 0.0, 5e-324, 0.1]  # schemas/purchase.v1.json: 0 <= amount <= 1e12
 
 
 @st.composite
@@ -39,7 +40,9 @@ def history(draw):
             events.append(click("u", ts, action=draw(st.sampled_from(["view", "like", "error", "search"])),
                                 category=f"c{draw(st.integers(0, 20))}", event_id=f"e{i}"))
         elif kind == "purchase":
-            events.append(purchase("u", ts, amount=float(draw(st.integers(1, 300))),
+            # Everyday amounts, and the schema's extremes now and then (its maximum, zero, a subnormal).
+            amount = draw(st.one_of(st.integers(1, 300).map(float), st.sampled_from(EXTREME_AMOUNTS)))
+            events.append(purchase("u", ts, amount=amount,
                                    discount=float(draw(st.sampled_from([0, 0, 5]))),
                                    status=draw(st.sampled_from(["completed", "completed", "refunded"])), event_id=f"e{i}",
                                    # an order of its own, or a line of one of two shared orders
