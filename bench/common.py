@@ -21,7 +21,8 @@ from streams.settings import Settings
 
 
 def population_args(users: int, days: int = 90, runs: int = 3, workers: int | None = None,
-                    store: bool = False) -> argparse.Namespace:
+                    store: bool = False, flags: tuple[str, ...] = ()) -> argparse.Namespace:
+    """--users, --days, --runs (and --workers, --store if asked), plus on/off ``flags``."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--users", type=int, default=users)
     ap.add_argument("--days", type=int, default=days)
@@ -30,6 +31,8 @@ def population_args(users: int, days: int = 90, runs: int = 3, workers: int | No
         ap.add_argument("--workers", type=int, default=workers)
     if store:
         ap.add_argument("--store", choices=["memory", "rocksdb"], default="memory", help="the workers' table_store")
+    for flag in flags:
+        ap.add_argument(flag, action="store_true")
     return ap.parse_args()
 
 

@@ -16,13 +16,13 @@ thresholds with --default-gc; the time in collections is reported too.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import time
 from typing import Any, Callable
 
 import orjson
 
+from common import population_args  # bench/common.py (run as a script: its directory is on the path)
 from streams.core import learning, scoring, snapshots
 from streams.gc_policy import settle_after_startup
 from streams.offline.runner import OfflineRun
@@ -59,13 +59,7 @@ def _collection(collecting: list[float], phase: str) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--users", type=int, default=1500)
-    ap.add_argument("--days", type=int, default=90)
-    ap.add_argument("--runs", type=int, default=1)
-    ap.add_argument("--without-scoring", action="store_true")
-    ap.add_argument("--default-gc", action="store_true")
-    args = ap.parse_args()
+    args = population_args(users=1500, runs=1, flags=("--without-scoring", "--default-gc"))
     events = as_events(simulate(SimConfig(users=args.users, days=args.days, bad_rate=0.0))[0])
     totals = {label: [0.0, 0.0] for _, _, label in TIMED}
     if args.without_scoring:
