@@ -71,13 +71,21 @@ class Disk:
         return iter(list(self.records.items()))
 
 
+def document_before_2026_12_07(doc: dict[str, Any]) -> dict[str, Any]:
+    """A user document as releases before 2026-12-07 wrote it: its days as rows of [day, *bucket]."""
+    rows = {"d": [[day, *bucket] for day, bucket in zip(doc["dd"], doc["db"])]}
+    return {k: v for k, v in doc.items() if k not in ("dd", "db")} | rows
+
+
 def document_before_2026_12_06(doc: dict[str, Any]) -> dict[str, Any]:
-    """A user document as releases before 2026-12-06 wrote it: each day bucket without its trailing
-    zeros and with whole numbers as ints (what streams/core/features.py's ``_pack`` did)."""
+    """A user document as releases before 2026-12-06 wrote it: rows (document_before_2026_12_07)
+    without their trailing zeros and with whole numbers as ints (what streams/core/features.py's
+    ``_pack`` did)."""
     def packed(row: list[float]) -> list[float]:
         width = len(row)
         while width > 1 and not row[width - 1]:
             width -= 1
         return [row[0], *(int(v) if float(v).is_integer() and abs(v) < 2**53 else v for v in row[1:width])]
 
-    return doc | {"d": [packed(row) for row in doc["d"]]}
+    rows = document_before_2026_12_07(doc)
+    return rows | {"d": [packed(row) for row in rows["d"]]}

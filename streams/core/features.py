@@ -107,8 +107,9 @@ class UserState:
     risk_bin: int = -1  # the user's current risk in the partition's population histogram (streams/core/alerts.py)
 
     def to_dict(self) -> dict[str, Any]:
-        # Day buckets go whole: the record is compressed (streams/kafka/codecs.py), which takes their
-        # zeros for almost nothing, while trimming them in Python cost 2 us per day at every flush.
+        # Day buckets go whole, as they are: the record is compressed (streams/kafka/codecs.py),
+        # which takes their zeros for almost nothing, while trimming them in Python cost 2 us per
+        # day at every flush, and rows of [day, *bucket] 3 us per user.
         return {
             "u": self.user_id, "pt": self.partition, "f": self.first_ts,
             "la": self.last_activity_ts, "lad": self.last_active_day, "g": self.gap_ewma_days,
@@ -116,7 +117,7 @@ class UserState:
             "sg": self.session_gap_ewma_days, "lp": self.last_purchase_ts, "od": self.orders_day, "do": self.day_orders, "pg": self.purchase_gap_ewma_days,
             "np": self.lifetime_purchases, "sp": self.lifetime_spend, "nr": self.lifetime_refunds,
             "cs": self.last_csat, "css": self.csat_sum, "csn": self.csat_count,
-            "d": [[day, *b] for day, b in self.days.items()], "c": self.categories, "ot": self.open_tickets,
+            "dd": list(self.days), "db": list(self.days.values()), "c": self.categories, "ot": self.open_tickets,
             "lk": list(self.last_key), "si": self.seen_ids, "n": self.events_applied, "p": self.pending,
             "rl": self.released,
             "lsd": self.last_snapshot_day, "nd": self.next_due_day, "rd": self.rescore_day, "t": self.tier,
@@ -134,7 +135,7 @@ class UserState:
             purchase_gap_ewma_days=d["pg"],
             lifetime_purchases=d["np"], lifetime_spend=d["sp"], lifetime_refunds=d["nr"],
             last_csat=d["cs"], csat_sum=d["css"], csat_count=d["csn"],
-            days={row[0]: _unpack(row) for row in d["d"]}, categories=d["c"], open_tickets=d["ot"],
+            days=dict(zip(d["dd"], d["db"])) if "dd" in d else {row[0]: _unpack(row) for row in d["d"]}, categories=d["c"], open_tickets=d["ot"],
             last_key=tuple(d["lk"]), seen_ids=d["si"], events_applied=d["n"], pending=d["p"],  # type: ignore[arg-type]
             released=d.get("rl", []),
             last_snapshot_day=d["lsd"], next_due_day=d["nd"], rescore_day=d["rd"], tier=d["t"],
@@ -171,7 +172,8 @@ def compact_numbers(values: list[float]) -> list[float]:
 
 
 def _unpack(row: list[float]) -> list[float]:
-    # A row is [day, *bucket]; rows written before 2026-12-06 dropped trailing zeros.
+    # Before 2026-12-07 a document's days were rows of [day, *bucket] under "d"; before 2026-12-06
+    # without their trailing zeros.
     return [float(v) for v in row[1:]] + [0.0] * (BUCKET_WIDTH - len(row) + 1)
 
 

@@ -1,9 +1,10 @@
-"""User records: compact (zstd over the JSON document), and the plain and zlib ones of earlier
-releases still read."""
+"""User records: compact (zstd over the JSON document), and the plain, zlib and row-wise ones of
+earlier releases still read."""
 
 import zlib
 
 import orjson
+import zstandard
 from hypothesis import given, settings, strategies as st
 
 from streams.core.features import UserState
@@ -12,7 +13,7 @@ from streams.kafka.local_store import summary, summary_of_record
 from streams.offline.runner import OfflineRun
 from streams.offline.simulator import SimConfig, as_events, simulate
 from streams.settings import Settings
-from tests.factories import document_before_2026_12_06
+from tests.factories import document_before_2026_12_06, document_before_2026_12_07
 
 
 def simulated_users(users: int = 60, days: int = 60) -> list[UserState]:
@@ -36,7 +37,8 @@ def test_records_of_earlier_releases_are_still_read():
     user = simulated_users(users=5)[0]
     plain = orjson.dumps(document_before_2026_12_06(user.to_dict()))  # before 2026-12-03
     deflated = zlib.compress(plain, 1)  # 2026-12-03 to 2026-12-06
-    for earlier in (plain, deflated):
+    rows = zstandard.ZstdCompressor(level=1).compress(orjson.dumps(document_before_2026_12_07(user.to_dict())))  # 2026-12-06
+    for earlier in (plain, deflated, rows):
         assert user_from_record(earlier).to_dict() == user.to_dict() == user_document(user_record(user))
         assert UserStateCodec().loads(earlier).to_dict() == user.to_dict()
 
