@@ -109,7 +109,8 @@ class UserState:
     def to_dict(self) -> dict[str, Any]:
         # Day buckets go whole, as they are: the record is compressed (streams/kafka/codecs.py),
         # which takes their zeros for almost nothing, while trimming them in Python cost 2 us per
-        # day at every flush, and rows of [day, *bucket] 3 us per user.
+        # day at every flush, and rows of [day, *bucket] 3 us per user. The document shares the
+        # state's lists (buckets, pending snapshots, ...): serialise it before the state changes.
         return {
             "u": self.user_id, "pt": self.partition, "f": self.first_ts,
             "la": self.last_activity_ts, "lad": self.last_active_day, "g": self.gap_ewma_days,
