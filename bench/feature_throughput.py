@@ -6,8 +6,9 @@ state per user.
 Folds a simulated population's events (in event-time order) into per-user states with
 ``apply_event`` only: the feature store's own cost, without reordering, labels or scoring (the
 engine benchmark measures all of it together). Then times ``feature_vector`` for every user at the
-end, and reports the serialised (changelog) size of the users' feature state, and of their whole
-state including the pending label snapshots.
+end, and reports the serialised (changelog) size of the users' feature state, and the time to
+write each user's changelog record and to read it back (``codecs.user_record``, ``user_from_record``:
+what a flush pays per changed user, and a restore or a miss of the local tables' cache per user).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import orjson
 
 from common import population_args  # bench/common.py (run as a script: its directory is on the path)
 from streams.core.features import UserState, apply_event, feature_state_bytes, feature_vector
+from streams.kafka.codecs import user_from_record, user_record
 from streams.offline.simulator import SimConfig, as_events, simulate
 
 
@@ -40,21 +42,36 @@ def vector_us(users: dict[str, UserState], t: int) -> float:
     return (time.perf_counter() - start) / len(users) * 1e6
 
 
+def record_us(users: dict[str, UserState]) -> tuple[float, float]:
+    """Microseconds per user to write its changelog record, and to read it back."""
+    start = time.perf_counter()
+    records = [user_record(user) for user in users.values()]
+    written = time.perf_counter()
+    for record in records:
+        user_from_record(record)
+    return (written - start) / len(users) * 1e6, (time.perf_counter() - written) / len(users) * 1e6
+
+
 def main() -> None:
     args = population_args(users=1500)
     events = as_events(simulate(SimConfig(users=args.users, days=args.days, bad_rate=0.0))[0])
     end = max(e.ts for e in events)
-    rates, vector_costs, users = [], [], {}
+    rates, vector_costs, write_costs, read_costs, users = [], [], [], [], {}
     for _ in range(args.runs):
         rate, users = run_once(events)
         rates.append(round(rate))
         vector_costs.append(round(vector_us(users, end), 1))
+        write, read = record_us(users)
+        write_costs.append(round(write, 1))
+        read_costs.append(round(read, 1))
     feature_bytes = [feature_state_bytes(u) for u in users.values()]
     print(orjson.dumps({"events": len(events), "users": len(users), "runs": rates,
                         "median_events_per_s": statistics.median(rates),
                         "feature_vector_us_runs": vector_costs, "median_feature_vector_us": statistics.median(vector_costs),
                         "feature_state_bytes_per_user_mean": round(statistics.fmean(feature_bytes)),
-                        "feature_state_bytes_per_user_max": max(feature_bytes)}).decode())
+                        "feature_state_bytes_per_user_max": max(feature_bytes),
+                        "user_record_write_us_runs": write_costs, "median_user_record_write_us": statistics.median(write_costs),
+                        "user_record_read_us_runs": read_costs, "median_user_record_read_us": statistics.median(read_costs)}).decode())
 
 
 if __name__ == "__main__":
