@@ -6,15 +6,17 @@ state per user.
 Folds a simulated population's events (in event-time order) into per-user states with
 ``apply_event`` only: the feature store's own cost, without reordering, labels or scoring (the
 engine benchmark measures all of it together). Then times ``feature_vector`` for every user at the
-end, and reports the serialised (changelog) size of the users' feature state, and the time to
-write each user's changelog record and to read it back (``codecs.user_record``, ``user_from_record``:
-what a flush pays per changed user, and a restore or a miss of the local tables' cache per user).
+end, and reports the serialised (changelog) size of the users' feature state, the time to write
+each user's changelog record and to read it back (``codecs.user_record``, ``user_from_record``:
+what a flush pays per changed user, and a restore or a miss of the local tables' cache per user),
+and the memory a user read back takes (tracemalloc: what a memory table holds per user).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+import tracemalloc
 
 import orjson
 
@@ -52,6 +54,16 @@ def record_us(users: dict[str, UserState]) -> tuple[float, float]:
     return (written - start) / len(users) * 1e6, (time.perf_counter() - written) / len(users) * 1e6
 
 
+def restored_bytes(users: dict[str, UserState]) -> int:
+    """Bytes of memory per user read back from its record: what a memory table holds per user."""
+    records = [user_record(user) for user in users.values()]
+    tracemalloc.start()
+    restored = [user_from_record(record) for record in records]
+    size = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return size // len(restored)
+
+
 def main() -> None:
     args = population_args(users=1500)
     events = as_events(simulate(SimConfig(users=args.users, days=args.days, bad_rate=0.0))[0])
@@ -70,6 +82,7 @@ def main() -> None:
                         "feature_vector_us_runs": vector_costs, "median_feature_vector_us": statistics.median(vector_costs),
                         "feature_state_bytes_per_user_mean": round(statistics.fmean(feature_bytes)),
                         "feature_state_bytes_per_user_max": max(feature_bytes),
+                        "restored_user_bytes_in_memory": restored_bytes(users),
                         "user_record_write_us_runs": write_costs, "median_user_record_write_us": statistics.median(write_costs),
                         "user_record_read_us_runs": read_costs, "median_user_record_read_us": statistics.median(read_costs)}).decode())
 

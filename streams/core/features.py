@@ -42,6 +42,12 @@ INTERACTION_ACTIONS = frozenset({"like", "comment", "share", "favourite", "revie
 ERROR_ACTIONS = frozenset({"error", "slow_page"})
 TICKET_CATEGORY_SLOTS = {"complaint": COMPLAINT, "billing": BILLING, "technical": TECHNICAL,
                          "cancellation": CANCELLATION}
+# A new day's bucket: counts as ints, amounts and durations as floats. Counts are whole and far
+# below 2**53, so every sum of them is the same float either way; as ints JSON writes them about
+# three times faster (the changelog writes every dirty user's buckets at every flush) and small
+# ones are shared objects, not 24 bytes each. Amounts and durations stay floats: sums of whole
+# ones must not outgrow a 64-bit JSON integer.
+_NEW_BUCKET: list[float] = [0.0 if slot in (SPEND, RESPONSE_MS, RESOLUTION_MS) else 0 for slot in range(BUCKET_WIDTH)]
 
 # Bucket ages (today - day) fall into disjoint ranges; every window is a union of ranges.
 _RANGE_ENDS = (1, 7, 14, 30, 60, 90)  # ranges [0,1) [1,7) [7,14) [14,30) [30,60) [60,90)
@@ -76,7 +82,7 @@ class UserState:
     last_csat: int = 0
     csat_sum: int = 0
     csat_count: int = 0
-    # day index -> bucket (list of BUCKET_WIDTH floats)
+    # day index -> bucket (BUCKET_WIDTH counters: see _NEW_BUCKET)
     days: dict[int, list[float]] = field(default_factory=dict)
     categories: dict[str, int] = field(default_factory=dict)  # category -> last day seen (MAX_CATEGORIES latest)
     open_tickets: list[list[Any]] = field(default_factory=list)  # [ticket_id, (re)opened at, responded 0/1]
@@ -190,7 +196,7 @@ def _ewma(current: float, sample: float) -> float:
 def _bucket(state: UserState, day: int) -> list[float]:
     bucket = state.days.get(day)
     if bucket is None:
-        bucket = state.days[day] = [0.0] * BUCKET_WIDTH
+        bucket = state.days[day] = _NEW_BUCKET.copy()
         if len(state.days) > KEEP_DAYS:
             horizon = day - KEEP_DAYS
             for old in [d for d in state.days if d <= horizon]:
