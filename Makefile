@@ -6,8 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test unit integration faults system bench bench-real profile browser lock clean
 
-# Installs exactly the locked versions (hash-checked), then the project itself without resolving.
-$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
+# Installs exactly the locked versions (hash-checked), then the project itself without resolving;
+# that builds the core's compiled modules in place (setup.py, mypyc: a C compiler is needed), again
+# whenever the core's sources change.
+$(STAMP): pyproject.toml setup.py requirements.lock requirements-dev.lock $(wildcard streams/core/*.py)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.lock
@@ -70,4 +72,4 @@ profile: $(STAMP)
 	$(PY) bench/hot_paths.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out .pytest_cache build streams/core/*.so

@@ -11,12 +11,14 @@ snapshots and label releases do nothing (no vector, score, label, alert or learn
 configuration the product has): what is left is the per-event path (reordering, deduplication,
 the feature store, schedules, counters) and the day boundaries' bookkeeping. The run is under the
 worker's collector policy (streams/gc_policy.py), as engine_throughput.py's, or Python's default
-thresholds with --default-gc; the time in collections is reported too.
+thresholds with --default-gc; the time in collections is reported too. It needs the core as plain
+Python (without the compiled modules of setup.py), and then times that, not what the worker runs.
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 import time
 from typing import Any, Callable
 
@@ -60,6 +62,10 @@ def _collection(collecting: list[float], phase: str) -> None:
 
 def main() -> None:
     args = population_args(users=1500, runs=1, flags=("--without-scoring", "--default-gc"))
+    if not snapshots.__file__.endswith(".py"):
+        # A compiled module's functions cannot be wrapped, and its callers bind them at build time.
+        sys.exit("the core is compiled (setup.py): this benchmark wraps its functions, so it needs them as "
+                 "plain Python: `rm streams/core/*.so` first (`touch setup.py && make .venv/.installed` builds them again)")
     events = as_events(simulate(SimConfig(users=args.users, days=args.days, bad_rate=0.0))[0])
     totals = {label: [0.0, 0.0] for _, _, label in TIMED}
     if args.without_scoring:

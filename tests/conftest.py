@@ -1,7 +1,23 @@
 """A failing test that ran worker processes shows the end of their logs (files ``*.log`` under its
-``tmp_path``) in its report: a failure seen once in CI can then be read, not only rerun."""
+``tmp_path``) in its report: a failure seen once in CI can then be read, not only rerun. And the
+suite refuses to test compiled core modules older than their source (setup.py)."""
+
+from pathlib import Path
 
 import pytest
+
+CORE = Path(__file__).resolve().parents[1] / "streams" / "core"
+
+
+def pytest_sessionstart(session):
+    """Python imports a module's compiled extension before its source: one built before the source
+    last changed would be tested instead of the source."""
+    stale = sorted(so.name.split(".")[0] for so in CORE.glob("*.so")
+                   if (CORE / f"{so.name.split('.')[0]}.py").exists()
+                   and (CORE / f"{so.name.split('.')[0]}.py").stat().st_mtime > so.stat().st_mtime)
+    if stale:
+        pytest.exit(f"compiled streams/core modules older than their source: {', '.join(stale)}; "
+                    "rebuild them with `make .venv/.installed` (or `pip install --no-deps -e .`)", returncode=4)
 
 LOG_FILES, LOG_LINES = 6, 80
 

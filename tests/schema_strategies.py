@@ -16,9 +16,12 @@ from hypothesis import strategies as st
 MAX_INT = 2**63 - 1
 
 
-def _integer(schema: dict[str, Any]) -> st.SearchStrategy[int]:
+def _integer(schema: dict[str, Any]) -> st.SearchStrategy[int | float]:
     lo, hi = int(schema.get("minimum", -MAX_INT)), int(schema.get("maximum", MAX_INT))
-    return st.one_of(st.sampled_from(sorted({lo, hi, max(lo, min(hi, 0)), max(lo, min(hi, 1))})), st.integers(lo, hi))
+    ints = st.one_of(st.sampled_from(sorted({lo, hi, max(lo, min(hi, 0)), max(lo, min(hi, 1))})), st.integers(lo, hi))
+    # JSON Schema counts 4.0 as an integer: whole floats (those a double holds exactly) come too.
+    exact = st.integers(max(lo, -2**53), min(hi, 2**53)).map(float) if max(lo, -2**53) <= min(hi, 2**53) else st.nothing()
+    return st.one_of(ints, exact)
 
 
 def _number(schema: dict[str, Any]) -> st.SearchStrategy[float]:

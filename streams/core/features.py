@@ -288,6 +288,7 @@ def _apply_ticket(state: UserState, bucket: list[float], ts: int, data: dict[str
             state.open_tickets.remove(episode)
     csat = data.get("csat")
     if csat is not None:
+        csat = int(csat)  # the contract's integer may arrive as 4.0 (JSON Schema counts it): held as declared
         state.last_csat = csat
         state.csat_sum += csat
         state.csat_count += 1

@@ -33,6 +33,8 @@ def installed(tmp_path_factory) -> Path:
     wheel = next((tmp / "dist").glob("churnguard-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "streams/defaults/actions.toml" in names
+    compiled = {n.split("/")[-1].split(".")[0] for n in names if n.startswith("streams/core/") and n.endswith(".so")}
+    assert {"engine", "features", "native__mypyc"} <= compiled, names  # the core's per-event modules (setup.py)
     assert {f"streams/schemas/{p.name}" for p in (ROOT / "schemas").glob("*.json")} <= set(names)
     subprocess.run([sys.executable, "-m", "venv", str(tmp / "venv")], check=True)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}

@@ -142,7 +142,7 @@ def test_a_fitted_logistic_regression_scores_new_customers_as_the_model_would() 
 def _purchases(customer: str, days: list[int], amount: float = 10.0) -> list[Any]:
     from streams.core.events import DAY_MS, Event
 
-    return [Event("purchase", f"{customer}-{d}", customer, d * DAY_MS + 1, {"amount": amount}) for d in days]
+    return [Event("purchase", f"{customer}-{d}", customer, int(d) * DAY_MS + 1, {"amount": amount}) for d in days]
 
 
 def test_the_previous_horizon_regression_learns_only_from_what_the_cut_can_see() -> None:

@@ -45,7 +45,7 @@ def records(draw):
     raw = orjson.dumps(doc)
     if draw(st.integers(0, 4)) == 0:
         raw = draw(mangled(raw))
-    record_ts = draw(st.one_of(st.just(-1), st.just(doc["ts"]), st.integers(NOW - 86_400_000, NOW + 86_400_000)))
+    record_ts = draw(st.one_of(st.just(-1), st.just(int(doc["ts"])), st.integers(NOW - 86_400_000, NOW + 86_400_000)))
     return kind, raw, record_ts
 
 
