@@ -26,5 +26,6 @@ COMPILED = [
     "streams/core/snapshots.py",
 ]
 
+# One shared library for all of them (streams/core/native__mypyc.*.so), inside the package.
 setup(ext_modules=mypycify(["--ignore-missing-imports", "--follow-imports=skip", *COMPILED], opt_level="3",
-                                group_name="streams.core.native"))
+                           group_name="streams.core.native"))

@@ -12,10 +12,13 @@ CORE = Path(__file__).resolve().parents[1] / "streams" / "core"
 def pytest_sessionstart(session):
     """Python imports a module's compiled extension before its source: one built before the source
     last changed would be tested instead of the source."""
-    stale = sorted(so.name.split(".")[0] for so in CORE.glob("*.so")
-                   if (CORE / f"{so.name.split('.')[0]}.py").exists()
-                   and (CORE / f"{so.name.split('.')[0]}.py").stat().st_mtime > so.stat().st_mtime)
+    stale = []
+    for extension in CORE.glob("*.so"):
+        source = CORE / f"{extension.name.split('.')[0]}.py"  # none for the shared library
+        if source.exists() and source.stat().st_mtime > extension.stat().st_mtime:
+            stale.append(source.stem)
     if stale:
+        stale.sort()
         pytest.exit(f"compiled streams/core modules older than their source: {', '.join(stale)}; "
                     "rebuild them with `make .venv/.installed` (or `pip install --no-deps -e .`)", returncode=4)
 
