@@ -141,7 +141,9 @@ class UserState:
             session_gap_ewma_days=d["sg"], last_purchase_ts=d["lp"], orders_day=d.get("od", -1), day_orders=d.get("do", {}),
             purchase_gap_ewma_days=d["pg"],
             lifetime_purchases=d["np"], lifetime_spend=d["sp"], lifetime_refunds=d["nr"],
-            last_csat=d["cs"], csat_sum=d["css"], csat_count=d["csn"],
+            # ints: a release before 2026-12-07 kept a CSAT sent as 4.0 as a float, which the
+            # compiled class refuses (setup.py)
+            last_csat=int(d["cs"]), csat_sum=int(d["css"]), csat_count=d["csn"],
             days=dict(zip(d["dd"], d["db"])) if "dd" in d else {row[0]: _unpack(row) for row in d["d"]}, categories=d["c"], open_tickets=d["ot"],
             last_key=tuple(d["lk"]), seen_ids=d["si"], events_applied=d["n"], pending=d["p"],  # type: ignore[arg-type]
             released=d.get("rl", []),

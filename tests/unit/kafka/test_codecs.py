@@ -41,6 +41,10 @@ def test_records_of_earlier_releases_are_still_read():
     for earlier in (plain, deflated, rows):
         assert user_from_record(earlier).to_dict() == user.to_dict() == user_document(user_record(user))
         assert UserStateCodec().loads(earlier).to_dict() == user.to_dict()
+    # A CSAT sent as 4.0 (JSON Schema counts it an integer) was kept as a float before 2026-12-07.
+    floats = orjson.dumps({**user.to_dict(), "cs": 4.0, "css": 7.0})
+    back = user_from_record(floats)
+    assert (back.last_csat, back.csat_sum) == (4, 7) and type(back.last_csat) is type(back.csat_sum) is int
 
 
 @settings(max_examples=50, deadline=None)
