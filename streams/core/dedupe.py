@@ -16,13 +16,13 @@ dead-letters it), never applied out of order.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Final, Iterable, Mapping
 
 from streams.core.events import DAY_MS, Event
 from streams.core.features import UserState
 
-ID_HORIZON_MS = DAY_MS
-MAX_IDS = 256
+ID_HORIZON_MS: Final = DAY_MS
+MAX_IDS: Final = 256
 
 
 def remember(user: UserState, event: Event) -> None:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
-DAY_MS = 86_400_000
+DAY_MS: Final = 86_400_000
 
 # Input event kinds, in the order that breaks event-time ties (see Event.sort_key).
-INPUT_KINDS = ("purchase", "support_ticket", "click")
+INPUT_KINDS: Final = ("purchase", "support_ticket", "click")
 
 
 @dataclass(frozen=True, slots=True)

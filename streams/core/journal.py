@@ -14,22 +14,24 @@ same idea as labels.unlearn for released labels). Until then they stay in the us
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 # Entry layout: [flush epoch, boundary (ms), kind, *arguments].
-EPOCH, BOUNDARY, KIND = 0, 1, 2
+EPOCH: Final = 0
+BOUNDARY: Final = 1
+KIND: Final = 2
 # The epoch of a step a restart has yet to do again: later than any flush, so every restart from any
 # partition state takes it as lost until it is done; a user state holding one is written with this
 # epoch too (it stays "ahead" of every partition state until then).
-PENDING = 1 << 53
-RHYTHM = 0  # arguments: active days, from silence, to silence, returned (0/1), returns expected (millionths), *covariates
-RISK = 1    # arguments: old risk bin, new risk bin
-SILENCE = 2  # arguments: active days, last active day, +1 (counted from now on) or -1 (ended), silences to un-expose
+PENDING: Final = 1 << 53
+RHYTHM: Final = 0  # arguments: active days, from silence, to silence, returned (0/1), returns expected (millionths), *covariates
+RISK: Final = 1  # arguments: old risk bin, new risk bin
+SILENCE: Final = 2  # arguments: active days, last active day, +1 (counted from now on) or -1 (ended), silences to un-expose
 # An alert that used the day's contact budget. Arguments: the day, then where in that day's work it
 # counted: the sort key of the event that fired it, or None and the priority among the boundary's
 # ranked crossings (streams/core/snapshots.py). The boundary is the day's.
-BUDGET = 3
-BUDGET_EVENT_KEY = 4  # the firing event's sort key (a list), or None
+BUDGET: Final = 3
+BUDGET_EVENT_KEY: Final = 4  # the firing event's sort key (a list), or None
 
 
 def event_placed_budget(entry: list[Any]) -> bool:

@@ -15,7 +15,7 @@ label is released again, at the same boundary and in the same order as it was th
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Final, Iterator
 
 from streams.core.features import UserState, compact_numbers
 
@@ -23,7 +23,12 @@ from streams.core.features import UserState, compact_numbers
 # the user's attributes at t]; released entries carry the flush epoch that persists their release
 # as a last item. Entries written before the attributes were kept lack them (the user's current
 # ones stand in).
-T, RETURNED, FEATURES, SCORE, BY_MODEL, ATTRIBUTES = range(6)
+T: Final = 0
+RETURNED: Final = 1
+FEATURES: Final = 2
+SCORE: Final = 3
+BY_MODEL: Final = 4
+ATTRIBUTES: Final = 5
 
 
 def add_snapshot(state: UserState, t: int, features: list[float], max_pending: int, score: float = 0.0,

@@ -31,7 +31,8 @@ class ReorderBuffer:
 
     def purge(self, user_id: str) -> list[Any]:
         """Remove every event of ``user_id``; their tokens."""
-        kept, tokens = [], []
+        kept: list[tuple[tuple[int, int, str], int, Event, Any]] = []
+        tokens: list[tuple[tuple[int, int, str], int, Event, Any]] = []
         for entry in self._heap:
             (tokens if entry[2].user_id == user_id else kept).append(entry)
         if tokens:

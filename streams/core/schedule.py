@@ -18,20 +18,20 @@ A user is due at the first day boundary at which any of these is due:
 from __future__ import annotations
 
 import math
-from typing import Iterable, Protocol
+from typing import Final, Iterable, Protocol
 
 from streams.core.features import UserState
 from streams.core.labels import T
 from streams.core.events import DAY_MS
 
-RATIO_STEP = 1.25
-MAX_RESCORE_INTERVAL_DAYS = 7
-WEEKLY_WITHIN_HORIZONS = 2  # silent users are rescored weekly at least for this many horizons of silence
+RATIO_STEP: Final = 1.25
+MAX_RESCORE_INTERVAL_DAYS: Final = 7
+WEEKLY_WITHIN_HORIZONS: Final = 2  # silent users are rescored weekly at least for this many horizons of silence
 # ... or this many days, if longer: a shop's log of two years with a horizon of five weeks left a
 # customer silent for 300 days rescored every 30, stale at any cut (a score is current when at most
 # a week old). Beyond, the risk hardly moves, and a clock jump of centuries must stay cheap.
-WEEKLY_WITHIN_DAYS = 3 * 365
-MIN_GAP_DAYS = 0.5  # the same floor the recency_ratio feature uses
+WEEKLY_WITHIN_DAYS: Final = 3 * 365
+MIN_GAP_DAYS: Final = 0.5  # the same floor the recency_ratio feature uses
 
 
 def first_day_at_or_after(ts: int) -> int:

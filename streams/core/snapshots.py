@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any, Callable, Final
 
 from streams.core import feedback, labels
 from streams.core.alerts import AlertPolicy, Decision, build_alert, decide, risk_bin
@@ -23,7 +23,7 @@ from streams.core.rhythm import observed_silence
 from streams.core.scoring import ChurnModel, Score
 
 
-LABELS_PER_HORIZON = 4
+LABELS_PER_HORIZON: Final = 4
 
 
 def scoring_inputs(user: UserState, t: int, model: ChurnModel, horizon_ms: int) -> list[float]:

@@ -23,7 +23,7 @@ class Watermark:
         self.lateness_ms = lateness_ms
         self.drain_when_idle = drain_when_idle
         self.idle: set[str] = set()
-        self._active = INPUT_KINDS  # the sources not idle, in INPUT_KINDS order
+        self._active: tuple[str, ...] = INPUT_KINDS  # the sources not idle, in INPUT_KINDS order
         # After a restart the reorder buffer is gone and its events will be redelivered, each
         # source at its own pace. Until a source shows newer events again it must hold the
         # watermark where it was, or its redelivered events would be late. With nothing released
@@ -66,11 +66,12 @@ class Watermark:
             return -1
         if not self._active:
             return max(smt.values()) - (0 if self.drain_when_idle else self.lateness_ms)
-        oldest = None
+        oldest: int | None = None
         for kind in self._active:  # called for every event: a plain loop over three sources
             ts = smt.get(kind)
             if ts is None:
                 return -1
             if oldest is None or ts < oldest:
                 oldest = ts
+        assert oldest is not None  # _active is not empty
         return oldest - self.lateness_ms
