@@ -77,6 +77,12 @@ def document_before_2026_12_07(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in ("dd", "db")} | rows
 
 
+def document_with_float_counts(doc: dict[str, Any]) -> dict[str, Any]:
+    """A user document as releases from 2026-12-06 (night) to 2026-12-07 (morning) wrote it: its
+    days whole, every slot a float."""
+    return doc | {"db": [[float(v) for v in bucket] for bucket in doc["db"]]}
+
+
 def document_before_2026_12_06(doc: dict[str, Any]) -> dict[str, Any]:
     """A user document as releases before 2026-12-06 wrote it: rows (document_before_2026_12_07)
     without their trailing zeros and with whole numbers as ints (what streams/core/features.py's

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import orjson
 
@@ -64,7 +64,8 @@ TICKET_CATEGORY_SLOTS = {"complaint": COMPLAINT, "billing": BILLING, "technical"
 # three times faster (the changelog writes every dirty user's buckets at every flush) and small
 # ones are shared objects, not 24 bytes each. Amounts and durations stay floats: sums of whole
 # ones must not outgrow a 64-bit JSON integer.
-_NEW_BUCKET: list[float] = [0.0 if slot in (SPEND, RESPONSE_MS, RESOLUTION_MS) else 0 for slot in range(BUCKET_WIDTH)]
+_AMOUNT_SLOTS: Final = (SPEND, RESPONSE_MS, RESOLUTION_MS)
+_NEW_BUCKET: list[float] = [0.0 if slot in _AMOUNT_SLOTS else 0 for slot in range(BUCKET_WIDTH)]
 
 # Bucket ages (today - day) fall into disjoint ranges; every window is a union of ranges.
 _RANGE_ENDS: Final = (1, 7, 14, 30, 60, 90)  # ranges [0,1) [1,7) [7,14) [14,30) [30,60) [60,90)
@@ -160,7 +161,7 @@ class UserState:
             # ints: a release before 2026-12-07 kept a CSAT sent as 4.0 as a float, which the
             # compiled class refuses (setup.py)
             last_csat=int(d["cs"]), csat_sum=int(d["css"]), csat_count=d["csn"],
-            days=dict(zip(d["dd"], d["db"])) if "dd" in d else {row[0]: _unpack(row) for row in d["d"]}, categories=d["c"], open_tickets=d["ot"],
+            days=_days(d), categories=d["c"], open_tickets=d["ot"],
             last_key=tuple(d["lk"]), seen_ids=d["si"], events_applied=d["n"], pending=d["p"],  # type: ignore[arg-type]
             released=d.get("rl", []),
             last_snapshot_day=d["lsd"], next_due_day=d["nd"], rescore_day=d["rd"], tier=d["t"],
@@ -196,10 +197,23 @@ def compact_numbers(values: list[float]) -> list[float]:
     return [int(v) if v.is_integer() and abs(v) < 2**53 else v for v in values]
 
 
-def _unpack(row: list[float]) -> list[float]:
-    # Before 2026-12-07 a document's days were rows of [day, *bucket] under "d"; before 2026-12-06
-    # without their trailing zeros.
-    return [float(v) for v in row[1:]] + [0.0] * (BUCKET_WIDTH - len(row) + 1)
+def _days(d: dict[str, Any]) -> dict[int, list[float]]:
+    """A document's day buckets, their counts as ints (features read them as such: _Sums)."""
+    if "dd" not in d:
+        # Before 2026-12-07 a document's days were rows of [day, *bucket] under "d"; before
+        # 2026-12-06 without their trailing zeros.
+        return {row[0]: _counts_as_ints(row[1:] + [0.0] * (BUCKET_WIDTH - len(row) + 1)) for row in d["d"]}
+    days = dict(zip(d["dd"], d["db"]))
+    for bucket in days.values():
+        if isinstance(bucket[CLICKS], float):  # written before 2026-12-07 (morning): every count a float
+            _counts_as_ints(bucket)
+    return days
+
+
+def _counts_as_ints(bucket: list[Any]) -> list[float]:
+    for slot in range(BUCKET_WIDTH):
+        bucket[slot] = float(bucket[slot]) if slot in _AMOUNT_SLOTS else int(bucket[slot])
+    return bucket
 
 
 def is_activity(event: Event) -> bool:
@@ -392,42 +406,47 @@ def _windowed_values(state: UserState, t: int) -> dict[str, float]:
 
 
 class _Sums:
-    """Sums over some days' buckets: each slot's, in day order from 0.0, and the active days (with
-    clicks or purchases). Compiled (setup.py), its fields are C doubles: the sums allocate nothing,
-    where one tuple per slot and window (the code before) took about a third more time per vector."""
+    """Sums over some days' buckets: each slot's, and the active days (with clicks or purchases).
+    Counts are summed as ints, amounts and durations as floats in day order from 0.0. Compiled
+    (setup.py), the fields are C integers and doubles, and a count is read from its bucket without
+    becoming a float object: the sums allocate nothing."""
 
     def __init__(self) -> None:
-        self.active = self.clicks = self.sessions = self.interactions = self.errors = self.bounces = 0.0
-        self.purchases = self.spend = self.discounted = self.refunds = self.tickets = self.reopened = 0.0
-        self.complaint = self.billing = self.technical = self.cancellation = 0.0
-        self.responses = self.response_ms = self.resolutions = self.resolution_ms = 0.0
+        self.active = self.clicks = self.sessions = self.interactions = self.errors = self.bounces = 0
+        self.purchases = self.discounted = self.refunds = self.tickets = self.reopened = 0
+        self.complaint = self.billing = self.technical = self.cancellation = self.responses = self.resolutions = 0
+        self.spend = self.response_ms = self.resolution_ms = 0.0
 
     def add_days(self, buckets: dict[int, list[float]], days: list[int], a: int, b: int) -> "_Sums":
         """Add the buckets of days[a:b], oldest first."""
         for i in range(a, b):
             bucket = buckets[days[i]]
-            clicks, purchases = bucket[CLICKS], bucket[PURCHASES]
-            if clicks + purchases != 0.0:  # counts, never negative
-                self.active += 1.0
+            counts = cast("list[int]", bucket)  # the count slots hold ints (UserState.from_dict)
+            clicks, purchases = counts[CLICKS], counts[PURCHASES]
+            if clicks or purchases:
+                self.active += 1
             self.clicks += clicks
-            self.sessions += bucket[SESSIONS]
-            self.interactions += bucket[INTERACTIONS]
-            self.errors += bucket[ERRORS]
-            self.bounces += bucket[BOUNCES]
-            self.purchases += purchases
-            self.spend += bucket[SPEND]
-            self.discounted += bucket[DISCOUNTED]
-            self.refunds += bucket[REFUNDS]
-            self.tickets += bucket[TICKETS_OPENED]
-            self.complaint += bucket[COMPLAINT]
-            self.billing += bucket[BILLING]
-            self.technical += bucket[TECHNICAL]
-            self.cancellation += bucket[CANCELLATION]
-            self.reopened += bucket[REOPENED]
-            self.responses += bucket[RESPONSES]
-            self.response_ms += bucket[RESPONSE_MS]
-            self.resolutions += bucket[RESOLUTIONS]
-            self.resolution_ms += bucket[RESOLUTION_MS]
+            self.sessions += counts[SESSIONS]
+            self.interactions += counts[INTERACTIONS]
+            self.errors += counts[ERRORS]
+            self.bounces += counts[BOUNCES]
+            if purchases or counts[REFUNDS]:  # else no purchase that day: its amounts are zero
+                self.purchases += purchases
+                self.spend += bucket[SPEND]
+                self.discounted += counts[DISCOUNTED]
+                self.refunds += counts[REFUNDS]
+            opened, responses, resolutions = counts[TICKETS_OPENED], counts[RESPONSES], counts[RESOLUTIONS]
+            if opened or responses or resolutions or counts[REOPENED]:  # else no ticket event that day
+                self.tickets += opened
+                self.complaint += counts[COMPLAINT]
+                self.billing += counts[BILLING]
+                self.technical += counts[TECHNICAL]
+                self.cancellation += counts[CANCELLATION]
+                self.reopened += counts[REOPENED]
+                self.responses += responses
+                self.response_ms += bucket[RESPONSE_MS]
+                self.resolutions += resolutions
+                self.resolution_ms += bucket[RESOLUTION_MS]
         return self
 
     def plus(self, other: "_Sums") -> "_Sums":
@@ -465,22 +484,24 @@ def _windowed_vector(state: UserState, t: int, days: list[int], lo: int, hi: int
     s = _scalars(state, t)
     v = s[:9]
     for days_in, w in zip(ACTIVITY_WINDOWS, (w1, w7, w30, w90)):
-        v += (w.active, math.log1p(w.clicks), w.sessions, _ratio(w.clicks, w.sessions), _ratio(w.bounces, w.sessions),
-              w.interactions, float(categories - bisect_right(seen_days, today - days_in)), w.errors)
-    response_ms = w90.response_ms if w90.responses else 0.0
-    resolution_ms = w90.resolution_ms if w90.resolutions else 0.0
-    v += (w30.purchases, w90.purchases, math.log1p(w30.spend), math.log1p(w90.spend),
-          _ratio(w30.spend, w30.purchases), _ratio(w90.spend, w90.purchases),
-          _ratio(w30.discounted, w30.purchases), _ratio(w90.discounted, w90.purchases),
-          w30.refunds, w90.refunds, *s[9:12],
-          w7.tickets, w30.tickets, w90.tickets, s[12], s[13],
-          _ratio(response_ms, w90.responses) / 3_600_000, _ratio(resolution_ms, w90.resolutions) / 3_600_000,
-          w90.reopened, w90.complaint, w90.billing, w90.technical, w90.cancellation, *s[14:17],
+        clicks, sessions = float(w.clicks), float(w.sessions)
+        v += (float(w.active), math.log1p(clicks), sessions, _ratio(clicks, sessions), _ratio(float(w.bounces), sessions),
+              float(w.interactions), float(categories - bisect_right(seen_days, today - days_in)), float(w.errors))
+    purchases_30, purchases_90 = float(w30.purchases), float(w90.purchases)
+    responses, resolutions = float(w90.responses), float(w90.resolutions)
+    v += (purchases_30, purchases_90, math.log1p(w30.spend), math.log1p(w90.spend),
+          _ratio(w30.spend, purchases_30), _ratio(w90.spend, purchases_90),
+          _ratio(float(w30.discounted), purchases_30), _ratio(float(w90.discounted), purchases_90),
+          float(w30.refunds), float(w90.refunds), *s[9:12],
+          float(w7.tickets), float(w30.tickets), float(w90.tickets), s[12], s[13],
+          _ratio(w90.response_ms, responses) / 3_600_000, _ratio(w90.resolution_ms, resolutions) / 3_600_000,
+          float(w90.reopened), float(w90.complaint), float(w90.billing), float(w90.technical), float(w90.cancellation),
+          *s[14:17],
           math.log((w7.clicks + 1.0) / (r[2].clicks + 1.0)), math.log((w30.clicks + 1.0) / (r[4].clicks + 1.0)),
           math.log((w7.spend + 1.0) / (r[2].spend + 1.0)), math.log((w30.spend + 1.0) / (r[4].spend + 1.0)),
           s[17])
     tenure = max(t - state.first_ts, 0) / DAY_MS if state.first_ts >= 0 else 0.0
-    stage = lifecycle_stage(tenure, s[0], w30.active, r[4].active)
+    stage = lifecycle_stage(tenure, s[0], float(w30.active), float(r[4].active))
     v += _STAGE_FLAGS[stage]
     for i in _FRACTIONAL:
         if v[i] % 1:

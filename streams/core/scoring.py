@@ -279,9 +279,8 @@ class ChurnModel:
             self.pooled = None
 
     def score(self, inputs: list[float], attributes: dict[str, str] | None = None) -> Score:
-        if not self.ready:
-            risk, _ = heuristic_risk(inputs)
-            return Score(risk, "heuristic", f"heuristic-v2-{self.version}")
+        if not self.ready:  # the cold start serves (heuristic_risk; its reason only if explained)
+            return Score(inputs[COLD_START], "heuristic", f"heuristic-v2-{self.version}")
         return Score(self._risk(self._input(inputs, attributes)), f"river_{self.kind}",
                      f"river_{self.kind}-v2-{self.version}")
 

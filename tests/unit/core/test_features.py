@@ -16,7 +16,9 @@ from streams.core.features import (
     feature_state_bytes, feature_values, feature_vector, lifecycle_stage, round_feature,
 )
 from streams.core.events import DAY_MS, id_hash
-from tests.factories import at, click, document_before_2026_12_06, document_before_2026_12_07, purchase, ticket
+from tests.factories import (
+    at, click, document_before_2026_12_06, document_before_2026_12_07, document_with_float_counts, purchase, ticket,
+)
 
 MINUTE = 60_000
 WORST_CASE_FEATURE_STATE_BYTES = 57_000  # quoted in docs/features.md
@@ -220,13 +222,17 @@ def test_state_round_trips_through_its_changelog_form():
     assert doc["dd"] == [at(d) // DAY_MS for d in range(4)]
     assert doc["db"][0][:5] == [1, 1, 1, 0, 1]  # 1 click, 1 session, 1 interaction, 0 errors, 1 bounce
     assert len(doc["db"][0]) == BUCKET_WIDTH  # whole: the codec compresses the zeros
-    # Documents written before 2026-12-07 (rows of [day, *bucket]), and before 2026-12-06 (rows
-    # without their trailing zeros, whole numbers as ints): still read the same.
+    # Documents written before 2026-12-07 (rows of [day, *bucket]), before 2026-12-06 (rows without
+    # their trailing zeros, whole numbers as ints) and until 2026-12-07 (morning: every count a
+    # float): read the same, their counts as ints (the feature vector reads them as such).
     rows, trimmed = document_before_2026_12_07(doc), document_before_2026_12_06(doc)
-    assert rows["d"][0] == [doc["dd"][0], *doc["db"][0]] and UserState.from_dict(rows) == state
-    assert trimmed["d"][0][1:] == [1, 1, 1, 0, 1] and UserState.from_dict(trimmed) == state
-    assert all(isinstance(v, float) for old in (rows, trimmed) for b in UserState.from_dict(old).days.values() for v in b)
-    assert feature_vector(UserState.from_dict(doc), at(4)) == feature_vector(state, at(4))
+    assert rows["d"][0] == [doc["dd"][0], *doc["db"][0]]
+    assert trimmed["d"][0][1:] == [1, 1, 1, 0, 1]
+    for old in (rows, trimmed, document_with_float_counts(doc)):
+        back = UserState.from_dict(old)
+        assert back == state and feature_vector(back, at(4)) == feature_vector(state, at(4))
+        assert all(type(v) is (float if i in (SPEND, RESPONSE_MS, RESOLUTION_MS) else int)
+                   for b in back.days.values() for i, v in enumerate(b))
     # Sums of many large amounts: a whole-numbered spend past 64-bit integers stays a float (an
     # amount given as a JSON integer is summed as a float from the start).
     assert type(build([purchase("u1", at(0), amount=10**12)]).days[at(0) // DAY_MS][SPEND]) is float
