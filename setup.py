@@ -13,7 +13,8 @@ from mypyc.build import mypycify
 from setuptools import setup
 
 # All of streams/core but the modules whose classes the model's pickle holds (scoring, learners,
-# quality, rhythm): a compiled class has no __dict__, and pickles of earlier releases must load.
+# quality): a compiled class has no __dict__, and pickles of earlier releases must load. The return
+# table (rhythm), also in the pickle, is compiled as a plain Python class (mypyc_attr).
 # Each module's imports of others are taken as untyped (--follow-imports=skip): the other modules
 # stay plain Python, and a type error outside this list does not stop the build.
 COMPILED = [
@@ -32,6 +33,7 @@ COMPILED = [
     "streams/core/learning.py",
     "streams/core/peers.py",
     "streams/core/reorder.py",
+    "streams/core/rhythm.py",
     "streams/core/schedule.py",
     "streams/core/snapshots.py",
     "streams/core/start.py",

@@ -49,6 +49,8 @@ import math
 from bisect import bisect_right
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 # Silence buckets: [1, 2), [2, 3), [3, 5) ... [270, 365), [365, inf) days.
 SILENCE_EDGES = (1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 120, 180, 270, 365)
 # Classes by active days so far: 1, 2, 3, 4, 5-6, 7-9, 10-14, 15+.
@@ -69,6 +71,9 @@ def _bucket(silence: int) -> int:
     return bisect_right(SILENCE_EDGES, silence) - 1
 
 
+# A plain Python class, its methods compiled (setup.py): the model's pickle holds the table, and
+# pickles of earlier releases must load (a compiled class has no __dict__).
+@mypyc_attr(native_class=False)
 class ReturnTable:
     def __init__(self) -> None:
         classes, buckets = len(ACTIVE_DAY_EDGES) + 1, len(SILENCE_EDGES)
@@ -161,9 +166,9 @@ class ReturnTable:
         long_silence = SILENCE_EDGES[-1]
         long_before = day - long_silence  # silent for at least the last bucket's start: linear from now on
         if long_before > self.long_before:
-            for row, total in zip(self.open, self.open_long):
-                for last in [d for d in row if d < long_before]:
-                    users = row.pop(last)
+            for open_row, total in zip(self.open, self.open_long):
+                for last in [d for d in open_row if d < long_before]:
+                    users = open_row.pop(last)
                     total[0] += users
                     total[1] += users * last
             self.long_before = long_before
@@ -198,16 +203,18 @@ class ReturnTable:
         if shared is not None:  # every partition's counts, as of a few days before (streams/core/peers.py)
             exposures, returns = shared["exposure"], shared["returns"]
             covariate_counts, overall = shared["covariates"], shared["overall"]
-        pooled, prior = [], DEFAULT_HAZARD
+        pooled: list[float] = []
+        prior = DEFAULT_HAZARD
         for i in range(buckets):
             if i:  # hazards fall with silence: a bucket's prior is its predecessor's, scaled by 1 / silence
                 prior = pooled[-1] * _MIDDLE[i - 1] / _MIDDLE[i]
             exposure = sum(row[i] for row in exposures)
             pooled.append(_posterior(sum(row[i] for row in returns), exposure, prior))
-        for k, (returns, exposure) in enumerate(zip(returns, exposures)):
+        for k, (class_returns, class_exposure) in enumerate(zip(returns, exposures)):
             own: list[float] = []
             for i in range(buckets):  # the class's level in the previous bucket, along the pooled shape
-                own.append(_posterior(returns[i], exposure[i], own[-1] * pooled[i] / pooled[i - 1] if i else pooled[0]))
+                own.append(_posterior(class_returns[i], class_exposure[i],
+                                      own[-1] * pooled[i] / pooled[i - 1] if i else pooled[0]))
             # Per silent day, -log(1 - hazard): sums of these give exact discrete-time survival.
             hazard = [-math.log(1 - min(h, 0.999)) for h in own]
             cumulative = [0.0]
