@@ -67,8 +67,6 @@ TICKET_CATEGORY_SLOTS = {"complaint": COMPLAINT, "billing": BILLING, "technical"
 _AMOUNT_SLOTS: Final = (SPEND, RESPONSE_MS, RESOLUTION_MS)
 _NEW_BUCKET: list[float] = [0.0 if slot in _AMOUNT_SLOTS else 0 for slot in range(BUCKET_WIDTH)]
 
-# Bucket ages (today - day) fall into disjoint ranges; every window is a union of ranges.
-_RANGE_ENDS: Final = (1, 7, 14, 30, 60, 90)  # ranges [0,1) [1,7) [7,14) [14,30) [30,60) [60,90)
 
 
 @dataclass(slots=True)
@@ -389,20 +387,61 @@ def feature_vector(state: UserState, t: int) -> list[float]:
     """Features at event time ``t`` in catalog order (the model's input order); the state must
     hold no event after t. Values are rounded to FEATURE_DECIMALS."""
     today = t // DAY_MS
-    days = sorted(state.days)  # already in this order (events come in time order): a linear check
-    hi = bisect_right(days, today)
-    lo = bisect_right(days, today - KEEP_DAYS)
-    if lo == hi and not any(seen > today - KEEP_DAYS for seen in state.categories.values()):
+    ranges = _age_ranges(state, today)
+    if ranges is None and not any(seen > today - KEEP_DAYS for seen in state.categories.values()):
         return _dormant_vector(state, t)
-    return _windowed_vector(state, t, days, lo, hi)
+    return _windowed_vector(state, t, ranges or _no_days())
 
 
 def _windowed_values(state: UserState, t: int) -> dict[str, float]:
     """The general path, for every state (feature_vector takes a shortcut for dormant users)."""
-    days = sorted(state.days)
-    today = t // DAY_MS
-    return dict(zip(FEATURE_NAMES, _windowed_vector(state, t, days, bisect_right(days, today - KEEP_DAYS),
-                                                    bisect_right(days, today))))
+    return dict(zip(FEATURE_NAMES, _windowed_vector(state, t, _age_ranges(state, t // DAY_MS) or _no_days())))
+
+
+def _age_ranges(state: UserState, today: int) -> "list[_Sums] | None":
+    """The sums of the buckets in each age range (today - day) [0,1) [1,7) [7,14) [14,30) [30,60)
+    [60,90), newest first; None if no bucket is that young. Each range's sums run in day order.
+
+    One pass over the buckets in the dictionary's order, which is day order (a day's bucket is
+    made by its first event, and events come in time order), with no lookup by day: a bucket is
+    read where its entry is. A state whose days are out of order (none should be) is summed in
+    sorted order instead."""
+    days = state.days
+    ranges = [_Sums(), _Sums(), _Sums(), _Sums(), _Sums(), _Sums()]
+    any_day = False
+    previous = today - KEEP_DAYS  # older days belong to no window (compact drops them later)
+    for day, bucket in days.items():
+        if day > previous:
+            if day > today:
+                continue  # a bucket after t: the caller promised none (ignored, as always)
+            _age_range(ranges, today - day).add(bucket)
+            previous = day
+            any_day = True
+        elif day >= today - KEEP_DAYS + 1:  # out of day order: sum again in sorted order
+            return _age_ranges_sorted(state, today)
+    return ranges if any_day else None
+
+
+def _age_ranges_sorted(state: UserState, today: int) -> "list[_Sums] | None":
+    ranges = [_Sums(), _Sums(), _Sums(), _Sums(), _Sums(), _Sums()]
+    window = [day for day in sorted(state.days) if today - KEEP_DAYS < day <= today]
+    for day in window:
+        _age_range(ranges, today - day).add(state.days[day])
+    return ranges if window else None
+
+
+def _age_range(ranges: "list[_Sums]", age: int) -> "_Sums":
+    # Ranges [0,1) [1,7) [7,14) [14,30) [30,60) [60,90): each window (1, 7, 30, 90 days) is a
+    # union of the newest, and the trends compare [7,14) and [30,60) with their successors.
+    if age < 7:
+        return ranges[0] if age < 1 else ranges[1]
+    if age < 30:
+        return ranges[2] if age < 14 else ranges[3]
+    return ranges[4] if age < 60 else ranges[5]
+
+
+def _no_days() -> "list[_Sums]":
+    return [_Sums(), _Sums(), _Sums(), _Sums(), _Sums(), _Sums()]
 
 
 class _Sums:
@@ -417,37 +456,34 @@ class _Sums:
         self.complaint = self.billing = self.technical = self.cancellation = self.responses = self.resolutions = 0
         self.spend = self.response_ms = self.resolution_ms = 0.0
 
-    def add_days(self, buckets: dict[int, list[float]], days: list[int], a: int, b: int) -> "_Sums":
-        """Add the buckets of days[a:b], oldest first."""
-        for i in range(a, b):
-            bucket = buckets[days[i]]
-            counts = cast("list[int]", bucket)  # the count slots hold ints (UserState.from_dict)
-            clicks, purchases = counts[CLICKS], counts[PURCHASES]
-            if clicks or purchases:
-                self.active += 1
-            self.clicks += clicks
-            self.sessions += counts[SESSIONS]
-            self.interactions += counts[INTERACTIONS]
-            self.errors += counts[ERRORS]
-            self.bounces += counts[BOUNCES]
-            if purchases or counts[REFUNDS]:  # else no purchase that day: its amounts are zero
-                self.purchases += purchases
-                self.spend += bucket[SPEND]
-                self.discounted += counts[DISCOUNTED]
-                self.refunds += counts[REFUNDS]
-            opened, responses, resolutions = counts[TICKETS_OPENED], counts[RESPONSES], counts[RESOLUTIONS]
-            if opened or responses or resolutions or counts[REOPENED]:  # else no ticket event that day
-                self.tickets += opened
-                self.complaint += counts[COMPLAINT]
-                self.billing += counts[BILLING]
-                self.technical += counts[TECHNICAL]
-                self.cancellation += counts[CANCELLATION]
-                self.reopened += counts[REOPENED]
-                self.responses += responses
-                self.response_ms += bucket[RESPONSE_MS]
-                self.resolutions += resolutions
-                self.resolution_ms += bucket[RESOLUTION_MS]
-        return self
+    def add(self, bucket: list[float]) -> None:
+        """Add one day's bucket (days in order, oldest first)."""
+        counts = cast("list[int]", bucket)  # the count slots hold ints (UserState.from_dict)
+        clicks, purchases = counts[CLICKS], counts[PURCHASES]
+        if clicks or purchases:
+            self.active += 1
+        self.clicks += clicks
+        self.sessions += counts[SESSIONS]
+        self.interactions += counts[INTERACTIONS]
+        self.errors += counts[ERRORS]
+        self.bounces += counts[BOUNCES]
+        if purchases or counts[REFUNDS]:  # else no purchase that day: its amounts are zero
+            self.purchases += purchases
+            self.spend += bucket[SPEND]
+            self.discounted += counts[DISCOUNTED]
+            self.refunds += counts[REFUNDS]
+        opened, responses, resolutions = counts[TICKETS_OPENED], counts[RESPONSES], counts[RESOLUTIONS]
+        if opened or responses or resolutions or counts[REOPENED]:  # else no ticket event that day
+            self.tickets += opened
+            self.complaint += counts[COMPLAINT]
+            self.billing += counts[BILLING]
+            self.technical += counts[TECHNICAL]
+            self.cancellation += counts[CANCELLATION]
+            self.reopened += counts[REOPENED]
+            self.responses += responses
+            self.response_ms += bucket[RESPONSE_MS]
+            self.resolutions += resolutions
+            self.resolution_ms += bucket[RESOLUTION_MS]
 
     def plus(self, other: "_Sums") -> "_Sums":
         out = _Sums()
@@ -464,16 +500,11 @@ class _Sums:
         return out
 
 
-def _windowed_vector(state: UserState, t: int, days: list[int], lo: int, hi: int) -> list[float]:
+def _windowed_vector(state: UserState, t: int, r: "list[_Sums]") -> list[float]:
+    """The features from the age ranges' sums (_age_ranges). Every window is the newest ranges,
+    added newest first: amounts and durations (not whole) come out as the same floats however
+    anything else here changes; counts are ints, exact in any order."""
     today = t // DAY_MS
-    # Bucket ages (today - day) fall into disjoint ranges [0,1) [1,7) [7,14) [14,30) [30,60)
-    # [60,90): range i is days[start[i]:start[i - 1]] (start[-1]: the window's end, hi), and every
-    # window is the newest ranges. A range's sums run in day order from 0.0 and windows add the
-    # ranges newest first: amounts and durations (not whole) come out as the same floats however
-    # anything else here changes; counts are whole and exact in any order.
-    start = [bisect_right(days, today - end, lo, hi) for end in _RANGE_ENDS]
-    ends = [hi, *start[:5]]
-    r = [_Sums().add_days(state.days, days, start[i], ends[i]) for i in range(6)]
     w1 = r[0]
     w7 = w1.plus(r[1])
     w30 = w7.plus(r[2]).plus(r[3])
@@ -565,7 +596,7 @@ def _dormant_vector(state: UserState, t: int) -> list[float]:
     every windowed feature is zero and the stage is dormant, so only the scalars are computed.
     The same values the general path gives (tests/unit/core/test_feature_properties.py)."""
     if not _DORMANT:
-        _DORMANT.extend(_windowed_vector(UserState("-"), 0, [], 0, 0))  # an empty state: no window has anything
+        _DORMANT.extend(_windowed_vector(UserState("-"), 0, _no_days()))  # an empty state: no window has anything
     out = list(_DORMANT)
     for i, value in zip(_SCALAR_INDEX, _scalars(state, t)):
         out[i] = round_feature(value) if value % 1 else value

@@ -266,6 +266,24 @@ def test_catalog_names_each_feature_once_and_docs_list_them_all():
     assert markdown_table() in docs, "docs/features.md is stale: paste `python -m streams.core.catalog`"
 
 
+def test_days_held_out_of_order_give_the_same_features():
+    """The vector sums the buckets in the dictionary's order, which is day order; a state whose
+    days are not (none should be) is summed in sorted order: the same floats, amounts included."""
+    events = [purchase("u1", at(d, 1 + d % 5), amount=0.1 * (d + 1) + 1 / 3) for d in range(0, 95, 2)]
+    events += [click("u1", at(d, 3)) for d in range(95)]
+    state = build(sorted(events, key=lambda e: e.sort_key))
+    shuffled = UserState.from_dict(state.to_dict())
+    shuffled.days = dict(sorted(state.days.items(), key=lambda item: (item[0] * 7919) % 101))
+    assert list(shuffled.days) != sorted(shuffled.days)
+    for day in (94, 95, 120):
+        assert feature_vector(shuffled, at(day)) == feature_vector(state, at(day))
+    # A bucket after t (the caller promises none) counts for nothing, in either order.
+    for held in (state, shuffled):
+        until_60 = UserState.from_dict(held.to_dict())
+        until_60.days = {d: b for d, b in held.days.items() if d <= at(60) // DAY_MS}
+        assert len(until_60.days) < len(held.days) and feature_vector(held, at(60)) == feature_vector(until_60, at(60))
+
+
 def test_a_long_silent_user_takes_the_short_path_to_the_same_features():
     from streams.core.features import _windowed_values, compact
 
