@@ -561,13 +561,14 @@ def round_feature(value: float) -> float:
 
     round() rounds the exact binary value correctly to 4 decimals and returns the double nearest
     that decimal. For |value| < 1e5, value * 1e4 is within 1e-7 of the exact product, so when it is
-    not within 1e-4 of a half, its nearest integer n is the decimal's digits, and n / 1e4 (a
-    correctly rounded division of two exact doubles) is that nearest double. Near a half, beyond
+    not within 1e-4 of a half, its nearest integer n (floor(scaled + 0.5): no tie is taken) is the
+    decimal's digits, and n / 1e4 (a correctly rounded division of two exact doubles) is that
+    nearest double. Near a half, beyond
     1e5, for NaN and infinities, and where n is 0 (the sign of a zero), round() decides. Callers
     skip whole values (``value % 1`` is 0: counts, every zero), which need no rounding."""
     if -1e5 < value < 1e5:
         scaled = value * _ROUNDING
-        digits = round(scaled)
+        digits = math.floor(scaled + 0.5)  # exact (|scaled| < 1e9); round() where it is near a half
         if digits and -0.4999 < scaled - digits < 0.4999:
             return digits / _ROUNDING
     return round(value, FEATURE_DECIMALS)
