@@ -47,19 +47,20 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from typing import Any
+from typing import Any, Final
 
 from mypy_extensions import mypyc_attr
 
 # Silence buckets: [1, 2), [2, 3), [3, 5) ... [270, 365), [365, inf) days.
-SILENCE_EDGES = (1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 120, 180, 270, 365)
+SILENCE_EDGES: Final = (1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 120, 180, 270, 365)
 # Classes by active days so far: 1, 2, 3, 4, 5-6, 7-9, 10-14, 15+.
-ACTIVE_DAY_EDGES = (1, 2, 3, 4, 6, 9, 14)
-PRIOR_RETURNS = 5.0
-COVARIATE_PRIOR_RETURNS = 20.0
-MAX_COVARIATES = 256  # distinct attribute values with a ratio, per table: later ones count as 1
-DEFAULT_HAZARD = 1 / 30  # per day, before anything has been seen
-MIN_P, MAX_P = 1e-4, 1 - 1e-4
+ACTIVE_DAY_EDGES: Final = (1, 2, 3, 4, 6, 9, 14)
+PRIOR_RETURNS: Final = 5.0
+COVARIATE_PRIOR_RETURNS: Final = 20.0
+MAX_COVARIATES: Final = 256  # distinct attribute values with a ratio, per table: later ones count as 1
+DEFAULT_HAZARD: Final = 1 / 30  # per day, before anything has been seen
+MIN_P: Final = 1e-4
+MAX_P: Final = 1 - 1e-4
 _MIDDLE = [(a + b) / 2 for a, b in zip(SILENCE_EDGES, SILENCE_EDGES[1:])] + [SILENCE_EDGES[-1] * 1.5]
 
 
@@ -156,7 +157,8 @@ class ReturnTable:
         """Returns the table expects over silences from_silence+1 .. to_silence (cumulative
         hazard), in millionths."""
         k = _class(active_days)
-        return round(1e6 * (self._integral(k, to_silence + 1) - self._integral(k, from_silence + 1)))
+        cumulative, hazard = self._cumulative[k], self._hazard[k]
+        return round(1e6 * (_integral_of(cumulative, hazard, to_silence + 1) - _integral_of(cumulative, hazard, from_silence + 1)))
 
     def _exposure_at(self, day: int | None) -> list[list[int]]:
         """The steps' exposure plus that of the open silences, observed at the boundary starting
@@ -232,10 +234,7 @@ class ReturnTable:
 
     def _integral(self, k: int, silence: float) -> float:
         """-log P(no return on any silence in [1, silence)) for class k."""
-        if silence <= 1:
-            return 0.0
-        i = min(_bucket(int(silence)), len(SILENCE_EDGES) - 1)
-        return self._cumulative[k][i] + self._hazard[k][i] * (silence - SILENCE_EDGES[i])
+        return _integral_of(self._cumulative[k], self._hazard[k], silence)
 
     def p_no_return(self, active_days: int, silence: int, horizon_days: int,
                     covariates: tuple[str, ...] | list[str] = ()) -> float:
@@ -243,10 +242,15 @@ class ReturnTable:
         fully observed without activity, the user's ``covariates``)."""
         k = _class(active_days)
         points, least = (self._windows.get(horizon_days) or self._window(horizon_days))[k]
-        total = self._integral(k, silence + 1 + horizon_days) - self._integral(k, silence + 1)
+        # Module functions on the class's rows: compiled, a method call and an attribute of this
+        # (plain Python) class each cost a dictionary lookup.
+        cumulative, hazard = self._cumulative[k], self._hazard[k]
+        total = _integral_of(cumulative, hazard, silence + 1 + horizon_days) - _integral_of(cumulative, hazard, silence + 1)
         total = min(total, least[bisect_right(points, silence) - 1]) if silence >= 0 else total
-        for name in covariates:
-            total *= self._ratio.get(name, 1.0)
+        if covariates:
+            ratio = self._ratio
+            for name in covariates:
+                total *= ratio.get(name, 1.0)
         return _bounded(math.exp(-total))
 
     def _window(self, horizon_days: int) -> list[tuple[list[int], list[float]]]:
@@ -270,6 +274,14 @@ class ReturnTable:
             rows.append((points, least))
         self._windows[horizon_days] = rows
         return rows
+
+
+def _integral_of(cumulative: list[float], hazard: list[float], silence: float) -> float:
+    """-log P(no return on any silence in [1, silence)) for a class's rows."""
+    if silence <= 1:
+        return 0.0
+    i = min(_bucket(int(silence)), len(SILENCE_EDGES) - 1)
+    return cumulative[i] + hazard[i] * (silence - SILENCE_EDGES[i])
 
 
 def _bounded(p: float) -> float:
