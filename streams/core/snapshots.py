@@ -18,7 +18,7 @@ from streams.core import feedback, labels
 from streams.core.alerts import AlertPolicy, Decision, build_alert, decide, risk_bin
 from streams.core.counters import Counters
 from streams.core.events import DAY_MS
-from streams.core.features import UserState, feature_vector, spend_90
+from streams.core.features import UserState, feature_vector, round_feature, spend_90
 from streams.core.rhythm import observed_silence
 from streams.core.scoring import ChurnModel, Score
 
@@ -32,7 +32,7 @@ def scoring_inputs(user: UserState, t: int, model: ChurnModel, horizon_ms: int) 
     silence = observed_silence(t, user.last_active_day, DAY_MS)
     n = user.active_days_total
     risk = model.cold_start(n, silence, horizon_ms // DAY_MS, user.attributes)
-    return feature_vector(user, t) + [risk, round(math.log1p(n), 4), round(math.log1p(silence), 4)]
+    return feature_vector(user, t) + [risk, round_feature(math.log1p(n)), round_feature(math.log1p(silence))]
 
 
 def next_boundary_after(t: int) -> int:
