@@ -1,8 +1,8 @@
 """The core's modules compiled to C extensions with mypyc (pyproject.toml has the rest).
 
 mypyc turns the typed, pure modules below into C: the same source, the same results (the golden
-backfill and every test run against the compiled modules), about 1.4x the engine's events per
-second and a worker near the bare-Faust floor (docs/architecture.md, "Compiled core"). Every
+backfill and every test run against the compiled modules), faster (the figures: docs/architecture.md,
+"Compiled core"). Every
 annotation becomes a check at run time there: a float where an ``int`` is declared raises, so
 values from outside (JSON documents) are made their declared type where they enter. Editable
 installs build the extensions in place (``make`` rebuilds them when these sources change; the test

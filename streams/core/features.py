@@ -387,7 +387,7 @@ def feature_vector(state: UserState, t: int) -> list[float]:
     """Features at event time ``t`` in catalog order (the model's input order); the state must
     hold no event after t. Values are rounded to FEATURE_DECIMALS."""
     today = t // DAY_MS
-    ranges = _age_ranges(state, today)
+    ranges = _age_ranges(state.days, today)
     if ranges is None and not any(seen > today - KEEP_DAYS for seen in state.categories.values()):
         return _dormant_vector(state, t)
     return _windowed_vector(state, t, ranges or _no_days())
@@ -395,19 +395,17 @@ def feature_vector(state: UserState, t: int) -> list[float]:
 
 def _windowed_values(state: UserState, t: int) -> dict[str, float]:
     """The general path, for every state (feature_vector takes a shortcut for dormant users)."""
-    return dict(zip(FEATURE_NAMES, _windowed_vector(state, t, _age_ranges(state, t // DAY_MS) or _no_days())))
+    return dict(zip(FEATURE_NAMES, _windowed_vector(state, t, _age_ranges(state.days, t // DAY_MS) or _no_days())))
 
 
-def _age_ranges(state: UserState, today: int) -> "list[_Sums] | None":
+def _age_ranges(days: dict[int, list[float]], today: int) -> "list[_Sums] | None":
     """The sums of the buckets in each age range (today - day) [0,1) [1,7) [7,14) [14,30) [30,60)
     [60,90), newest first; None if no bucket is that young. Each range's sums run in day order.
 
     One pass over the buckets in the dictionary's order, which is day order (a day's bucket is
     made by its first event, and events come in time order), with no lookup by day: a bucket is
-    read where its entry is. A state whose days are out of order (none should be) is summed in
-    sorted order instead."""
-    days = state.days
-    ranges = [_Sums(), _Sums(), _Sums(), _Sums(), _Sums(), _Sums()]
+    read where its entry is. Days out of order (none should be) are summed again, sorted."""
+    ranges = _no_days()
     any_day = False
     previous = today - KEEP_DAYS  # older days belong to no window (compact drops them later)
     for day, bucket in days.items():
@@ -417,17 +415,9 @@ def _age_ranges(state: UserState, today: int) -> "list[_Sums] | None":
             _age_range(ranges, today - day).add(bucket)
             previous = day
             any_day = True
-        elif day >= today - KEEP_DAYS + 1:  # out of day order: sum again in sorted order
-            return _age_ranges_sorted(state, today)
+        elif day > today - KEEP_DAYS:  # in the window but out of day order
+            return _age_ranges(dict(sorted(days.items())), today)
     return ranges if any_day else None
-
-
-def _age_ranges_sorted(state: UserState, today: int) -> "list[_Sums] | None":
-    ranges = [_Sums(), _Sums(), _Sums(), _Sums(), _Sums(), _Sums()]
-    window = [day for day in sorted(state.days) if today - KEEP_DAYS < day <= today]
-    for day in window:
-        _age_range(ranges, today - day).add(state.days[day])
-    return ranges if window else None
 
 
 def _age_range(ranges: "list[_Sums]", age: int) -> "_Sums":
