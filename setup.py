@@ -31,6 +31,7 @@ COMPILED = [
     "streams/core/journal.py",
     "streams/core/labels.py",
     "streams/core/learning.py",
+    "streams/core/learning_math.py",
     "streams/core/peers.py",
     "streams/core/reorder.py",
     "streams/core/rhythm.py",

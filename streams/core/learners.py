@@ -14,6 +14,7 @@ from typing import Any, Iterable
 from river import forest, linear_model, optim, preprocessing, tree, utils
 from river.utils.math import sigmoid
 
+from streams.core.learning_math import clipped_z, learn_scaler
 from streams.core.scoring import ATTRIBUTE_PREFIX, INPUT_NAMES, MAX_Z, MODEL_KINDS, OFFSET, RESIDUAL_WEIGHT
 
 # The regression serves the average of its SGD weights over about the last AVERAGE_MEMORY labels
@@ -24,10 +25,6 @@ from streams.core.scoring import ATTRIBUTE_PREFIX, INPUT_NAMES, MAX_Z, MODEL_KIN
 # start on a grocery log. Measured on six splits of two real logs: docs/model.md, "Averaged weights".
 LOGREG_LEARNING_RATE = 0.006
 AVERAGE_MEMORY = 2000
-
-
-def clip_z(x: dict[str, float]) -> dict[str, float]:
-    return {k: (MAX_Z if v > MAX_Z else -MAX_Z if v < -MAX_Z else v) for k, v in x.items()}
 
 
 class OffsetLogisticRegression(linear_model.LogisticRegression):
@@ -71,12 +68,15 @@ class ResidualLogReg:
             self.steps = AVERAGE_MEMORY
 
     def _inputs(self, x: dict[str, float]) -> dict[str, float]:
+        # The scaler's transform and learning, compiled (streams/core/learning_math.py: River's
+        # arithmetic, bit for bit); the scaler (no window, with_std) stays River's, as pickled.
         fixed = len(INPUT_NAMES)
+        scaler = self.scaler
         if len(x) == fixed:
-            z = clip_z(self.scaler.transform_one(x))
+            z = clipped_z(scaler.means, scaler.vars, x, MAX_Z)
         else:
             # The scaler's transform would insert a variance for every key it is asked about.
-            z = clip_z(self.scaler.transform_one(dict(islice(x.items(), fixed))))
+            z = clipped_z(scaler.means, scaler.vars, dict(islice(x.items(), fixed)), MAX_Z)
             # The attribute indicators, after the fixed inputs (model_input). One is present only
             # when set, so the scaler sees it constant (variance 0) and would standardise it to 0.
             # Standardised as the 0/1 variable it is: with p the share of labels carrying it, a
@@ -89,7 +89,7 @@ class ResidualLogReg:
         return z
 
     def learn_one(self, x: dict[str, float], y: int, w: float = 1.0) -> None:
-        self.scaler.learn_one(x)
+        learn_scaler(self.scaler.counts, self.scaler.means, self.scaler.vars, x)
         self.regression.learn_one(self._inputs(x), y, w=w)
         self.steps += 1
         rate = 1.0 / min(self.steps, AVERAGE_MEMORY)

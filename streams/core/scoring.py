@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from streams.core.catalog import FEATURE_INDEX, FEATURE_NAMES, plain_words
+from streams.core.learning_math import add_into
 from streams.core.quality import Quality
 from streams.core.rhythm import MIN_P, ReturnTable, covariates
 
@@ -230,8 +231,7 @@ class ChurnModel:
         else:
             self.learner.learn_one(x, label)  # type: ignore[attr-defined]
         self.labels[label] += 1
-        for i, v in enumerate(inputs):
-            self.feature_sums[i] += v
+        add_into(self.feature_sums, inputs)
 
     def cold_start(self, active_days: int, silence: int, horizon_days: int,
                    attributes: dict[str, str] | None = None) -> float:
