@@ -4,7 +4,9 @@ bench/worker_throughput.py on the same pre-loaded topics as the churnguard worke
 
     .venv/bin/python bench/bare_faust.py   # settings from CHURNGUARD_* (broker, app id, web port)
 
-GET /count/ answers how many events it has read.
+GET /count/ answers how many events it has read, and per input partition the offset after the last
+one it read (two agents in one group share the partitions; after a rebalance one may read some
+records again: the partitions' ends, not the counts, say when both together have read everything).
 """
 
 from __future__ import annotations
@@ -21,18 +23,20 @@ app = faust.App(f"{settings.app_id}-bare", broker=f"kafka://{settings.broker}", 
                 web_host=settings.web_host, web_bind=settings.web_host, datadir=settings.data_dir, **extra)
 inputs = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw")
 read = 0
+ends: dict[faust.types.TP, int] = {}
 
 
 @app.agent(inputs)
 async def bare(stream: faust.StreamT) -> None:
     global read
-    async for _ in stream.noack().events():
+    async for event in stream.noack().events():
         read += 1
+        ends[event.message.tp] = event.message.offset + 1
 
 
 @app.page("/count/")
 async def count(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
-    return web.json({"count": read})
+    return web.json({"count": read, "ends": {f"{tp.topic}/{tp.partition}": end for tp, end in ends.items()}})
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import orjson
 
@@ -54,9 +54,10 @@ def caught_up(settings: Settings, partitions: int) -> bool:
     return len(sources) == 3 * partitions and all(s["lag"] == 0 for s in sources)
 
 
-def start_bare_agent(settings: Settings, workdir: Path) -> tuple[subprocess.Popen[bytes], Callable[[], int]]:
-    """The bare-Faust agent (bench/bare_faust.py) on ``settings``' broker and topics, in its own
-    consumer group; and how to ask it how many events it has read (0 until it answers)."""
+def start_bare_agent(settings: Settings, workdir: Path) -> tuple[subprocess.Popen[bytes], Callable[[], dict[str, Any]]]:
+    """The bare-Faust agent (bench/bare_faust.py) on ``settings``' broker and topics, in the consumer
+    group ``<app id>-bare``; and how to ask it what it has read: ``count`` (0 until it answers) and
+    per input partition ``ends`` (the offset after the last record read)."""
     env = {**os.environ, **settings.to_env(), "CHURNGUARD_WEB_PORT": str(free_port()),
            "CHURNGUARD_DATA_DIR": str(workdir / "bare")}
     url = f"http://{settings.web_host}:{env['CHURNGUARD_WEB_PORT']}/count/"
@@ -65,12 +66,12 @@ def start_bare_agent(settings: Settings, workdir: Path) -> tuple[subprocess.Pope
         bare = subprocess.Popen([sys.executable, str(Path(__file__).with_name("bare_faust.py")), "worker"], env=env,
                                 stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
 
-    def read() -> int:
+    def read() -> dict[str, Any]:
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
-                return int(orjson.loads(r.read())["count"])
+                return orjson.loads(r.read())  # type: ignore[no-any-return]
         except OSError:
-            return 0
+            return {"count": 0, "ends": {}}
 
     return bare, read
 

@@ -117,9 +117,10 @@ def profile_services(targets: list[str], records: list, seconds: float, workdir:
         create_topics(settings)
         asyncio.run(produce(settings, records))
         if "floor" in targets:
-            bare, bare_count = start_bare_agent(settings, workdir)
+            bare, bare_read = start_bare_agent(settings, workdir)
             try:
-                results["floor"] = (workdir / "floor.txt", *sample_service(bare, bare_count, seconds, workdir / "floor.txt"))
+                results["floor"] = (workdir / "floor.txt", *sample_service(bare, lambda: int(bare_read()["count"]), seconds,
+                                                                           workdir / "floor.txt"))
             finally:
                 stop_process(bare)
         if "worker" in targets:

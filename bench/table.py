@@ -39,6 +39,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str], list[Row]]] = [
         ("worker, all features, scoring and alerting", lambda r: f"{r['median_events_per_s']:,} events/s ({_runs(r['worker_runs'])})"),
         ("worker / floor", lambda r: f"{r['median_ratio']} (target 0.8)"),
         ("two workers / one worker", lambda r: f"{r['median_two_worker_ratio']} ({_runs(r['two_worker_runs'])} events/s; target 1.6; "
+         f"two bare-Faust agents / one: {r['median_two_floor_ratio']}, {_runs(r['two_floor_runs'])} events/s; "
          f"cores busy, workers + broker: one worker {_cores(r['one_worker_cores'], r['one_worker_broker_cores'])}, "
          f"two {_cores(r['two_worker_cores'], r['two_worker_broker_cores'])} of 2)"),
     ]),
