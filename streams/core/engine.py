@@ -604,3 +604,13 @@ class PartitionEngine:
 
     def _risk_moved(self, user: UserState, boundary: int, old: int, new: int) -> None:
         self._journaled(user, journal.entry(0, boundary, journal.RISK, old, new))
+
+
+def have_peer_records(engines: list[PartitionEngine]) -> bool:
+    """Whether any engine has life-table records of its own to hand to the others (streams/core/
+    peers.py). An offline run asks after every event and the answer is nearly always no (they come
+    at day boundaries): compiled, the question costs a few native field reads."""
+    for engine in engines:
+        if engine.peers.outbox:
+            return True
+    return False

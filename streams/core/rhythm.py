@@ -359,6 +359,15 @@ def _posterior(returns: float, exposure: float, prior: float) -> float:
     return (returns + PRIOR_RETURNS) / (exposure + PRIOR_RETURNS / prior)
 
 
+def cold_start_risk(table: ReturnTable, active_days: int, silence: int, horizon_days: int,
+                    attributes: dict[str, str] | None) -> float:
+    """The cold-start risk as the model reads it (ChurnModel.cold_start; here, compiled, since every
+    snapshot asks): the table's P(no return), six decimals, six significant digits below MIN_P, where
+    risks still rank (_bounded)."""
+    risk = table.p_no_return(active_days, silence, horizon_days, covariates(attributes or {}))
+    return round(risk, 6) if risk >= MIN_P else float(f"{risk:.6g}")
+
+
 def covariates(attributes: dict[str, str]) -> tuple[str, ...]:
     """The names under which a user's attributes shift the hazard of return."""
     return tuple(sorted(f"{key}={value}" for key, value in attributes.items()))

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 from streams.core.catalog import FEATURE_INDEX, FEATURE_NAMES, plain_words
 from streams.core.learning_math import add_into
 from streams.core.quality import Quality
-from streams.core.rhythm import MIN_P, ReturnTable, covariates
+from streams.core.rhythm import ReturnTable, cold_start_risk
 
 TOP_REASONS = 3
 MIN_LABELS_PER_CLASS = 50
@@ -236,10 +236,8 @@ class ChurnModel:
     def cold_start(self, active_days: int, silence: int, horizon_days: int,
                    attributes: dict[str, str] | None = None) -> float:
         """The cold-start risk as the model reads it (an input, rounded): the partition's return
-        table for this many active days, this silence and these attributes. Six decimals, six
-        significant digits below MIN_P: risks there still rank (rhythm._bounded)."""
-        risk = self.rhythm.p_no_return(active_days, silence, horizon_days, covariates(attributes or {}))
-        return round(risk, 6) if risk >= MIN_P else float(f"{risk:.6g}")
+        table for this many active days, this silence and these attributes (rhythm.cold_start_risk)."""
+        return cold_start_risk(self.rhythm, active_days, silence, horizon_days, attributes)
 
     def with_current_cold_start(self, inputs: list[float], horizon_days: int,
                                 attributes: dict[str, str] | None = None) -> list[float]:

@@ -19,7 +19,7 @@ from streams.core.alerts import AlertPolicy, Decision, build_alert, decide, risk
 from streams.core.counters import Counters
 from streams.core.events import DAY_MS
 from streams.core.features import UserState, feature_vector, round_feature, spend_90
-from streams.core.rhythm import observed_silence
+from streams.core.rhythm import cold_start_risk, observed_silence
 from streams.core.scoring import ChurnModel, Score
 
 
@@ -31,7 +31,7 @@ def scoring_inputs(user: UserState, t: int, model: ChurnModel, horizon_ms: int) 
     cold-start risk for this user, active days and silence."""
     silence = observed_silence(t, user.last_active_day, DAY_MS)
     n = user.active_days_total
-    risk = model.cold_start(n, silence, horizon_ms // DAY_MS, user.attributes)
+    risk = cold_start_risk(model.rhythm, n, silence, horizon_ms // DAY_MS, user.attributes)  # model.cold_start, compiled
     return feature_vector(user, t) + [risk, round_feature(math.log1p(n)), round_feature(math.log1p(silence))]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-from streams.core.engine import EngineConfig, PartitionEngine, PartitionState
+from streams.core.engine import EngineConfig, PartitionEngine, PartitionState, have_peer_records
 from streams.core.events import DAY_MS, INPUT_KINDS, Event
 from streams.core.features import UserState
 from streams.core.quality import ScoreHistogram
@@ -48,6 +48,9 @@ def exchange_peer_records(engines: list[PartitionEngine], carry: Callable[[Any],
     """Each engine's life-table records to the others (streams/core/peers.py), until none is
     left: one that lets a waiting boundary run makes more. ``carry``: what the way between them
     does to a record (a test carries them through the topic's encoding)."""
+    if not have_peer_records(engines):
+        return
+
     def deliver(record: Any) -> None:
         for other in engines:
             if other.partition != record[0]:
