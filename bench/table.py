@@ -53,6 +53,10 @@ BENCHMARKS: list[tuple[str, list[str], list[str], list[Row]]] = [
     ("feature_throughput.py", ["--runs", "3"], ["--users", "200", "--days", "30", "--runs", "1"], [
         ("feature vector (79 features)", lambda r: f"{r['median_feature_vector_us']} us ({_runs(r['feature_vector_us_runs'])})"),
     ]),
+    ("learner_cost.py", ["--runs", "5"], ["--runs", "1"], [
+        ("a label learned, a model score (linear model, 82 inputs)", lambda r: f"{r['median_learn_us']} us ({_runs(r['learn_us_runs'])}), "
+         f"{r['median_score_us']} us ({_runs(r['score_us_runs'])})"),
+    ]),
     ("recovery.py", ["--runs", "3"], ["--users", "200", "--days", "30", "--runs", "1"], [
         ("restart after SIGKILL, until processing again", lambda r: f"{r['median_restart_processing_s']} s ({_runs(r['restart_processing_s_runs'])}; target 10 s; {r['events']:,} events processed before)"),
         ("takeover by a surviving worker", lambda r: f"{r['median_takeover_processing_s']} s ({_runs(r['takeover_processing_s_runs'])}; target 15 s)"),
