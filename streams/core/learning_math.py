@@ -22,9 +22,10 @@ def learn_scaler(counts: dict[str, int], means: dict[str, float], variances: dic
         count = counts[name] + 1
         counts[name] = count
         old_mean = means[name]
-        means[name] = old_mean + (value - old_mean) / count
+        mean = old_mean + (value - old_mean) / count
+        means[name] = mean  # River reads it back for the variance: the same float
         variance = variances[name]
-        variances[name] = variance + ((value - old_mean) * (value - means[name]) - variance) / count
+        variances[name] = variance + ((value - old_mean) * (value - mean) - variance) / count
 
 
 def clipped_z(means: dict[str, float], variances: dict[str, float], x: dict[str, float], limit: float) -> dict[str, float]:
