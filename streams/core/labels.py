@@ -44,10 +44,25 @@ def snapshot_attributes(state: UserState, snap: list[Any]) -> dict[str, str]:
 
 
 def mark_activity(state: UserState, ts: int, horizon_ms: int) -> None:
-    """Record activity at ``ts`` against every pending snapshot whose horizon it falls in."""
-    for snap in state.pending:
-        if snap[T] < ts <= snap[T] + horizon_ms:
+    """Record activity at ``ts`` against every pending snapshot whose horizon it falls in.
+
+    Snapshots are kept in time order (add_snapshot, unlearn) and a user's activity comes in time
+    order (the engine applies events so), so a snapshot already marked has every older one within
+    reach of ``ts`` marked too: the walk back from the newest stops there, or at the first one out
+    of reach, and an active user's visit touches one or two snapshots, not all of them."""
+    pending = state.pending
+    earliest = ts - horizon_ms
+    i = len(pending) - 1
+    while i >= 0:
+        snap = pending[i]
+        t = snap[T]
+        if t < earliest:
+            break
+        if t < ts:
+            if snap[RETURNED]:
+                break
             snap[RETURNED] = 1
+        i -= 1
 
 
 def release_due(state: UserState, now: int, horizon_ms: int,

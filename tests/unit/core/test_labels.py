@@ -1,4 +1,6 @@
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.core import labels
 from streams.core.features import UserState
@@ -69,3 +71,38 @@ def test_snapshots_from_before_attributes_were_kept_fall_back_to_the_current_one
     assert [r[-1] for r in s.released] == [7]  # an old release's epoch is still its last item
     assert labels.unlearn(s, 6) == 1 and [p[labels.T] for p in s.pending] == [T - DAY_MS, T]
     assert [(t, a) for t, *_, a in labels.release_due(s, T + H, H)] == [(T - DAY_MS, {"plan": "gold"}), (T, {"plan": "gold"})]
+
+
+def marked_by_every_snapshot(pending, ts, horizon_ms):
+    """The definition mark_activity keeps: every snapshot whose horizon (t, t + H] holds ts."""
+    for snap in pending:
+        if snap[labels.T] < ts <= snap[labels.T] + horizon_ms:
+            snap[labels.RETURNED] = 1
+
+
+# A user's history: steps forward in event time (0 to 40 days, often none), each a snapshot, an
+# activity, or both (a snapshot at the same time as the activity that triggered it), with
+# releases and a small cap so snapshots leave from both ends.
+steps = st.lists(st.tuples(st.integers(0, 40 * DAY_MS).map(lambda d: d // 3 * 3) | st.just(0),
+                           st.sampled_from(["snapshot", "activity", "both", "release"])), max_size=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(steps, st.sampled_from([1, 7 * DAY_MS, H]), st.integers(1, 8))
+def test_marking_walks_back_from_the_newest_snapshot_to_the_same_labels(history, horizon_ms, cap):
+    """mark_activity stops at the first snapshot already marked or out of reach: the labels are
+    those of marking every snapshot in reach, for any history in event-time order."""
+    walked, scanned = UserState("u1", 0), UserState("u1", 0)
+    now = T
+    for step, what in history:
+        now += step
+        for s in (walked, scanned):
+            if what in ("snapshot", "both"):
+                labels.add_snapshot(s, now, [1.0], max_pending=cap)
+            if what == "release":
+                list(labels.release_due(s, now, horizon_ms))
+        if what in ("activity", "both"):
+            labels.mark_activity(walked, now, horizon_ms)
+            marked_by_every_snapshot(scanned.pending, now, horizon_ms)
+        assert walked.pending == scanned.pending
+    assert walked.released == scanned.released
