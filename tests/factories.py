@@ -8,6 +8,7 @@ from typing import Any
 from streams.contracts import validate
 from streams.core.events import Event
 from streams.core.events import DAY_MS
+from streams.core.features import DAY_STRIDE
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 HOUR = 3_600_000
@@ -71,16 +72,26 @@ class Disk:
         return iter(list(self.records.items()))
 
 
+def document_with_day_columns(doc: dict[str, Any]) -> dict[str, Any]:
+    """A user document as releases until 2026-12-07 (afternoon) wrote it: the day numbers under
+    "dd" and their buckets under "db" instead of one flat list under "dy"."""
+    flat = doc["dy"]
+    columns = {"dd": flat[::DAY_STRIDE], "db": [flat[at + 1:at + DAY_STRIDE] for at in range(0, len(flat), DAY_STRIDE)]}
+    return {k: v for k, v in doc.items() if k != "dy"} | columns
+
+
 def document_before_2026_12_07(doc: dict[str, Any]) -> dict[str, Any]:
     """A user document as releases before 2026-12-07 wrote it: its days as rows of [day, *bucket]."""
-    rows = {"d": [[day, *bucket] for day, bucket in zip(doc["dd"], doc["db"])]}
-    return {k: v for k, v in doc.items() if k not in ("dd", "db")} | rows
+    columns = document_with_day_columns(doc)
+    rows = {"d": [[day, *bucket] for day, bucket in zip(columns["dd"], columns["db"])]}
+    return {k: v for k, v in columns.items() if k not in ("dd", "db")} | rows
 
 
 def document_with_float_counts(doc: dict[str, Any]) -> dict[str, Any]:
     """A user document as releases from 2026-12-06 (night) to 2026-12-07 (morning) wrote it: its
-    days whole, every slot a float."""
-    return doc | {"db": [[float(v) for v in bucket] for bucket in doc["db"]]}
+    days in columns (document_with_day_columns), every slot a float."""
+    columns = document_with_day_columns(doc)
+    return columns | {"db": [[float(v) for v in bucket] for bucket in columns["db"]]}
 
 
 def document_before_2026_12_06(doc: dict[str, Any]) -> dict[str, Any]:

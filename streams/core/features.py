@@ -55,6 +55,7 @@ RESPONSE_MS: Final = 16
 RESOLUTIONS: Final = 17
 RESOLUTION_MS: Final = 18
 BUCKET_WIDTH: Final = 19
+DAY_STRIDE: Final = BUCKET_WIDTH + 1  # a kept day in UserState.days: its number, then its bucket
 INTERACTION_ACTIONS: Final = frozenset({"like", "comment", "share", "favourite", "review", "add_to_cart"})
 ERROR_ACTIONS: Final = frozenset({"error", "slow_page"})
 TICKET_CATEGORY_SLOTS = {"complaint": COMPLAINT, "billing": BILLING, "technical": TECHNICAL,
@@ -97,8 +98,11 @@ class UserState:
     last_csat: int = 0
     csat_sum: int = 0
     csat_count: int = 0
-    # day index -> bucket (BUCKET_WIDTH counters: see _NEW_BUCKET)
-    days: dict[int, list[float]] = field(default_factory=dict)
+    # The kept days in day order, flat: each day's number, then its bucket (BUCKET_WIDTH counters:
+    # see _NEW_BUCKET). One list, not a list per day: a vector reads every kept day of a user the
+    # engine has not touched since yesterday, and one array is a few cache lines where a dict of
+    # lists was a header and an item array per day.
+    days: list[float] = field(default_factory=list)
     categories: dict[str, int] = field(default_factory=dict)  # category -> last day seen (MAX_CATEGORIES latest)
     open_tickets: list[list[Any]] = field(default_factory=list)  # [ticket_id, (re)opened at, responded 0/1]
     # Ordering and dedupe: the sort key of the last applied event; hashed ids of recent ones -> ts
@@ -130,8 +134,8 @@ class UserState:
     def to_dict(self) -> dict[str, Any]:
         # Day buckets go whole, as they are: the record is compressed (streams/kafka/codecs.py),
         # which takes their zeros for almost nothing, while trimming them in Python cost 2 us per
-        # day at every flush, and rows of [day, *bucket] 3 us per user. The document shares the
-        # state's lists (buckets, pending snapshots, ...): serialise it before the state changes.
+        # day at every flush. The document shares the state's lists (days, pending snapshots, ...):
+        # serialise it before the state changes.
         return {
             "u": self.user_id, "pt": self.partition, "f": self.first_ts,
             "la": self.last_activity_ts, "lad": self.last_active_day, "g": self.gap_ewma_days,
@@ -139,7 +143,7 @@ class UserState:
             "sg": self.session_gap_ewma_days, "lp": self.last_purchase_ts, "od": self.orders_day, "do": self.day_orders, "pg": self.purchase_gap_ewma_days,
             "np": self.lifetime_purchases, "sp": self.lifetime_spend, "nr": self.lifetime_refunds,
             "cs": self.last_csat, "css": self.csat_sum, "csn": self.csat_count,
-            "dd": list(self.days), "db": list(self.days.values()), "c": self.categories, "ot": self.open_tickets,
+            "dy": self.days, "c": self.categories, "ot": self.open_tickets,
             "lk": list(self.last_key), "si": self.seen_ids, "n": self.events_applied, "p": self.pending,
             "rl": self.released,
             "lsd": self.last_snapshot_day, "nd": self.next_due_day, "rd": self.rescore_day, "t": self.tier,
@@ -178,9 +182,17 @@ MAX_DAY_ORDERS: Final = 64  # orders remembered per day for their lines (a later
 def compact(state: UserState, t: int) -> None:
     """Drop what no feature at t or later can use: day buckets older than the longest window. A
     long-silent user shrinks to scalars (what scoring needs)."""
-    horizon = t // DAY_MS - KEEP_DAYS
-    for old in [d for d in state.days if d <= horizon]:
-        del state.days[old]
+    _drop_days_through(state.days, t // DAY_MS - KEEP_DAYS)
+
+
+def _drop_days_through(days: list[float], last: int) -> None:
+    """Drop the kept days numbered ``last`` or less (the oldest: days are kept in order)."""
+    numbers = cast("list[int]", days)  # day numbers and counts are ints (UserState.from_dict)
+    end = 0
+    while end < len(days) and numbers[end] <= last:
+        end += DAY_STRIDE
+    if end:
+        del days[:end]
 
 
 def feature_state_bytes(state: UserState) -> int:
@@ -195,16 +207,23 @@ def compact_numbers(values: list[float]) -> list[float]:
     return [int(v) if v.is_integer() and abs(v) < 2**53 else v for v in values]
 
 
-def _days(d: dict[str, Any]) -> dict[int, list[float]]:
-    """A document's day buckets, their counts as ints (features read them as such: _Sums)."""
-    if "dd" not in d:
-        # Before 2026-12-07 a document's days were rows of [day, *bucket] under "d"; before
-        # 2026-12-06 without their trailing zeros.
-        return {row[0]: _counts_as_ints(row[1:] + [0.0] * (BUCKET_WIDTH - len(row) + 1)) for row in d["d"]}
-    days = dict(zip(d["dd"], d["db"]))
-    for bucket in days.values():
-        if isinstance(bucket[CLICKS], float):  # written before 2026-12-07 (morning): every count a float
-            _counts_as_ints(bucket)
+def _days(d: dict[str, Any]) -> list[float]:
+    """A document's kept days (UserState.days), their numbers and counts as ints (features read
+    them as such: _Sums)."""
+    if "dy" in d:
+        return cast("list[float]", d["dy"])
+    # Until 2026-12-07 (afternoon) the day numbers were a list under "dd" and their buckets another
+    # under "db" (until that morning with every count a float); before, rows of [day, *bucket]
+    # under "d", and before 2026-12-06 without their trailing zeros. Sorted: a dictionary's days
+    # were in day order, but the feature vector did not rely on it.
+    if "dd" in d:
+        buckets = dict(zip(d["dd"], d["db"]))
+    else:
+        buckets = {row[0]: row[1:] + [0.0] * (BUCKET_WIDTH - len(row) + 1) for row in d["d"]}
+    days: list[float] = []
+    for day in sorted(buckets):
+        days.append(int(day))
+        days.extend(_counts_as_ints(list(buckets[day])))
     return days
 
 
@@ -223,37 +242,70 @@ def _ewma(current: float, sample: float) -> float:
     return current + GAP_EWMA_ALPHA * (sample - current)
 
 
-def _bucket(state: UserState, day: int) -> list[float]:
-    bucket = state.days.get(day)
-    if bucket is None:
-        bucket = state.days[day] = _NEW_BUCKET.copy()
-        if len(state.days) > KEEP_DAYS:
-            horizon = day - KEEP_DAYS
-            for old in [d for d in state.days if d <= horizon]:
-                del state.days[old]
-    return bucket
+def day_buckets(state: UserState) -> dict[int, list[float]]:
+    """The kept days' buckets by day number, in day order (copies: for reading, not updating)."""
+    days = state.days
+    return {int(days[at]): days[at + 1:at + DAY_STRIDE] for at in range(0, len(days), DAY_STRIDE)}
 
 
-def _apply_click(state: UserState, bucket: list[float], ts: int, day: int, data: dict[str, Any]) -> None:
-    bucket[CLICKS] += 1
+def _find_day(days: list[float], day: int) -> int:
+    """Where the day's bucket starts in ``days`` (its first counter), or -1 if the day is not kept.
+    From the newest: the day looked for is almost always the newest or the one before."""
+    numbers = cast("list[int]", days)
+    at = len(days) - DAY_STRIDE
+    while at >= 0:
+        kept = numbers[at]
+        if kept == day:
+            return at + 1
+        if kept < day:
+            break
+        at -= DAY_STRIDE
+    return -1
+
+
+def _bucket(state: UserState, day: int) -> int:
+    """Where the day's bucket starts in state.days, made (zeros) in its place in day order if the
+    day is new; a new day drops the days more than the longest window before it."""
+    days = state.days
+    at = _find_day(days, day)
+    if at >= 0:
+        return at
+    numbers = cast("list[int]", days)
+    at = len(days)
+    while at > 0 and numbers[at - DAY_STRIDE] > day:  # an earlier day than the newest (none should be)
+        at -= DAY_STRIDE
+    if at == len(days):
+        days.append(day)
+        days.extend(_NEW_BUCKET)
+    else:
+        days[at:at] = [day, *_NEW_BUCKET]
+    if len(days) > KEEP_DAYS * DAY_STRIDE:
+        before = len(days)
+        _drop_days_through(days, day - KEEP_DAYS)
+        at -= before - len(days)
+    return at + 1
+
+
+def _apply_click(state: UserState, days: list[float], at: int, ts: int, day: int, data: dict[str, Any]) -> None:
+    days[at + CLICKS] += 1
     if state.last_click_ts < 0 or ts - state.last_click_ts > SESSION_GAP_MS:
         if state.session_start_ts >= 0:
             state.session_gap_ewma_days = _ewma(state.session_gap_ewma_days, (ts - state.session_start_ts) / DAY_MS)
         state.session_start_ts = ts
         state.session_single = True
-        bucket[SESSIONS] += 1
-        bucket[BOUNCES] += 1  # until a second click arrives
+        days[at + SESSIONS] += 1
+        days[at + BOUNCES] += 1  # until a second click arrives
     elif state.session_single:
         state.session_single = False
-        start = state.days.get(state.session_start_ts // DAY_MS)
-        if start is not None:  # gone only if the session began beyond the 90-day windows
-            start[BOUNCES] -= 1
+        start = _find_day(days, state.session_start_ts // DAY_MS)
+        if start >= 0:  # gone only if the session began beyond the 90-day windows
+            days[start + BOUNCES] -= 1
     state.last_click_ts = ts
     action = data["action"]
     if action in INTERACTION_ACTIONS:
-        bucket[INTERACTIONS] += 1
+        days[at + INTERACTIONS] += 1
     elif action in ERROR_ACTIONS:
-        bucket[ERRORS] += 1
+        days[at + ERRORS] += 1
     category = data.get("category")
     if category:
         categories = state.categories
@@ -262,13 +314,13 @@ def _apply_click(state: UserState, bucket: list[float], ts: int, day: int, data:
         categories[category] = day
 
 
-def _apply_purchase(state: UserState, bucket: list[float], ts: int, data: dict[str, Any]) -> None:
+def _apply_purchase(state: UserState, days: list[float], at: int, ts: int, data: dict[str, Any]) -> None:
     if data["status"] != "completed":
-        bucket[REFUNDS] += 1
+        days[at + REFUNDS] += 1
         state.lifetime_refunds += 1
         return
     amount = data["amount"]
-    bucket[SPEND] += amount
+    days[at + SPEND] += amount
     state.lifetime_spend += amount
     order = id_hash(data["order_id"])
     discounted = int(data.get("discount", 0) > 0)
@@ -278,31 +330,31 @@ def _apply_purchase(state: UserState, bucket: list[float], ts: int, data: dict[s
     counted = state.day_orders.get(order)
     if counted is not None:  # another line of an order counted today
         if discounted and not counted:
-            bucket[DISCOUNTED] += 1
+            days[at + DISCOUNTED] += 1
             state.day_orders[order] = 1
         return
     if len(state.day_orders) >= MAX_DAY_ORDERS:
         del state.day_orders[next(iter(state.day_orders))]
     state.day_orders[order] = discounted
-    bucket[PURCHASES] += 1
-    bucket[DISCOUNTED] += discounted
+    days[at + PURCHASES] += 1
+    days[at + DISCOUNTED] += discounted
     if state.last_purchase_ts >= 0:
         state.purchase_gap_ewma_days = _ewma(state.purchase_gap_ewma_days, (ts - state.last_purchase_ts) / DAY_MS)
     state.last_purchase_ts = ts
     state.lifetime_purchases += 1
 
 
-def _apply_ticket(state: UserState, bucket: list[float], ts: int, data: dict[str, Any]) -> None:
+def _apply_ticket(state: UserState, days: list[float], at: int, ts: int, data: dict[str, Any]) -> None:
     status, ticket_id = data["status"], data["ticket_id"]
     episode = next((t for t in state.open_tickets if t[0] == ticket_id), None)
     if status in ("opened", "reopened"):
         if status == "opened":
-            bucket[TICKETS_OPENED] += 1
+            days[at + TICKETS_OPENED] += 1
             slot = TICKET_CATEGORY_SLOTS.get(data["category"])
             if slot is not None:
-                bucket[slot] += 1
+                days[at + slot] += 1
         else:
-            bucket[REOPENED] += 1
+            days[at + REOPENED] += 1
         if episode is None:
             state.open_tickets.append([ticket_id, ts, 0])
             del state.open_tickets[:-MAX_OPEN_TICKETS]
@@ -310,11 +362,11 @@ def _apply_ticket(state: UserState, bucket: list[float], ts: int, data: dict[str
         if status == "responded":
             if not episode[2]:
                 episode[2] = 1
-                bucket[RESPONSES] += 1
-                bucket[RESPONSE_MS] += ts - episode[1]
+                days[at + RESPONSES] += 1
+                days[at + RESPONSE_MS] += ts - episode[1]
         else:  # resolved or closed: the episode ends at the first of them
-            bucket[RESOLUTIONS] += 1
-            bucket[RESOLUTION_MS] += ts - episode[1]
+            days[at + RESOLUTIONS] += 1
+            days[at + RESOLUTION_MS] += ts - episode[1]
             state.open_tickets.remove(episode)
     csat = data.get("csat")
     if csat is not None:
@@ -328,15 +380,16 @@ def apply_event(state: UserState, event: Event) -> None:
     """Fold one event into the state. The caller guarantees event-time order and no duplicates."""
     ts = event.ts
     day = ts // DAY_MS
-    bucket = _bucket(state, day)
+    at = _bucket(state, day)
+    days = state.days
     if state.first_ts < 0:
         state.first_ts = ts
     if event.kind == "click":
-        _apply_click(state, bucket, ts, day, event.data)
+        _apply_click(state, days, at, ts, day, event.data)
     elif event.kind == "purchase":
-        _apply_purchase(state, bucket, ts, event.data)
+        _apply_purchase(state, days, at, ts, event.data)
     else:
-        _apply_ticket(state, bucket, ts, event.data)
+        _apply_ticket(state, days, at, ts, event.data)
     if is_activity(event):
         if day > state.last_active_day:
             if state.last_active_day >= 0:
@@ -355,7 +408,13 @@ def apply_event(state: UserState, event: Event) -> None:
 def spend_90(state: UserState, t: int) -> float:
     """Spend on completed purchases in the 90 days up to t: the user's value estimate."""
     lo = t // DAY_MS - 89
-    return sum(b[SPEND] for d, b in state.days.items() if d >= lo)
+    days = state.days
+    numbers = cast("list[int]", days)
+    spend = 0.0
+    for at in range(0, len(days), DAY_STRIDE):
+        if numbers[at] >= lo:
+            spend += days[at + 1 + SPEND]
+    return spend
 
 
 def lifecycle_stage(tenure_days: float, recency_days: float, active_days_30: float, active_days_prior_30: float) -> str:
@@ -398,25 +457,21 @@ def _windowed_values(state: UserState, t: int) -> dict[str, float]:
     return dict(zip(FEATURE_NAMES, _windowed_vector(state, t, _age_ranges(state.days, t // DAY_MS) or _no_days())))
 
 
-def _age_ranges(days: dict[int, list[float]], today: int) -> "list[_Sums] | None":
+def _age_ranges(days: list[float], today: int) -> "list[_Sums] | None":
     """The sums of the buckets in each age range (today - day) [0,1) [1,7) [7,14) [14,30) [30,60)
-    [60,90), newest first; None if no bucket is that young. Each range's sums run in day order.
-
-    One pass over the buckets in the dictionary's order, which is day order (a day's bucket is
-    made by its first event, and events come in time order), with no lookup by day: a bucket is
-    read where its entry is. Days out of order (none should be) are summed again, sorted."""
+    [60,90), newest first; None if no bucket is that young. Each range's sums run in day order:
+    one pass over the kept days, which are in day order (UserState.days)."""
     ranges = _no_days()
     any_day = False
-    previous = today - KEEP_DAYS  # older days belong to no window (compact drops them later)
-    for day, bucket in days.items():
-        if day > previous:
-            if day > today:
-                continue  # a bucket after t: the caller promised none (ignored, as always)
-            _age_range(ranges, today - day).add(bucket)
-            previous = day
+    oldest = today - KEEP_DAYS  # older days belong to no window (compact drops them later)
+    numbers = cast("list[int]", days)
+    for at in range(0, len(days), DAY_STRIDE):
+        day = numbers[at]
+        if day > today:
+            break  # a bucket after t: the caller promised none (ignored, as always)
+        if day > oldest:
+            _age_range(ranges, today - day).add(days, at + 1)
             any_day = True
-        elif day > today - KEEP_DAYS:  # in the window but out of day order
-            return _age_ranges(dict(sorted(days.items())), today)
     return ranges if any_day else None
 
 
@@ -446,34 +501,34 @@ class _Sums:
         self.complaint = self.billing = self.technical = self.cancellation = self.responses = self.resolutions = 0
         self.spend = self.response_ms = self.resolution_ms = 0.0
 
-    def add(self, bucket: list[float]) -> None:
-        """Add one day's bucket (days in order, oldest first)."""
-        counts = cast("list[int]", bucket)  # the count slots hold ints (UserState.from_dict)
-        clicks, purchases = counts[CLICKS], counts[PURCHASES]
+    def add(self, days: list[float], at: int) -> None:
+        """Add one day's bucket, the one starting at ``at`` in ``days`` (days in order, oldest first)."""
+        counts = cast("list[int]", days)  # the count slots hold ints (UserState.from_dict)
+        clicks, purchases = counts[at + CLICKS], counts[at + PURCHASES]
         if clicks or purchases:
             self.active += 1
         self.clicks += clicks
-        self.sessions += counts[SESSIONS]
-        self.interactions += counts[INTERACTIONS]
-        self.errors += counts[ERRORS]
-        self.bounces += counts[BOUNCES]
-        if purchases or counts[REFUNDS]:  # else no purchase that day: its amounts are zero
+        self.sessions += counts[at + SESSIONS]
+        self.interactions += counts[at + INTERACTIONS]
+        self.errors += counts[at + ERRORS]
+        self.bounces += counts[at + BOUNCES]
+        if purchases or counts[at + REFUNDS]:  # else no purchase that day: its amounts are zero
             self.purchases += purchases
-            self.spend += bucket[SPEND]
-            self.discounted += counts[DISCOUNTED]
-            self.refunds += counts[REFUNDS]
-        opened, responses, resolutions = counts[TICKETS_OPENED], counts[RESPONSES], counts[RESOLUTIONS]
-        if opened or responses or resolutions or counts[REOPENED]:  # else no ticket event that day
+            self.spend += days[at + SPEND]
+            self.discounted += counts[at + DISCOUNTED]
+            self.refunds += counts[at + REFUNDS]
+        opened, responses, resolutions = counts[at + TICKETS_OPENED], counts[at + RESPONSES], counts[at + RESOLUTIONS]
+        if opened or responses or resolutions or counts[at + REOPENED]:  # else no ticket event that day
             self.tickets += opened
-            self.complaint += counts[COMPLAINT]
-            self.billing += counts[BILLING]
-            self.technical += counts[TECHNICAL]
-            self.cancellation += counts[CANCELLATION]
-            self.reopened += counts[REOPENED]
+            self.complaint += counts[at + COMPLAINT]
+            self.billing += counts[at + BILLING]
+            self.technical += counts[at + TECHNICAL]
+            self.cancellation += counts[at + CANCELLATION]
+            self.reopened += counts[at + REOPENED]
             self.responses += responses
-            self.response_ms += bucket[RESPONSE_MS]
+            self.response_ms += days[at + RESPONSE_MS]
             self.resolutions += resolutions
-            self.resolution_ms += bucket[RESOLUTION_MS]
+            self.resolution_ms += days[at + RESOLUTION_MS]
 
     def plus(self, other: "_Sums") -> "_Sums":
         out = _Sums()

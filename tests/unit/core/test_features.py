@@ -12,12 +12,13 @@ from hypothesis import given, settings, strategies as st
 from streams.core.catalog import CATALOG, DRIVERS, FEATURE_NAMES, markdown_table
 from streams.core.dedupe import MAX_IDS
 from streams.core.features import (
-    BUCKET_WIDTH, FEATURE_DECIMALS, KEEP_DAYS, MAX_CATEGORIES, MAX_OPEN_TICKETS, RESOLUTION_MS, RESPONSE_MS, SPEND, UserState, apply_event,
-    feature_state_bytes, feature_values, feature_vector, lifecycle_stage, round_feature,
+    BUCKET_WIDTH, DAY_STRIDE, FEATURE_DECIMALS, KEEP_DAYS, MAX_CATEGORIES, MAX_OPEN_TICKETS, RESOLUTION_MS, RESPONSE_MS, SPEND,
+    UserState, apply_event, day_buckets, feature_state_bytes, feature_values, feature_vector, lifecycle_stage, round_feature,
 )
 from streams.core.events import DAY_MS, id_hash
 from tests.factories import (
-    at, click, document_before_2026_12_06, document_before_2026_12_07, document_with_float_counts, purchase, ticket,
+    at, click, document_before_2026_12_06, document_before_2026_12_07, document_with_day_columns, document_with_float_counts,
+    purchase, ticket,
 )
 
 MINUTE = 60_000
@@ -185,7 +186,7 @@ def test_lifecycle_stage_of_real_histories():
 
 def test_windows_slide_and_memory_is_bounded():
     state = build([click("u1", at(day)) for day in range(200)])
-    assert len(state.days) == KEEP_DAYS
+    assert len(day_buckets(state)) == KEEP_DAYS and len(state.days) == KEEP_DAYS * DAY_STRIDE
     f = feature_values(state, at(199, 23))
     assert f["active_days_30"] == 30 and f["active_days_7"] == 7 and f["active_days_1"] == 1
     assert feature_values(state, at(199 + 40))["active_days_30"] == 0
@@ -218,26 +219,29 @@ def test_state_round_trips_through_its_changelog_form():
     assert UserState.from_dict(doc) == state
     # Counts are ints (JSON writes them faster), amounts and durations floats, also once read back.
     assert all(type(v) is (float if i in (SPEND, RESPONSE_MS, RESOLUTION_MS) else int)
-               for b in UserState.from_dict(doc).days.values() for i, v in enumerate(b))
-    assert doc["dd"] == [at(d) // DAY_MS for d in range(4)]
-    assert doc["db"][0][:5] == [1, 1, 1, 0, 1]  # 1 click, 1 session, 1 interaction, 0 errors, 1 bounce
-    assert len(doc["db"][0]) == BUCKET_WIDTH  # whole: the codec compresses the zeros
-    # Documents written before 2026-12-07 (rows of [day, *bucket]), before 2026-12-06 (rows without
-    # their trailing zeros, whole numbers as ints) and until 2026-12-07 (morning: every count a
-    # float): read the same, their counts as ints (the feature vector reads them as such).
+               for b in day_buckets(UserState.from_dict(doc)).values() for i, v in enumerate(b))
+    assert doc["dy"][::DAY_STRIDE] == [at(d) // DAY_MS for d in range(4)]  # each day's number, then its bucket
+    assert doc["dy"][1:6] == [1, 1, 1, 0, 1]  # 1 click, 1 session, 1 interaction, 0 errors, 1 bounce
+    assert len(doc["dy"]) == 4 * (1 + BUCKET_WIDTH)  # whole: the codec compresses the zeros
+    # Documents written until 2026-12-07 (afternoon: day numbers and buckets in two lists), before
+    # 2026-12-07 (rows of [day, *bucket]), before 2026-12-06 (rows without their trailing zeros,
+    # whole numbers as ints) and until 2026-12-07 (morning: every count a float): read the same,
+    # their counts as ints (the feature vector reads them as such).
+    columns = document_with_day_columns(doc)
     rows, trimmed = document_before_2026_12_07(doc), document_before_2026_12_06(doc)
-    assert rows["d"][0] == [doc["dd"][0], *doc["db"][0]]
+    assert columns["dd"] == doc["dy"][::DAY_STRIDE] and columns["db"][0] == doc["dy"][1:DAY_STRIDE]
+    assert rows["d"][0] == doc["dy"][:DAY_STRIDE]
     assert trimmed["d"][0][1:] == [1, 1, 1, 0, 1]
-    for old in (rows, trimmed, document_with_float_counts(doc)):
+    for old in (columns, rows, trimmed, document_with_float_counts(doc)):
         back = UserState.from_dict(old)
         assert back == state and feature_vector(back, at(4)) == feature_vector(state, at(4))
         assert all(type(v) is (float if i in (SPEND, RESPONSE_MS, RESOLUTION_MS) else int)
-                   for b in back.days.values() for i, v in enumerate(b))
+                   for b in day_buckets(back).values() for i, v in enumerate(b))
     # Sums of many large amounts: a whole-numbered spend past 64-bit integers stays a float (an
     # amount given as a JSON integer is summed as a float from the start).
-    assert type(build([purchase("u1", at(0), amount=10**12)]).days[at(0) // DAY_MS][SPEND]) is float
+    assert type(day_buckets(build([purchase("u1", at(0), amount=10**12)]))[at(0) // DAY_MS][SPEND]) is float
     huge = build([purchase("u1", at(0), amount=1e12)])
-    huge.lifetime_spend = huge.days[at(0) // DAY_MS][SPEND] = 1e20
+    huge.lifetime_spend = huge.days[1 + SPEND] = 1e20  # its one day's spend
     assert UserState.from_dict(orjson.loads(orjson.dumps(huge.to_dict()))) == huge
 
 
@@ -247,7 +251,7 @@ def test_worst_case_feature_state_stays_under_the_documented_bound():
     long = "x" * 125
     state = UserState(long, 0)
     big = 1.2345678901234567e300  # the longest number JSON needs for a float
-    state.days = {20_000 + d: [big] * 19 for d in range(KEEP_DAYS)}
+    state.days = [v for d in range(KEEP_DAYS) for v in (20_000 + d, *[big] * BUCKET_WIDTH)]
     state.categories = {f"{long}{i:03}": 20_000 + i for i in range(MAX_CATEGORIES)}
     state.open_tickets = [[f"{long}{i:03}", 1_767_225_600_000, 1] for i in range(MAX_OPEN_TICKETS)]
     state.seen_ids = {id_hash(f"{long}{i:03}"): 1_767_225_600_000 + i for i in range(MAX_IDS)}
@@ -266,22 +270,28 @@ def test_catalog_names_each_feature_once_and_docs_list_them_all():
     assert markdown_table() in docs, "docs/features.md is stale: paste `python -m streams.core.catalog`"
 
 
-def test_days_held_out_of_order_give_the_same_features():
-    """The vector sums the buckets in the dictionary's order, which is day order; a state whose
-    days are not (none should be) is summed in sorted order: the same floats, amounts included."""
+def test_days_are_kept_in_day_order_whatever_order_they_come_in():
+    """The vector sums the kept days in their order, which is day order: a document whose days
+    are out of order (the day columns of before 2026-12-07 came from a dictionary) reads back
+    sorted, and a day earlier than the newest (the engine applies none) is put in its place. The
+    same floats, amounts included."""
     events = [purchase("u1", at(d, 1 + d % 5), amount=0.1 * (d + 1) + 1 / 3) for d in range(0, 95, 2)]
     events += [click("u1", at(d, 3)) for d in range(95)]
     state = build(sorted(events, key=lambda e: e.sort_key))
-    shuffled = UserState.from_dict(state.to_dict())
-    shuffled.days = dict(sorted(state.days.items(), key=lambda item: (item[0] * 7919) % 101))
-    assert list(shuffled.days) != sorted(shuffled.days)
+    columns = document_with_day_columns(state.to_dict())
+    shuffled = sorted(zip(columns["dd"], columns["db"]), key=lambda day: (day[0] * 7919) % 101)
+    assert [day for day, _ in shuffled] != columns["dd"]
+    back = UserState.from_dict(columns | {"dd": [day for day, _ in shuffled], "db": [b for _, b in shuffled]})
+    assert back == state
     for day in (94, 95, 120):
-        assert feature_vector(shuffled, at(day)) == feature_vector(state, at(day))
-    # A bucket after t (the caller promises none) counts for nothing, in either order.
-    for held in (state, shuffled):
-        until_60 = UserState.from_dict(held.to_dict())
-        until_60.days = {d: b for d, b in held.days.items() if d <= at(60) // DAY_MS}
-        assert len(until_60.days) < len(held.days) and feature_vector(held, at(60)) == feature_vector(until_60, at(60))
+        assert feature_vector(back, at(day)) == feature_vector(state, at(day))
+    late = build([click("u1", at(d)) for d in (1, 5, 9)] + [purchase("u1", at(3), amount=2.5), click("u1", at(0))])
+    assert late.days[::DAY_STRIDE] == [at(d) // DAY_MS for d in (0, 1, 3, 5, 9)]
+    assert day_buckets(late)[at(3) // DAY_MS][SPEND] == 2.5
+    # A bucket after t (the caller promises none) counts for nothing.
+    until_60 = UserState.from_dict(state.to_dict())
+    until_60.days = [v for d, b in day_buckets(state).items() if d <= at(60) // DAY_MS for v in (d, *b)]
+    assert len(until_60.days) < len(state.days) and feature_vector(state, at(60)) == feature_vector(until_60, at(60))
 
 
 def test_a_long_silent_user_takes_the_short_path_to_the_same_features():
@@ -294,7 +304,7 @@ def test_a_long_silent_user_takes_the_short_path_to_the_same_features():
     for later in (120, 400):
         t = at(later)
         compact(state, t)
-        assert state.days == {}  # nothing a window can use is kept
+        assert state.days == []  # nothing a window can use is kept
         assert feature_values(state, t) == _windowed_values(state, t)
 
 
