@@ -30,9 +30,10 @@ def remember(user: UserState, event: Event) -> None:
     seen = user.seen_ids
     seen[event.id_hash] = event.ts
     horizon = event.ts - ID_HORIZON_MS
-    while seen:
-        oldest = next(iter(seen))
-        if seen[oldest] >= horizon and len(seen) <= MAX_IDS:
+    while True:  # never empty: the id above is in it
+        for oldest, ts in seen.items():  # the first is the oldest (compiled: no call of next(iter()))
+            break
+        if ts >= horizon and len(seen) <= MAX_IDS:
             break
         del seen[oldest]
 
