@@ -114,6 +114,19 @@ def standby_positions(recovery: Any) -> dict[TP, int]:
     return {tp: (-1 if offsets.get(tp) is None else offsets[tp]) + 1 for tp in recovery.standby_tps}
 
 
+async def seek_on_consumer_thread(consumer: Consumer, tp: TP, offset: int) -> None:
+    """``Consumer.seek``, with aiokafka's seek run on the consumer's own thread. Faust's runs it on
+    the caller's, the worker's event loop: aiokafka's seek drops the partition's fetched batch
+    (``Fetcher.seek_to``) while the consumer thread may be going through the batches
+    (``Fetcher.fetched_records``), which then crashed on the one gone (``KeyError`` on a standby
+    changelog partition: a restarted worker died in tests/faults/test_takeover.py, 2026-12-07; the
+    race of robinhood/aiokafka#19). Faust's own seeks in its recovery already go through the thread
+    (``seek_wait``)."""
+    thread = consumer._thread  # type: ignore[attr-defined]
+    await thread.call_thread(thread.seek, tp, offset)
+    consumer._read_offset[tp] = offset if offset else None  # what Consumer.seek sets after its seek
+
+
 async def _perform_seek_with_the_flow_stopped(self: Consumer) -> None:
     flowing = self.flow_active
     if flowing:
@@ -123,10 +136,10 @@ async def _perform_seek_with_the_flow_stopped(self: Consumer) -> None:
         assigned = self.assignment()
         uncommitted = [tp for tp in assigned if not self._is_changelog_tp(tp) and not self._committed_offset.get(tp)]
         for tp in uncommitted:  # Faust seeks only partitions with a committed offset; 0 is before any
-            await self.seek(tp, 0)  # retained record, and the consumer resets to the earliest
+            await seek_on_consumer_thread(self, tp, 0)  # retained record, and the consumer resets to the earliest
         for tp, offset in standby_positions(self.app.tables.recovery).items():
             if tp in assigned:  # (a seek during a rebalance may find the standbys already gone)
-                await self.seek(tp, offset)
+                await seek_on_consumer_thread(self, tp, offset)
     finally:
         if flowing:
             self.resume_flow()
@@ -137,6 +150,12 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    from faust.transport.consumer import ThreadDelegateConsumer
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    if "_thread" not in ThreadDelegateConsumer.__annotations__ or not all(
+            hasattr(AIOKafkaConsumerThread, name) for name in ("call_thread", "seek")):
+        raise RuntimeError("faust's consumer thread has no call_thread or seek: seek_on_consumer_thread does not fit this faust version")
     for name in ("_filter_committable_offsets", "_acked", "_gap", "_unacked_messages", "perform_seek", "seek",
                  "stop_flow", "resume_flow", "flow_active", "_is_changelog_tp"):
         if not (hasattr(Consumer, name) or name in Consumer.__annotations__):

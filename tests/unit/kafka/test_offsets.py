@@ -80,13 +80,13 @@ async def test_a_seek_runs_with_the_flow_stopped_and_covers_partitions_without_a
         calls.append(("seek_to_committed", c.flow_active))
         c._committed_offset[committed_tp] = 40
 
-    async def seek(tp, offset):
-        calls.append(("seek", tp, offset, consumer.flow_active))
+    async def seek(c, tp, offset):
+        calls.append(("seek", tp, offset, c.flow_active))
 
     monkeypatch.setattr(offsets, "_perform_seek", seek_to_committed)
     monkeypatch.setattr(consumer, "assignment", lambda: {committed_tp, fresh_tp, changelog_tp})
     monkeypatch.setattr(consumer, "_is_changelog_tp", lambda tp: tp == changelog_tp)
-    monkeypatch.setattr(consumer, "seek", seek)
+    monkeypatch.setattr(offsets, "seek_on_consumer_thread", seek)
 
     consumer.resume_flow()
     await offsets._perform_seek_with_the_flow_stopped(consumer)
@@ -114,13 +114,13 @@ async def test_a_seek_sends_standby_changelogs_back_to_the_first_record_not_take
     async def seek_to_committed(c):
         pass
 
-    async def seek(tp, offset):
-        calls.append((tp, offset, consumer.flow_active))
+    async def seek(c, tp, offset):
+        calls.append((tp, offset, c.flow_active))
 
     monkeypatch.setattr(offsets, "_perform_seek", seek_to_committed)
     monkeypatch.setattr(consumer, "assignment", lambda: {read, fresh})
     monkeypatch.setattr(consumer, "_is_changelog_tp", lambda tp: True)
-    monkeypatch.setattr(consumer, "seek", seek)
+    monkeypatch.setattr(offsets, "seek_on_consumer_thread", seek)
     recovery = consumer.app.tables.recovery
     recovery.standby_tps.update({read, fresh})
     recovery.standby_offsets[read] = 112  # took in up to 112 (its database, or buffered)
@@ -129,3 +129,28 @@ async def test_a_seek_sends_standby_changelogs_back_to_the_first_record_not_take
     await offsets._perform_seek_with_the_flow_stopped(consumer)
     assert sorted(calls, key=str) == sorted([(read, 113, False), (fresh, 0, False)], key=str)
     assert consumer.flow_active
+
+
+async def test_a_seek_runs_aiokafkas_seek_on_the_consumer_thread(consumer):
+    """Faust's Consumer.seek runs aiokafka's seek on the caller's thread, where it drops a fetched
+    batch the consumer thread may be going through (a restarted worker crashed with KeyError:
+    streams/kafka/offsets.py). Ours hands it to the consumer thread (mode's call_thread; here a
+    stand-in that runs it on a thread of its own) and sets the read offset as Consumer.seek does."""
+    import threading
+
+    seen = []
+
+    class ConsumerThread:
+        def seek(self, tp, offset):
+            seen.append((threading.current_thread().name, tp, offset))
+
+        async def call_thread(self, fun, *args):
+            worker = threading.Thread(target=fun, args=args, name="consumer-thread")
+            worker.start()
+            worker.join()
+
+    consumer._thread = ConsumerThread()
+    await offsets.seek_on_consumer_thread(consumer, TOPIC, 7)
+    assert seen == [("consumer-thread", TOPIC, 7)] and consumer._read_offset[TOPIC] == 7
+    await offsets.seek_on_consumer_thread(consumer, TOPIC, 0)
+    assert consumer._read_offset[TOPIC] is None
