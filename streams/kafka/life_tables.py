@@ -19,7 +19,7 @@ from aiokafka.structs import TopicPartition
 
 from streams.core.peers import PeerRecord
 from streams.kafka import security
-from streams.kafka.compat import true_end_offsets
+from streams.kafka.compat import FETCH_MAX_WAIT_MS, true_end_offsets
 from streams.settings import Settings
 
 log = structlog.get_logger()
@@ -46,10 +46,20 @@ async def read_history(settings: Settings, deliver: Callable[[PeerRecord], None]
     await _read(settings, deliver, "life-table-history", until_end=True)
 
 
+def consumer_for(settings: Settings, name: str) -> AIOKafkaConsumer:
+    """A reader of the topic outside any group (not started). Its fetches wait at most
+    FETCH_MAX_WAIT_MS for records, as the worker's input does: a broker that does not answer a
+    waiting fetch when records arrive (the embedded one: streams/kafka/compat.py, quirk 4) held
+    each record for aiokafka's default 500 ms, and a partition waiting for another worker's record
+    (peer_lag_days) sat idle meanwhile: two workers catching up kept stopping for each other."""
+    return AIOKafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False, group_id=None,
+                            client_id=f"{settings.app_id}-{name}", fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+                            **security.aiokafka(settings))
+
+
 async def _read(settings: Settings, deliver: Callable[[PeerRecord], None], name: str, until_end: bool) -> None:
     topic = settings.topic_life_table
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.broker, enable_auto_commit=False, group_id=None,
-                                client_id=f"{settings.app_id}-{name}", **security.aiokafka(settings))
+    consumer = consumer_for(settings, name)
     await consumer.start()
     try:
         partitions: Any = None

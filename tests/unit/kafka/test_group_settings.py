@@ -43,3 +43,17 @@ def test_the_worker_keeps_the_root_logger_at_the_level_asked_for(tmp_path):
     finally:
         root.setLevel(saved[0])
         root.handlers[:] = saved[1]
+
+
+def test_the_life_table_reader_waits_no_longer_for_records_than_the_worker_input(tmp_path):
+    """A fetch on the embedded broker waits its whole maximum even when records arrive (quirk 4 in
+    streams/kafka/compat.py): with aiokafka's 500 ms a partition waiting for another worker's
+    life-table record sat idle that long."""
+    import asyncio
+
+    from streams.kafka.life_tables import consumer_for
+
+    async def made() -> int:  # aiokafka wants a running loop; nothing connects before start()
+        return consumer_for(replace(Settings.from_env({}), data_dir=str(tmp_path)), "test")._fetch_max_wait_ms
+
+    assert asyncio.run(made()) == compat.FETCH_MAX_WAIT_MS
