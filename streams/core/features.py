@@ -10,7 +10,6 @@ windows: streams/core/catalog.py.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
@@ -475,6 +474,10 @@ def _age_ranges(days: list[float], today: int) -> "list[_Sums] | None":
     return ranges if any_day else None
 
 
+if ACTIVITY_WINDOWS != (1, 7, 30, 90):  # _age_range and _windowed_vector's categories count are written for them
+    raise RuntimeError(f"features.py expects the activity windows (1, 7, 30, 90), not {ACTIVITY_WINDOWS}")
+
+
 def _age_range(ranges: "list[_Sums]", age: int) -> "_Sums":
     # Ranges [0,1) [1,7) [7,14) [14,30) [30,60) [60,90): each window (1, 7, 30, 90 days) is a
     # union of the newest, and the trends compare [7,14) and [30,60) with their successors.
@@ -554,15 +557,26 @@ def _windowed_vector(state: UserState, t: int, r: "list[_Sums]") -> list[float]:
     w7 = w1.plus(r[1])
     w30 = w7.plus(r[2]).plus(r[3])
     w90 = w30.plus(r[4]).plus(r[5])
-    seen_days = sorted(state.categories.values())
-    categories = len(seen_days)
+    # Categories last seen within each window (ACTIVITY_WINDOWS: 1, 7, 30, 90 days), counted
+    # in one pass (at most MAX_CATEGORIES), not sorted and bisected per window.
+    in_1 = in_7 = in_30 = in_90 = 0
+    for seen in state.categories.values():
+        age = today - seen
+        if age < 90:
+            in_90 += 1
+            if age < 30:
+                in_30 += 1
+                if age < 7:
+                    in_7 += 1
+                    if age < 1:
+                        in_1 += 1
 
     s = _scalars(state, t)
     v = s[:9]
-    for days_in, w in zip(ACTIVITY_WINDOWS, (w1, w7, w30, w90)):
+    for categories, w in zip((in_1, in_7, in_30, in_90), (w1, w7, w30, w90)):
         clicks, sessions = float(w.clicks), float(w.sessions)
         v += (float(w.active), math.log1p(clicks), sessions, _ratio(clicks, sessions), _ratio(float(w.bounces), sessions),
-              float(w.interactions), float(categories - bisect_right(seen_days, today - days_in)), float(w.errors))
+              float(w.interactions), float(categories), float(w.errors))
     purchases_30, purchases_90 = float(w30.purchases), float(w90.purchases)
     responses, resolutions = float(w90.responses), float(w90.resolutions)
     v += (purchases_30, purchases_90, math.log1p(w30.spend), math.log1p(w90.spend),
