@@ -244,7 +244,8 @@ def _ewma(current: float, sample: float) -> float:
 def day_buckets(state: UserState) -> dict[int, list[float]]:
     """The kept days' buckets by day number, in day order (copies: for reading, not updating)."""
     days = state.days
-    return {int(days[at]): days[at + 1:at + DAY_STRIDE] for at in range(0, len(days), DAY_STRIDE)}
+    numbers = cast("list[int]", days)
+    return {numbers[at]: days[at + 1:at + DAY_STRIDE] for at in range(0, len(days), DAY_STRIDE)}
 
 
 def _find_day(days: list[float], day: int) -> int:
@@ -266,13 +267,15 @@ def _bucket(state: UserState, day: int) -> int:
     """Where the day's bucket starts in state.days, made (zeros) in its place in day order if the
     day is new; a new day drops the days more than the longest window before it."""
     days = state.days
-    at = _find_day(days, day)
-    if at >= 0:
-        return at
     numbers = cast("list[int]", days)
-    at = len(days)
-    while at > 0 and numbers[at - DAY_STRIDE] > day:  # an earlier day than the newest (none should be)
-        at -= DAY_STRIDE
+    at = len(days)  # from the newest: where the day is, or where it goes
+    while at > 0:
+        kept = numbers[at - DAY_STRIDE]
+        if kept == day:
+            return at - DAY_STRIDE + 1
+        if kept < day:
+            break
+        at -= DAY_STRIDE  # an earlier day than the newest (none should be)
     if at == len(days):
         days.append(day)
         days.extend(_NEW_BUCKET)

@@ -38,19 +38,12 @@ class ReorderBuffer:
     def push(self, event: Event, token: Any) -> None:
         self._seq += 1
         ts, kind, event_id = event.sort_key
-        key = ts * 4 + kind
+        entry = (ts * 4 + kind, event_id, self._seq, event, token)
         run = self._run
-        if run:
-            last = run[-1]
-            # After the last in-order entry: a greater key, or the same key and an id not smaller
-            # (the same id too: this one arrived later).
-            in_order = last[0] < key or (last[0] == key and last[1] <= event_id)
+        if not run or run[-1] < entry:  # after the last in-order entry (never a tie: arrival is unique)
+            run.append(entry)
         else:
-            in_order = True
-        if in_order:
-            run.append((key, event_id, self._seq, event, token))
-        else:
-            heapq.heappush(self._heap, (key, event_id, self._seq, event, token))
+            heapq.heappush(self._heap, entry)
         self._ids.add((event.user_id, event.event_id))
 
     def purge(self, user_id: str) -> list[Any]:

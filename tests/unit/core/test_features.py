@@ -320,3 +320,20 @@ def test_round_feature_at_the_edges_of_its_short_path():
     for value in (0.00005, -0.00005, 0.000049, -0.000049, 1.00005, 2.67345, 99999.99995, -99999.99995, 1e5, 1e5 + 0.12345,
                   -0.0, 0.0, 5e-324, math.inf, -math.inf, math.nan, 12345.6789499999, 0.1 + 0.2):
         assert struct.pack("<d", round_feature(value)) == struct.pack("<d", round(value, FEATURE_DECIMALS)), value
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 400), min_size=1, max_size=250) | st.lists(st.integers(0, 400), min_size=120, max_size=250))
+def test_kept_days_stay_sorted_and_counted_whatever_order_the_days_come_in(order):
+    """An unsorted export applied as it comes (the engine sorts; apply_event alone does not): each
+    click lands in its own day's bucket, the kept days stay in day order, and a new day drops the
+    days more than 90 before it once more than 90 are kept, as a dictionary of days did."""
+    state, reference = UserState("u1", 0), {}
+    for n, day in enumerate(order):
+        apply_event(state, click("u1", at(day, 1 + (n % 20) / 2)))
+        if day not in reference and len(reference) >= KEEP_DAYS:
+            reference = {d: c for d, c in reference.items() if d > day - KEEP_DAYS}
+        reference[day] = reference.get(day, 0) + 1
+        numbers = state.days[::DAY_STRIDE]
+        assert numbers == sorted(numbers) and len(state.days) == len(numbers) * DAY_STRIDE
+        assert {d - at(0) // DAY_MS: b[0] for d, b in day_buckets(state).items()} == reference
