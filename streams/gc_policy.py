@@ -5,7 +5,7 @@ buffer, events waiting in the reorder buffer until the watermark passes them, ea
 event, message and weak reference until it is acked. They outlive CPython's young generations, so
 with the default thresholds (700, 10, 10) they keep being promoted, and a full collection, which
 walks every tracked object including the ~150,000 of the imported modules, ran every 3 s or so:
-8 % of the worker's CPU time (measured with a gc.callbacks timer: the README's performance section).
+8 % of the worker's CPU time (measured with a gc.callbacks timer: docs/performance.md).
 
 - freeze: what start-up allocated (modules, classes, functions, the app) moves to the permanent
   generation and is never walked again. Frozen objects are still freed by reference counting;
