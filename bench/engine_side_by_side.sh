@@ -9,6 +9,10 @@ other=$(cd "${1:?usage: $0 OTHER_CHECKOUT [ROUNDS] [RUNS]}" && pwd)
 here=$(cd "$(dirname "$0")/.." && pwd)
 for _ in $(seq 1 "${2:-1}"); do
   (cd "$here" && taskset -c 0 .venv/bin/python bench/engine_throughput.py --runs "${3:-3}" | tail -1 | sed "s|^|$here |") &
+  first=$!
   (cd "$other" && taskset -c 1 .venv/bin/python bench/engine_throughput.py --runs "${3:-3}" | tail -1 | sed "s|^|$other |") &
-  wait
+  failed=0  # both waited for; a failed benchmark fails the script (a bare wait would not)
+  wait "$first" || failed=$?
+  wait $! || failed=$?
+  [ "$failed" = 0 ] || exit "$failed"
 done

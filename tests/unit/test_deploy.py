@@ -114,7 +114,9 @@ def test_compose_runs_kraft_kafka_topics_two_workers_simulator_and_prometheus():
     assert all(w["depends_on"]["topics"]["condition"] == "service_completed_successfully" for w in workers)
     # As in production: tables on a volume of each worker's own, at the data directory.
     assert all(w["environment"]["CHURNGUARD_TABLE_STORE"] == "rocksdb" for w in workers)
-    data_dir = services["topics"]["environment"].get("CHURNGUARD_DATA_DIR", "/data")  # the image's
+    image_data_dir = re.search(r"CHURNGUARD_DATA_DIR=(\S+)", (DEPLOY / "Dockerfile").read_text())
+    assert image_data_dir
+    data_dir = services["topics"]["environment"].get("CHURNGUARD_DATA_DIR", image_data_dir[1])  # else the image's
     assert len({w["volumes"][0] for w in workers}) == 2
     assert all(w["volumes"][0].endswith(f":{data_dir}") for w in workers)
     assert services["simulator"]["command"][0] == "simulate" and "--to-topics" in services["simulator"]["command"]
