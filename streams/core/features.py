@@ -66,6 +66,21 @@ TICKET_CATEGORY_SLOTS = {"complaint": COMPLAINT, "billing": BILLING, "technical"
 # ones must not outgrow a 64-bit JSON integer.
 _AMOUNT_SLOTS: Final = (SPEND, RESPONSE_MS, RESOLUTION_MS)
 _NEW_BUCKET: list[float] = [0.0 if slot in _AMOUNT_SLOTS else 0 for slot in range(BUCKET_WIDTH)]
+# One int object per day number, shared by every user's kept days: a vector reads the number of
+# each kept day, and 90 days x every user of separate objects (day numbers are beyond the small
+# ints Python shares) were a cache miss each. Values only: sharing changes no feature.
+_DAY_NUMBERS: dict[int, Any] = {}
+_MAX_DAY_NUMBERS: Final = 4096  # a replay spanning more days starts sharing anew
+
+
+def _shared_day(day: int) -> Any:
+    shared = _DAY_NUMBERS.get(day)
+    if shared is None:
+        if len(_DAY_NUMBERS) >= _MAX_DAY_NUMBERS:
+            _DAY_NUMBERS.clear()
+        _DAY_NUMBERS[day] = day
+        shared = _DAY_NUMBERS[day]
+    return shared
 
 
 
@@ -210,7 +225,10 @@ def _days(d: dict[str, Any]) -> list[float]:
     """A document's kept days (UserState.days), their numbers and counts as ints (features read
     them as such: _Sums)."""
     if "dy" in d:
-        return cast("list[float]", d["dy"])
+        kept = cast("list[Any]", d["dy"])
+        for at in range(0, len(kept), DAY_STRIDE):
+            kept[at] = _shared_day(kept[at])
+        return cast("list[float]", kept)
     # Until 2026-12-07 (afternoon) the day numbers were a list under "dd" and their buckets another
     # under "db" (until that morning with every count a float); before, rows of [day, *bucket]
     # under "d", and before 2026-12-06 without their trailing zeros. Sorted: a dictionary's days
@@ -221,7 +239,7 @@ def _days(d: dict[str, Any]) -> list[float]:
         buckets = {row[0]: row[1:] + [0.0] * (BUCKET_WIDTH - len(row) + 1) for row in d["d"]}
     days: list[float] = []
     for day in sorted(buckets):
-        days.append(int(day))
+        cast("list[Any]", days).append(_shared_day(int(day)))
         days.extend(_counts_as_ints(list(buckets[day])))
     return days
 
@@ -276,11 +294,12 @@ def _bucket(state: UserState, day: int) -> int:
         if kept < day:
             break
         at -= DAY_STRIDE  # an earlier day than the newest (none should be)
+    number = _shared_day(day)
     if at == len(days):
-        days.append(day)
+        cast("list[Any]", days).append(number)
         days.extend(_NEW_BUCKET)
     else:
-        days[at:at] = [day, *_NEW_BUCKET]
+        days[at:at] = [number, *_NEW_BUCKET]
     if len(days) > KEEP_DAYS * DAY_STRIDE:
         before = len(days)
         _drop_days_through(days, day - KEEP_DAYS)
@@ -313,7 +332,7 @@ def _apply_click(state: UserState, days: list[float], at: int, ts: int, day: int
         categories = state.categories
         if category not in categories and len(categories) >= MAX_CATEGORIES:
             del categories[min(categories, key=categories.__getitem__)]  # the least recently seen
-        categories[category] = day
+        cast("dict[str, Any]", categories)[category] = _shared_day(day)
 
 
 def _apply_purchase(state: UserState, days: list[float], at: int, ts: int, data: dict[str, Any]) -> None:

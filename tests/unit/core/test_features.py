@@ -245,6 +245,20 @@ def test_state_round_trips_through_its_changelog_form():
     assert UserState.from_dict(orjson.loads(orjson.dumps(huge.to_dict()))) == huge
 
 
+def test_users_share_one_object_per_day_number():
+    """A vector reads every kept day's number: one int object per day, shared by all users (and by
+    states read back from the changelog), not one per user and day (a cache miss each)."""
+    first = build([click("u1", at(0), category="shoes"), click("u1", at(1))])
+    second = build([click("u2", at(1), category="shoes"), click("u2", at(0))])  # days out of order too
+    restored = UserState.from_dict(orjson.loads(orjson.dumps(first.to_dict())))
+    for day in range(2):
+        number = first.days[day * DAY_STRIDE]
+        assert number == at(day) // DAY_MS
+        assert second.days[day * DAY_STRIDE] is number and restored.days[day * DAY_STRIDE] is number
+    assert second.categories["shoes"] is first.days[DAY_STRIDE]
+    assert feature_vector(restored, at(2)) == feature_vector(first, at(2))
+
+
 def test_worst_case_feature_state_stays_under_the_documented_bound():
     """Every bucket full of 20-digit numbers, every capped list full of 128-character ids: the bound
     docs/features.md quotes."""
