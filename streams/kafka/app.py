@@ -9,7 +9,7 @@ from typing import Any
 import faust
 
 from streams.kafka import codecs, compat, drain, offsets, security
-from streams.kafka.input_path import InboundMonitor, RawRecords
+from streams.kafka.input_path import InboundMonitor, RawRecords, check_producer_buffer_directly
 from streams.kafka.bulk_restore import local_tables
 from streams.kafka.local_store import rocksdb_options, to_local
 from streams.settings import Settings
@@ -124,6 +124,7 @@ def create_app(settings: Settings) -> Wiring:
         Monitor=InboundMonitor,
         **extra,
     )
+    check_producer_buffer_directly(app)
     user_name, partition_name = table_names()
     def table(name: str) -> RestoringTable:
         # The store consumes its options: one dict per table.

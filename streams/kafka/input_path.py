@@ -7,6 +7,12 @@ Monitor keeps counters (events by stream and task, runtimes, tables' reads and w
 the statistics view of Faust's debug mode shows (the worker's figures are its status page and
 ``/metrics``: ``streams/kafka/status_page.py``, ``streams/kafka/metrics.py``). Without them the worker read
 about 5 % more events per second (alternating runs of ``bench/worker_throughput.py``).
+
+Two settings lookups per record go too: Faust's settings object records every attribute read in
+Python (``Settings.__getattribute__``), and the conductor asks it, before each record, whether the
+producer is threaded (to measure the producer's buffer), and ``create_event`` for the event class:
+8 % of the busy samples of a worker in py-spy (``--native``, over ``bench/worker_throughput.py``). Both answers are fixed
+when the app is built, so they are read once.
 """
 
 from __future__ import annotations
@@ -27,12 +33,28 @@ class RawRecords(faust.Schema):
         super().__init__(key_serializer="raw", value_serializer="raw")
 
     def compile(self, app: AppT, *, default_propagate: bool = False, **_: Any) -> Any:
-        create_event = app.create_event
+        event_class = app.conf.Event  # what app.create_event looks up per record
 
         async def decode(message: Message, *, propagate: bool = default_propagate) -> EventT:
-            return create_event(message.key, message.value, message.headers, message)
+            return event_class(app, message.key, message.value, message.headers, message)  # type: ignore[no-any-return]
 
         return decode
+
+
+def check_producer_buffer_directly(app: AppT) -> None:
+    """The conductor's wait, before each record, for the producer's buffer to ebb, without asking
+    the settings per record whether the producer is threaded (it is not: the buffer is the
+    ``pending`` queue). Upstream's wait runs as before when the buffer holds more than its limit."""
+    if app.conf.producer_threaded:
+        return
+    buffer = app.producer.buffer
+    upstream = buffer.wait_until_ebb
+
+    async def wait_until_ebb() -> None:
+        if len(buffer.pending._queue) > buffer.max_messages:  # ProducerBuffer.size, unthreaded
+            await upstream()
+
+    buffer.wait_until_ebb = wait_until_ebb  # type: ignore[method-assign]
 
 
 class InboundMonitor(Monitor):

@@ -56,3 +56,18 @@ def test_the_worker_app_keeps_the_inbound_time_and_no_per_record_counters(wiring
     assert CLICKS_0 in monitor.stream_inbound_time
     assert (monitor.messages_received_total, monitor.events_total, len(monitor.events_runtime), monitor.tables) == \
         (0, 0, 0, {})
+
+
+async def test_the_producer_buffer_is_measured_directly_and_upstreams_wait_runs_when_it_is_full(wiring):
+    """The conductor awaits the buffer's ebb before every record: ours reads the pending queue
+    instead of asking the settings whether the producer is threaded, and leaves a full buffer to
+    upstream's wait (which, on a producer never started, refuses to flush)."""
+    buffer = wiring.app.producer.buffer
+    assert buffer.wait_until_ebb.__qualname__.startswith("check_producer_buffer_directly")
+    for n in range(buffer.max_messages):
+        buffer.pending.put_nowait(n)
+    assert buffer.size == buffer.max_messages
+    assert await buffer.wait_until_ebb() is None  # at the limit: no wait, as upstream
+    buffer.pending.put_nowait("one more")
+    with pytest.raises(RuntimeError, match="Producer not Running"):
+        await buffer.wait_until_ebb()  # upstream's: flush down to the limit
