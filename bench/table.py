@@ -142,7 +142,10 @@ def main() -> None:
         print("\n".join(rendered), flush=True)
         lines += rendered
     if args.readme:
-        where = (f"`make bench`, {began} to {_utc()} UTC: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        ended = _utc()
+        if ended[:10] == began[:10]:
+            ended = ended[11:]  # the same day: its time only
+        where = (f"`make bench`, {began} to {ended} UTC: {os.cpu_count()} cores, Python {platform.python_version()}, "
                  "the embedded broker started by each benchmark.")
         README.write_text(splice(README.read_text(), where + "\n\n" + "\n".join(lines)))
 
