@@ -11,8 +11,8 @@ about 5 % more events per second (alternating runs of ``bench/worker_throughput.
 Two settings lookups per record go too: Faust's settings object records every attribute read in
 Python (``Settings.__getattribute__``), and the conductor asks it, before each record, whether the
 producer is threaded (to measure the producer's buffer), and ``create_event`` for the event class:
-8 % of the busy samples of a worker in py-spy (``--native``, over ``bench/worker_throughput.py``). Both answers are fixed
-when the app is built, so they are read once.
+8 % of a worker's busy samples in py-spy (``--native``, over ``bench/worker_throughput.py``). Both
+answers are fixed when the app is built, so they are read once.
 """
 
 from __future__ import annotations
