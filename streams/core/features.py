@@ -78,8 +78,8 @@ def _shared_day(day: int) -> Any:
     if shared is None:
         if len(_DAY_NUMBERS) >= _MAX_DAY_NUMBERS:
             _DAY_NUMBERS.clear()
-        _DAY_NUMBERS[day] = day
-        shared = _DAY_NUMBERS[day]
+        shared = day  # boxed once: the object stored is the object returned
+        _DAY_NUMBERS[day] = shared
     return shared
 
 
@@ -307,7 +307,7 @@ def _bucket(state: UserState, day: int) -> int:
     return at + 1
 
 
-def _apply_click(state: UserState, days: list[float], at: int, ts: int, day: int, data: dict[str, Any]) -> None:
+def _apply_click(state: UserState, days: list[float], at: int, ts: int, data: dict[str, Any]) -> None:
     days[at + CLICKS] += 1
     if state.last_click_ts < 0 or ts - state.last_click_ts > SESSION_GAP_MS:
         if state.session_start_ts >= 0:
@@ -332,7 +332,7 @@ def _apply_click(state: UserState, days: list[float], at: int, ts: int, day: int
         categories = state.categories
         if category not in categories and len(categories) >= MAX_CATEGORIES:
             del categories[min(categories, key=categories.__getitem__)]  # the least recently seen
-        cast("dict[str, Any]", categories)[category] = _shared_day(day)
+        cast("dict[str, Any]", categories)[category] = cast("list[Any]", days)[at - 1]  # the day's shared number
 
 
 def _apply_purchase(state: UserState, days: list[float], at: int, ts: int, data: dict[str, Any]) -> None:
@@ -406,7 +406,7 @@ def apply_event(state: UserState, event: Event) -> None:
     if state.first_ts < 0:
         state.first_ts = ts
     if event.kind == "click":
-        _apply_click(state, days, at, ts, day, event.data)
+        _apply_click(state, days, at, ts, event.data)
     elif event.kind == "purchase":
         _apply_purchase(state, days, at, ts, event.data)
     else:

@@ -17,6 +17,7 @@ answers are fixed when the app is built, so they are read once.
 
 from __future__ import annotations
 
+import asyncio
 from time import monotonic
 from typing import Any
 
@@ -45,9 +46,9 @@ def check_producer_buffer_directly(app: AppT) -> None:
     """The conductor's wait, before each record, for the producer's buffer to ebb, without asking
     the settings per record whether the producer is threaded (it is not: the buffer is the
     ``pending`` queue). Upstream's wait runs as before when the buffer holds more than its limit."""
-    if app.conf.producer_threaded:
-        return
     buffer = app.producer.buffer
+    if app.conf.producer_threaded or not isinstance(getattr(buffer, "pending", None), asyncio.Queue):
+        return  # threaded, or not the buffer this reads (another faust release): upstream's wait
     upstream = buffer.wait_until_ebb
 
     async def wait_until_ebb() -> None:

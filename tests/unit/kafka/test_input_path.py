@@ -8,7 +8,7 @@ import pytest
 from faust.types import TP, Message
 
 from streams.kafka.app import create_app
-from streams.kafka.input_path import InboundMonitor, RawRecords
+from streams.kafka.input_path import InboundMonitor, RawRecords, check_producer_buffer_directly
 from streams.settings import Settings
 
 CLICKS_0 = TP("churnguard.clicks.v1", 0)
@@ -71,3 +71,12 @@ async def test_the_producer_buffer_is_measured_directly_and_upstreams_wait_runs_
     buffer.pending.put_nowait("one more")
     with pytest.raises(RuntimeError, match="Producer not Running"):
         await buffer.wait_until_ebb()  # upstream's: flush down to the limit
+
+
+def test_a_producer_buffer_of_another_kind_keeps_upstreams_wait(wiring):
+    """Another faust release whose buffer holds no pending queue: its own wait stays."""
+    buffer = wiring.app.producer.buffer
+    upstream = object()
+    buffer.pending, buffer.wait_until_ebb = None, upstream
+    check_producer_buffer_directly(wiring.app)
+    assert buffer.wait_until_ebb is upstream
