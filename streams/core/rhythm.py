@@ -97,10 +97,11 @@ class ReturnTable:
         self.long_before = -(1 << 62)  # last active days before this are counted in open_long
         self._ratio: dict[str, float] = {}
         self._windows: dict[int, list[tuple[list[int], list[float]]]] = {}  # per horizon: see _window
+        self._risks: dict[tuple[int, int, int, tuple[tuple[str, str], ...]], float] = {}  # cold_start_risk's answers
         self.refresh()
 
     def __getstate__(self) -> dict[str, object]:
-        return {k: v for k, v in self.__dict__.items() if k != "_windows"}  # derived, rebuilt on use
+        return {k: v for k, v in self.__dict__.items() if k not in _DERIVED}  # rebuilt on use
 
     def __setstate__(self, state: dict[str, object]) -> None:
         # Tables pickled before the table counted long silences itself have none: users silent
@@ -109,6 +110,7 @@ class ReturnTable:
         self.__dict__.update({"open": [{} for _ in range(classes)], "open_long": [[0, 0] for _ in range(classes)],
                               "long_before": -(1 << 62)}, **state)
         self._windows = {}
+        self._risks = {}
 
     # -- learning -------------------------------------------------------------------------
 
@@ -224,6 +226,7 @@ class ReturnTable:
                 cumulative.append(cumulative[-1] + hazard[i] * (SILENCE_EDGES[i + 1] - SILENCE_EDGES[i]))
             self._hazard[k], self._cumulative[k] = hazard, cumulative
         self._windows = {}
+        self._risks = {}
         # Each ratio against everyone's: the table's own error (its hazards when the steps were
         # expected, early on from the prior) is not credited to the attributes.
         c = COVARIATE_PRIOR_RETURNS
@@ -364,8 +367,20 @@ def cold_start_risk(table: ReturnTable, active_days: int, silence: int, horizon_
     """The cold-start risk as the model reads it (ChurnModel.cold_start; here, compiled, since every
     snapshot asks): the table's P(no return), six decimals, six significant digits below MIN_P, where
     risks still rank (_bounded)."""
-    risk = table.p_no_return(active_days, silence, horizon_days, covariates(attributes or {}))
-    return round(risk, 6) if risk >= MIN_P else float(f"{risk:.6g}")
+    # A day's snapshots ask about few (class, silence, attributes): each is computed once per refresh.
+    risks = table._risks
+    key = (_class(active_days), silence, horizon_days, tuple(attributes.items()) if attributes else ())
+    risk = risks.get(key)
+    if risk is None:
+        if len(risks) >= MAX_REMEMBERED_RISKS:
+            risks.clear()
+        risk = table.p_no_return(active_days, silence, horizon_days, covariates(attributes or {}))
+        risk = risks[key] = round(risk, 6) if risk >= MIN_P else float(f"{risk:.6g}")
+    return risk
+
+
+MAX_REMEMBERED_RISKS: Final = 1 << 16
+_DERIVED: Final = ("_windows", "_risks")  # ReturnTable's, not pickled
 
 
 def covariates(attributes: dict[str, str]) -> tuple[str, ...]:

@@ -277,10 +277,14 @@ class ChurnModel:
             self.pooled = None
 
     def score(self, inputs: list[float], attributes: dict[str, str] | None = None) -> Score:
-        if not self.ready:  # the cold start serves (heuristic_risk; its reason only if explained)
-            return Score(inputs[COLD_START], "heuristic", f"heuristic-v2-{self.version}")
+        if not self.ready:
+            return self.cold_start_score(inputs[COLD_START])
         return Score(self._risk(self._input(inputs, attributes)), f"river_{self.kind}",
                      f"river_{self.kind}-v2-{self.version}")
+
+    def cold_start_score(self, risk: float) -> Score:
+        """The score while the cold start serves (heuristic_risk; its reason only if explained)."""
+        return Score(risk, "heuristic", f"heuristic-v2-{self.version}")
 
     def explain(self, inputs: list[float], score: Score, attributes: dict[str, str] | None = None) -> Score:
         """The score with its top reasons: the catalog features that pushed this risk up the most."""

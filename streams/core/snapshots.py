@@ -29,10 +29,19 @@ LABELS_PER_HORIZON: Final = 4
 def scoring_inputs(user: UserState, t: int, model: ChurnModel, horizon_ms: int) -> list[float]:
     """The model's inputs at t (scoring.INPUT_NAMES): the features, then the population rhythm's
     cold-start risk for this user, active days and silence."""
+    return _inputs_with(user, t, cold_start_input(user, t, model, horizon_ms))
+
+
+def cold_start_input(user: UserState, t: int, model: ChurnModel, horizon_ms: int) -> float:
+    """The population rhythm's cold-start risk for the user at t (model.cold_start, compiled)."""
     silence = observed_silence(t, user.last_active_day, DAY_MS)
-    n = user.active_days_total
-    risk = cold_start_risk(model.rhythm, n, silence, horizon_ms // DAY_MS, user.attributes)  # model.cold_start, compiled
-    return feature_vector(user, t) + [risk, round_feature(math.log1p(n)), round_feature(math.log1p(silence))]
+    return cold_start_risk(model.rhythm, user.active_days_total, silence, horizon_ms // DAY_MS, user.attributes)
+
+
+def _inputs_with(user: UserState, t: int, cold_start: float) -> list[float]:
+    silence = observed_silence(t, user.last_active_day, DAY_MS)
+    extra = [cold_start, round_feature(math.log1p(user.active_days_total)), round_feature(math.log1p(silence))]
+    return feature_vector(user, t) + extra
 
 
 def next_boundary_after(t: int) -> int:
@@ -65,8 +74,17 @@ class Snapshotter:
         """Score the user at t, keep a pending label if it is time for one, and put the score
         through the alert policy. ``ranked`` (a boundary's rescores): a crossing waits for
         ``settle_ranked``, which spends the day's budget on the highest priorities first."""
-        features = scoring_inputs(user, t, self.model, self.horizon_ms)
-        score = self.model.score(features, user.attributes)
+        model = self.model
+        cold_start = cold_start_input(user, t, model, self.horizon_ms)
+        # The features only where something reads them: the model's score, a pending label, an
+        # alert's reasons. While the cold start serves, most snapshots need its risk alone (a
+        # feature vector costs about 8 us, most of a snapshot).
+        features: list[float] | None = None
+        if model.ready:
+            features = _inputs_with(user, t, cold_start)
+            score = model.score(features, user.attributes)
+        else:
+            score = model.cold_start_score(cold_start)
         # Still a customer: active within the horizon. Past it the user has churned by the label's
         # own definition: a win-back case, not an early warning, so out of the tiers' population
         # and of alerts (still scored and labelled); a return starts from level 0 again.
@@ -76,6 +94,8 @@ class Snapshotter:
             self.on_risk(user, next_boundary_after(t), user.risk_bin, new_bin)
             user.risk_bin = new_bin
         if not user.pending or t - user.pending[-1][labels.T] >= self.label_spacing_ms:
+            if features is None:
+                features = _inputs_with(user, t, cold_start)
             labels.add_snapshot(user, t, features, self.max_pending, score.risk, score.kind != "heuristic")
         user.last_snapshot_day = t // DAY_MS
         self.counters.add("snapshots")
@@ -83,6 +103,8 @@ class Snapshotter:
             user.tier = 0
             return
         decision = decide(self.policy, user.tier, user.alert_times, score.risk, t, user.unsubscribed)
+        if decision.fire and features is None:  # the alert's reasons read them
+            features = _inputs_with(user, t, cold_start)
         if decision.fire and ranked:
             value = spend_90(user, t)
             self.candidates.append((-score.risk * (value + self.policy.base_value), user.user_id, user, t, features,
@@ -101,8 +123,9 @@ class Snapshotter:
             self._settle(user, t, features, score, decision, value, priority)
         self.candidates.clear()
 
-    def _settle(self, user: UserState, t: int, features: list[float], score: Score, decision: Decision,
+    def _settle(self, user: UserState, t: int, features: list[float] | None, score: Score, decision: Decision,
                 value: float, priority: float | None = None) -> None:
+        """``features``: the inputs scored, for a firing decision (take computes them for one)."""
         policy = self.policy
         if decision.fire and self.budget[1] >= self.budget[2]:
             self.counters.add("suppressed_budget")
@@ -110,6 +133,7 @@ class Snapshotter:
         if decision.fire:
             self.budget[1] += 1
             self.on_budget(user, t, priority)
+            assert features is not None
             explained = self.model.explain(features, score, user.attributes)
             self.alerts_out.append(build_alert(policy, user.user_id, t, explained, decision.level, user.tier, value))
             user.alert_times.append(t)

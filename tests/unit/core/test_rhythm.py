@@ -1,13 +1,15 @@
 """The population's return table (streams/core/rhythm.py) and the tiers that follow the population."""
 
 import math
+import pickle
 import random
 
 from hypothesis import given, settings, strategies as st
 
 from streams.core.alerts import RiskPopulation, level_for, risk_bin
 from streams.core.events import DAY_MS
-from streams.core.rhythm import MAX_COVARIATES, _bounded, MAX_P, MIN_P, ReturnTable, covariates, observed_silence
+from streams.core.rhythm import (MAX_COVARIATES, _bounded, MAX_P, MIN_P, ReturnTable, cold_start_risk, covariates,
+                                 observed_silence)
 from streams.core.scoring import ChurnModel
 
 
@@ -214,3 +216,25 @@ def test_a_late_bump_of_returns_does_not_make_long_silences_look_safer():
         table.add(1, 0, 100, True)  # a cluster of returns after about three months
     table.refresh()
     assert table.p_no_return(1, 70, 60) >= table.p_no_return(1, 10, 60)
+
+
+@given(st.lists(st.lists(st.tuples(st.integers(1, 20), st.integers(1, 400), st.booleans(),
+                                   st.sampled_from([(), ("tier=gold",), ("tier=basic", "zip=1")])),
+                         min_size=1, max_size=30), min_size=1, max_size=4),
+       st.lists(st.tuples(st.integers(0, 30), st.integers(0, 400), st.sampled_from([7, 30]),
+                          st.sampled_from([None, {}, {"tier": "gold"}, {"zip": "1", "tier": "basic"},
+                                           {"tier": "basic", "zip": "1"}])), min_size=1, max_size=40))
+@settings(max_examples=60, deadline=None)
+def test_the_cold_start_risks_remembered_are_the_table_s_own_after_every_refresh(days, asks):
+    """cold_start_risk remembers its answers until the next refresh: each is the one a table with
+    the same counts and nothing remembered gives, and none is pickled."""
+    table = ReturnTable()
+    for steps in days:
+        for active_days, gap, returned, names in steps:
+            table.add(active_days, 0, gap, returned, names, table.expected(active_days, 0, gap))
+        table.refresh()
+        before = pickle.dumps(table)
+        for active_days, silence, horizon, attributes in asks + asks:  # each asked twice
+            assert cold_start_risk(table, active_days, silence, horizon, attributes) == \
+                cold_start_risk(pickle.loads(before), active_days, silence, horizon, attributes)
+        assert pickle.dumps(table) == before

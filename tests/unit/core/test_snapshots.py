@@ -1,7 +1,9 @@
+import pytest
+
 from streams.core.counters import Counters
-from streams.core.features import UserState, apply_event
+from streams.core.features import UserState, apply_event, compact_numbers
 from streams.core.scoring import ChurnModel
-from streams.core.snapshots import Snapshotter
+from streams.core.snapshots import Snapshotter, scoring_inputs
 from streams.core.events import DAY_MS
 from streams.settings import Settings
 from tests.factories import at, click, seeded
@@ -36,6 +38,36 @@ def test_a_snapshot_keeps_a_pending_label_and_alerts_on_a_tier_crossing_once():
     snaps.take(user, at(30))  # still critical: no new crossing; a day later: no new pending label either
     assert len(alerts) == 1 and [p[0] for p in user.pending] == [at(5), at(29)]
     assert counters.values == {"snapshots": 3, "alerts": 1}
+
+
+@pytest.mark.parametrize("model_serves", [False, True])
+def test_labels_and_alerts_keep_the_inputs_scored_whoever_serves(model_serves):
+    """A snapshot computes the features only when something reads them (the model's score, a
+    pending label, an alert's reasons): what it keeps and explains are the inputs at t either way."""
+    snaps, _, alerts = _snapshotter()
+    model = snaps.model
+    if model_serves:  # trained, and better than the cold start on its latest labels
+        model.labels, model.log_loss = [CFG.min_labels] * 2, {"model": 0.0, "cold_start": 1.0}
+    assert model.ready is model_serves
+    user = UserState("u", 0)
+    for day in range(5):
+        apply_event(user, click("u", at(day)))
+    user.active_days_total = 5
+    labelled = explained = 0
+    for day in (5, 6, 9, 13, 14, 29, 30, 38):
+        t = at(day)
+        inputs, pending, sent = scoring_inputs(user, t, model, CFG.horizon_ms), len(user.pending), len(alerts)
+        score = model.score(inputs, user.attributes)
+        snaps.take(user, t)
+        assert score.kind == ("river_logreg" if model_serves else "heuristic")
+        if len(user.pending) > pending:
+            assert user.pending[-1][2] == compact_numbers(inputs) and user.pending[-1][3] == round(score.risk, 6)
+            labelled += 1
+        if len(alerts) > sent:
+            expected = model.explain(inputs, score, user.attributes)
+            assert alerts[-1]["reasons"] == [r.to_dict() for r in expected.reasons]
+            explained += 1
+    assert labelled >= 2 and explained >= 1
 
 
 def test_a_user_silent_for_the_horizon_has_churned_so_leaves_the_tiers_and_gets_no_alert():
