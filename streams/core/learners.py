@@ -14,7 +14,8 @@ from typing import Any, Iterable
 from river import forest, linear_model, optim, preprocessing, tree, utils
 from river.utils.math import sigmoid
 
-from streams.core.learning_math import clipped_z, learn_scaler
+from streams.core.learning_math import (FixedScaler, clipped_z, clipped_z_fixed, fixed_scaler, learn_fixed, learn_scaler,
+                                       starts_with, write_back)
 from streams.core.scoring import ATTRIBUTE_PREFIX, INPUT_NAMES, MAX_Z, MODEL_KINDS, OFFSET, RESIDUAL_WEIGHT
 
 # The regression serves the average of its SGD weights over about the last AVERAGE_MEMORY labels
@@ -59,6 +60,11 @@ class ResidualLogReg:
         self.average = utils.VectorDict()  # the served weights (AVERAGE_MEMORY)
         self.average_intercept = 0.0
         self.steps = 0
+        self._fixed: FixedScaler | None = None  # the fixed inputs' scaler figures (_fixed_inputs); not pickled
+
+    def __getstate__(self) -> dict[str, Any]:
+        self.synced_scaler()  # the pickle holds River's scaler with every figure, as it always has
+        return {k: v for k, v in self.__dict__.items() if k != "_fixed"}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -66,30 +72,63 @@ class ResidualLogReg:
             self.average = utils.VectorDict(dict(self.regression._weights))
             self.average_intercept = self.regression.intercept
             self.steps = AVERAGE_MEMORY
+        self._fixed = None
+
+    def synced_scaler(self) -> preprocessing.StandardScaler:
+        """River's scaler, holding every figure learned (the fixed inputs' are learned in arrays)."""
+        fixed = self._fixed
+        if fixed is not None and fixed.learned:
+            write_back(fixed, self.scaler.counts, self.scaler.means, self.scaler.vars, INPUT_NAMES)
+        return self.scaler
+
+    def _fixed_inputs(self, x: dict[str, float]) -> FixedScaler | None:
+        """The fixed inputs' figures as arrays (streams/core/learning_math.py) if ``x`` starts with
+        the fixed inputs, as model_input makes it; else None, and River's containers hold them all."""
+        if not starts_with(x, INPUT_NAMES):  # a caller of its own (an experiment's subset of the inputs)
+            self.synced_scaler()
+            self._fixed = None
+            return None
+        fixed = self._fixed
+        if fixed is None:
+            scaler = self.scaler
+            fixed = self._fixed = fixed_scaler(scaler.counts, scaler.means, scaler.vars, INPUT_NAMES)
+        return fixed
 
     def _inputs(self, x: dict[str, float]) -> dict[str, float]:
         # The scaler's transform and learning, compiled (streams/core/learning_math.py: River's
         # arithmetic, bit for bit); the scaler (no window, with_std) stays River's, as pickled.
-        fixed = len(INPUT_NAMES)
+        n = len(INPUT_NAMES)
         scaler = self.scaler
-        if len(x) == fixed:
-            z = clipped_z(scaler.means, scaler.vars, x, MAX_Z)
+        fixed = self._fixed_inputs(x)
+        if fixed is not None:
+            z = clipped_z_fixed(fixed, x, n, MAX_Z)
+            labels = fixed.counts[0]
         else:
             # The scaler's transform would insert a variance for every key it is asked about.
-            z = clipped_z(scaler.means, scaler.vars, dict(islice(x.items(), fixed)), MAX_Z)
-            # The attribute indicators, after the fixed inputs (model_input). One is present only
-            # when set, so the scaler sees it constant (variance 0) and would standardise it to 0.
-            # Standardised as the 0/1 variable it is: with p the share of labels carrying it, a
-            # present indicator is (1 - p) / sd = sqrt((1 - p) / p), clipped like every input.
-            labels = self.scaler.counts[INPUT_NAMES[0]]
-            for name in islice(x, fixed, None):
-                share = self.scaler.counts[name] / labels if labels else 0.0
-                z[name] = min(MAX_Z, ((1.0 - share) / share) ** 0.5) if 0.0 < share < 1.0 else 0.0
+            z = clipped_z(scaler.means, scaler.vars, x if len(x) <= n else dict(islice(x.items(), n)), MAX_Z)
+            labels = scaler.counts[INPUT_NAMES[0]]
+        # The attribute indicators, after the fixed inputs (model_input). One is present only
+        # when set, so the scaler sees it constant (variance 0) and would standardise it to 0.
+        # Standardised as the 0/1 variable it is: with p the share of labels carrying it, a
+        # present indicator is (1 - p) / sd = sqrt((1 - p) / p), clipped like every input.
+        for name in islice(x, n, None):
+            share = scaler.counts[name] / labels if labels else 0.0
+            z[name] = min(MAX_Z, ((1.0 - share) / share) ** 0.5) if 0.0 < share < 1.0 else 0.0
         z[OFFSET] = x["cold_start_risk"]
         return z
 
     def learn_one(self, x: dict[str, float], y: int, w: float = 1.0) -> None:
-        learn_scaler(self.scaler.counts, self.scaler.means, self.scaler.vars, x)
+        scaler = self.scaler
+        fixed = self._fixed_inputs(x)
+        if fixed is None:
+            learn_scaler(scaler.counts, scaler.means, scaler.vars, x)
+        else:
+            n = len(INPUT_NAMES)
+            if not fixed.listed:  # River's scaler lists an input at the first label that has it
+                write_back(fixed, scaler.counts, scaler.means, scaler.vars, INPUT_NAMES)
+            learn_fixed(fixed, x, n)
+            if len(x) > n:  # the attribute indicators: in River's containers
+                learn_scaler(scaler.counts, scaler.means, scaler.vars, dict(islice(x.items(), n, None)))
         self.regression.learn_one(self._inputs(x), y, w=w)
         self.steps += 1
         rate = 1.0 / min(self.steps, AVERAGE_MEMORY)
@@ -109,7 +148,7 @@ class ResidualLogReg:
     def summary(self) -> dict[str, Any]:
         """What pooling needs, as plain numbers (JSON on the life-table topic): the labels learned,
         the scaler's count, mean and variance per input, the served (averaged) weights and intercept."""
-        scaler = self.scaler
+        scaler = self.synced_scaler()
         return {"labels": scaler.counts[INPUT_NAMES[0]],
                 "scaler": {name: [n, scaler.means[name], scaler.vars[name]] for name, n in scaler.counts.items()},
                 "weights": dict(self.average), "intercept": self.average_intercept}

@@ -216,7 +216,7 @@ class ChurnModel:
         own = f"p{self.partition}-n{sum(self.labels)}"
         if self.pooled is None or not self.ready:  # the cold start serves: the pool is not in the score
             return own
-        return f"{own}-pooled-n{self.pooled.scaler.counts[INPUT_NAMES[0]]}"  # type: ignore[attr-defined]
+        return f"{own}-pooled-n{self.pooled.synced_scaler().counts[INPUT_NAMES[0]]}"  # type: ignore[attr-defined]
 
     def learn(self, inputs: list[float], label: int, attributes: dict[str, str] | None = None) -> None:
         x = self._input(inputs, attributes, learning=True)
@@ -307,7 +307,7 @@ class ChurnModel:
 
     def _linear_contributions(self, x: dict[str, float]) -> list[tuple[float, str]]:
         # Linear attribution: weight x standardised (and clipped) value, as the model serves it.
-        scaler = self.scorer.scaler  # type: ignore[attr-defined]
+        scaler = self.scorer.synced_scaler()  # type: ignore[attr-defined]
         weights = self.scorer.average  # type: ignore[attr-defined]
         out = []
         for name, value in x.items():
