@@ -379,7 +379,7 @@ def cold_start_risk(table: ReturnTable, active_days: int, silence: int, horizon_
     return risk
 
 
-MAX_REMEMBERED_RISKS: Final = 1 << 16
+MAX_REMEMBERED_RISKS: Final = 4096  # a day of the engine benchmark asks about at most 44 per partition
 _DERIVED: Final = ("_windows", "_risks")  # ReturnTable's, not pickled
 
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 from streams.core.alerts import RiskPopulation, level_for, risk_bin
 from streams.core.events import DAY_MS
-from streams.core.rhythm import (MAX_COVARIATES, _bounded, MAX_P, MIN_P, ReturnTable, cold_start_risk, covariates,
-                                 observed_silence)
+from streams.core.rhythm import (MAX_COVARIATES, MAX_REMEMBERED_RISKS, _bounded, MAX_P, MIN_P, ReturnTable, cold_start_risk,
+                                 covariates, observed_silence)
 from streams.core.scoring import ChurnModel
 
 
@@ -238,3 +238,20 @@ def test_the_cold_start_risks_remembered_are_the_table_s_own_after_every_refresh
             assert cold_start_risk(table, active_days, silence, horizon, attributes) == \
                 cold_start_risk(pickle.loads(before), active_days, silence, horizon, attributes)
         assert pickle.dumps(table) == before
+
+
+def test_the_remembered_risks_are_bounded():
+    """However many (class, silence, attributes) a day asks about (attributes can be as many as the
+    customers), the table remembers at most MAX_REMEMBERED_RISKS answers, each still its own."""
+    table = ReturnTable()
+    seeded_steps = [(n, gap) for n in (1, 3, 8) for gap in (1, 2, 5, 30)]
+    for active_days, gap in seeded_steps:
+        table.add(active_days, 0, gap, True)
+    table.refresh()
+    fresh = pickle.dumps(table)
+    for i in range(MAX_REMEMBERED_RISKS + 500):
+        attributes = {"customer": str(i)}
+        risk = cold_start_risk(table, 3, i % 400, 30, attributes)
+        assert len(table._risks) <= MAX_REMEMBERED_RISKS
+        if i % 997 == 0:
+            assert risk == cold_start_risk(pickle.loads(fresh), 3, i % 400, 30, attributes)
